@@ -1,0 +1,896 @@
+"""A real, local Kubernetes control plane built from Go modules, for tests and demos.
+
+``hack/local-cluster`` is the command line front end of this module; the e2e fixtures in
+``tests/e2e/conftest.py`` import it directly (pytest puts ``hack/`` on ``sys.path``).
+
+What ``up`` does:
+
+1. builds (or reuses from the cache) etcd, kube-apiserver and kube-controller-manager with
+   ``go build`` from the module versions pinned in ``hack/versions.json``;
+2. creates a throw-away PKI with ``openssl`` (CA, API server serving cert, admin client cert,
+   ServiceAccount signing key);
+3. starts etcd, kube-apiserver (RBAC, client-cert admin, TokenRequest) and
+   kube-controller-manager (garbage collector, namespace, serviceaccount controllers) in the
+   background, on 127.0.0.1 and free ports, logging to ``DIR/logs/``;
+4. installs the Gateway API CRDs from the Go module cache and the project's ``crds/*.yaml``,
+   waits until all are Established and ``/readyz`` is ok, and writes ``DIR/kubeconfig``.
+
+``down`` stops exactly the processes recorded in ``DIR/state.json`` and removes the state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HACK_DIR = Path(__file__).resolve().parent
+REPO_ROOT = HACK_DIR.parent
+VERSIONS_FILE = HACK_DIR / "versions.json"
+STATE_FILE = "state.json"
+FIELD_MANAGER = "local-cluster"
+# Files and directories ``up`` creates inside DIR; ``down`` removes exactly these.
+STATE_ENTRIES = ("state.json", "kubeconfig", "pki", "etcd-data", "logs")
+
+
+class ClusterError(RuntimeError):
+    """A failure with a message meant for humans (names the component and its log)."""
+
+
+# --------------------------------------------------------------------------------------
+# output
+
+
+def log(msg: str) -> None:
+    print(f"[local-cluster] {msg}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def timed(what: str, timings: dict[str, float] | None = None) -> Iterator[None]:
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        took = time.monotonic() - start
+        if timings is not None:
+            timings[what] = took
+        log(f"timing: {what}: {took:.1f}s")
+
+
+# --------------------------------------------------------------------------------------
+# versions and cache
+
+
+def load_versions(path: Path = VERSIONS_FILE) -> dict[str, Any]:
+    with path.open() as f:
+        data: dict[str, Any] = json.load(f)
+    return data
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("WRAPPED_GATEWAY_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "wrapped-gateway"
+
+
+def binary_path(name: str, version: str) -> Path:
+    return cache_dir() / "bin" / f"{name}-{version}" / name
+
+
+def _run(cmd: list[str], *, cwd: Path | None = None, what: str, log_file: Path | None = None,
+         env: dict[str, str] | None = None) -> str:
+    """Run a command; on failure raise ClusterError with the tail of its output."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if log_file is not None:
+        with log_file.open("a") as f:
+            f.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\n")
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
+        where = f" (full output in {log_file})" if log_file else ""
+        raise ClusterError(f"{what} failed with exit code {proc.returncode}{where}:\n{tail}")
+    return proc.stdout
+
+
+def go_mod_download(module: str, version: str) -> dict[str, Any]:
+    """``go mod download -json module@version`` (the module cache path is in ``Dir``)."""
+    if shutil.which("go") is None:
+        raise ClusterError("the 'go' command is not on PATH; it is needed to fetch and build "
+                           "the control plane from Go modules")
+    with tempfile.TemporaryDirectory() as tmp:  # outside any module, so no go.mod is touched
+        out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
+                             cwd=tmp, capture_output=True, text=True, check=False)
+    try:
+        info: dict[str, Any] = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        info = {"Error": out.stderr.strip() or out.stdout.strip()}
+    if out.returncode != 0 or info.get("Error") or not info.get("Dir"):
+        raise ClusterError(f"go mod download {module}@{version} failed: "
+                           f"{info.get('Error') or out.stderr.strip()}")
+    return info
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _go_directive(gomod_text: str) -> str:
+    m = re.search(r"^go\s+(\S+)", gomod_text, re.MULTILINE)
+    return m.group(1) if m else "1.24"
+
+
+def kubernetes_replaces(gomod_text: str, version: str) -> list[str]:
+    """Turn k8s.io/kubernetes' ``k8s.io/X => ./staging/...`` replaces into published versions.
+
+    The staging modules are published as ``k8s.io/X v0.<minor>.<patch>`` for Kubernetes
+    ``v1.<minor>.<patch>``.
+    """
+    m = re.fullmatch(r"v1\.(\d+\.\d+.*)", version)
+    if not m:
+        raise ClusterError(f"unexpected Kubernetes version {version!r} (want v1.x.y)")
+    staging_version = f"v0.{m.group(1)}"
+    replaces = []
+    for raw in gomod_text.splitlines():
+        line = raw.split("//", 1)[0].strip().removeprefix("replace").strip()
+        rm = re.fullmatch(r"(\S+)\s*=>\s*\./staging/\S+", line)
+        if rm:
+            replaces.append(f"{rm.group(1)} => {rm.group(1)} {staging_version}")
+    if not replaces:
+        raise ClusterError("found no staging replace directives in k8s.io/kubernetes' go.mod")
+    return replaces
+
+
+def _write_build_module(build_dir: Path, module: str, version: str, *, packages: list[str],
+                        replaces: list[str], go_version: str) -> str | None:
+    """Write go.mod + tools.go for a throw-away module that builds ``packages``.
+
+    Returns the stamp to record after a successful ``go mod tidy``, or None when the module
+    was already generated from the same inputs and tidied.
+    """
+    build_dir.mkdir(parents=True, exist_ok=True)
+    gomod = [f"module local-cluster-build/{module.replace('/', '-')}", "", f"go {go_version}",
+             "", f"require {module} {version}", ""]
+    if replaces:
+        gomod += ["replace (", *[f"\t{r}" for r in replaces], ")", ""]
+    tools = ["//go:build tools", "", "// Generated by hack/local_cluster.py; imports the main",
+             "// packages so that `go mod tidy` records their dependencies.", "package tools",
+             "", "import ("]
+    tools += [f'\t_ "{p}"' for p in packages] + [")", ""]
+    stamp = build_dir / ".generated"
+    want = "\n".join(gomod) + "\0" + "\n".join(tools)
+    if stamp.exists() and stamp.read_text() == want and (build_dir / "go.sum").exists():
+        return None
+    stamp.unlink(missing_ok=True)
+    (build_dir / "go.mod").write_text("\n".join(gomod))
+    (build_dir / "tools.go").write_text("\n".join(tools))
+    (build_dir / "go.sum").unlink(missing_ok=True)
+    return want
+
+
+def _component(versions: dict[str, Any], key: str) -> tuple[str, str, dict[str, str]]:
+    comp = versions[key]
+    return comp["module"], comp["version"], comp["binaries"]
+
+
+def ensure_binaries(key: str, versions: dict[str, Any] | None = None,
+                    timings: dict[str, float] | None = None) -> dict[str, Path]:
+    """Build (or reuse from the cache) all binaries of a component in versions.json."""
+    versions = versions or load_versions()
+    module, version, binaries = _component(versions, key)
+    paths = {name: binary_path(name, version) for name in binaries}
+    if all(p.exists() for p in paths.values()):
+        for name, p in paths.items():
+            log(f"cached: {name} {version} ({p})")
+        return paths
+
+    build_root = cache_dir() / "build" / f"{key}-{version}"
+    with _file_lock(cache_dir() / "locks" / f"{key}-{version}.lock"):
+        if all(p.exists() for p in paths.values()):  # somebody else built it meanwhile
+            return paths
+        build_root.mkdir(parents=True, exist_ok=True)
+        build_log = build_root / "build.log"
+        log(f"building {key} {version} (log: {build_log})")
+        with timed(f"go mod download {module}@{version}", timings):
+            info = go_mod_download(module, version)
+        gomod_text = Path(info["GoMod"]).read_text()
+        replaces = kubernetes_replaces(gomod_text, version) if key == "kubernetes" else []
+        packages = {name: f"{module}/{sub}" if sub else module for name, sub in binaries.items()}
+        stamp = _write_build_module(build_root, module, version,
+                                    packages=list(packages.values()), replaces=replaces,
+                                    go_version=_go_directive(gomod_text))
+        env = {**os.environ, "GOFLAGS": _strip_mod_flag(os.environ.get("GOFLAGS", ""))}
+        if stamp is not None:
+            with timed(f"go mod tidy ({key} {version})", timings):
+                _run(["go", "mod", "tidy"], cwd=build_root, what=f"go mod tidy for {key}",
+                     log_file=build_log, env=env)
+            (build_root / ".generated").write_text(stamp)
+        for name, pkg in packages.items():
+            out = paths[name]
+            if out.exists():
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{name}.tmp-{os.getpid()}")
+            ldflags = ["-s", "-w", *_version_ldflags(key, version)]
+            with timed(f"go build {name} {version}", timings):
+                _run(["go", "build", "-trimpath", f"-ldflags={' '.join(ldflags)}", "-o",
+                      str(tmp), pkg], cwd=build_root, what=f"go build {name}",
+                     log_file=build_log, env=env)
+            tmp.replace(out)
+    return paths
+
+
+def _strip_mod_flag(goflags: str) -> str:
+    return " ".join(f for f in goflags.split() if not f.startswith("-mod="))
+
+
+def _version_ldflags(key: str, version: str) -> list[str]:
+    if key != "kubernetes":
+        return []
+    m = re.fullmatch(r"v(\d+)\.(\d+)\..*", version)
+    major, minor = (m.group(1), m.group(2)) if m else ("1", "0")
+    pkg = "k8s.io/component-base/version"
+    return [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
+
+
+def ensure_all_binaries(versions: dict[str, Any] | None = None,
+                        timings: dict[str, float] | None = None) -> dict[str, Path]:
+    versions = versions or load_versions()
+    paths: dict[str, Path] = {}
+    for key in ("etcd", "kubernetes"):
+        paths.update(ensure_binaries(key, versions, timings))
+    return paths
+
+
+def gateway_api_crd_dir(release: str, versions: dict[str, Any] | None = None) -> Path:
+    """The Gateway API CRD directory (standard or experimental channel) in the module cache."""
+    versions = versions or load_versions()
+    gw = versions["gateway_api"]
+    if release not in gw["releases"]:
+        raise ClusterError(f"Gateway API {release} is not pinned in {VERSIONS_FILE} "
+                           f"(known: {', '.join(gw['releases'])})")
+    channel = gw["releases"][release]["channel"]
+    info = go_mod_download(gw["module"], release)
+    crd_dir = Path(info["Dir"]) / "config" / "crd" / channel
+    if not crd_dir.is_dir():
+        raise ClusterError(f"{crd_dir} does not exist in the Gateway API {release} module")
+    return crd_dir
+
+
+# --------------------------------------------------------------------------------------
+# PKI (openssl CLI)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    _run(["openssl", *args], cwd=cwd, what=f"openssl {args[0]}")
+
+
+def make_pki(pki: Path) -> None:
+    """CA, API server serving cert, client certs and the ServiceAccount signing key."""
+    if shutil.which("openssl") is None:
+        raise ClusterError("the 'openssl' command is not on PATH; it is needed for the PKI")
+    pki.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
+             "-subj", "/CN=local-cluster-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=pki)
+    certs = {
+        "apiserver": ("/CN=kube-apiserver", "serverAuth",
+                      "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
+                      "DNS:kubernetes.default,DNS:kubernetes.default.svc"),
+        "admin": ("/O=system:masters/CN=local-cluster-admin", "clientAuth", None),
+        "controller-manager": ("/O=system:masters/CN=system:kube-controller-manager",
+                               "clientAuth", None),
+    }
+    for name, (subj, usage, san) in certs.items():
+        _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subj,
+                 cwd=pki)
+        ext = [f"extendedKeyUsage={usage}", "keyUsage=critical,digitalSignature,keyEncipherment",
+               "basicConstraints=CA:FALSE"]
+        if san:
+            ext.append(san)
+        (pki / f"{name}.ext").write_text("\n".join(ext) + "\n")
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.crt", "-days", "3650", "-sha256",
+                 "-extfile", f"{name}.ext", cwd=pki)
+    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+             "-out", "sa.key", cwd=pki)
+    _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    for key in pki.glob("*.key"):
+        key.chmod(0o600)
+
+
+def kubeconfig_yaml(server: str, pki: Path, user: str) -> str:
+    def b64(name: str) -> str:
+        return base64.b64encode((pki / name).read_bytes()).decode()
+
+    cfg = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "local-cluster", "cluster": {
+            "server": server, "certificate-authority-data": b64("ca.crt")}}],
+        "users": [{"name": user, "user": {
+            "client-certificate-data": b64(f"{user}.crt"),
+            "client-key-data": b64(f"{user}.key")}}],
+        "contexts": [{"name": "local-cluster", "context": {
+            "cluster": "local-cluster", "user": user}}],
+        "current-context": "local-cluster",
+    }
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
+# --------------------------------------------------------------------------------------
+# processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _proc_start_time(pid: int) -> str | None:
+    """Start time (clock ticks since boot) of a live, non-zombie process, else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # zombie / dead: not running any more
+        return None
+    return fields[19]
+
+
+def process_alive(pid: int, start_time: str | None = None) -> bool:
+    st = _proc_start_time(pid)
+    return st is not None and (start_time is None or st == start_time)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@dataclass
+class Component:
+    name: str
+    pid: int
+    start_time: str
+    log: str
+    ports: list[int] = field(default_factory=list)
+
+
+@dataclass
+class State:
+    dir: Path
+    components: list[Component] = field(default_factory=list)
+    server: str = ""
+    etcd: str = ""
+    gateway_api: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    def save(self) -> None:
+        data = {"server": self.server, "etcd": self.etcd, "gateway_api": self.gateway_api,
+                "timings": self.timings,
+                "components": [vars(c) for c in self.components]}
+        tmp = self.dir / f".{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(self.dir / STATE_FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> State:
+        data = json.loads((directory / STATE_FILE).read_text())
+        return cls(dir=directory, server=data.get("server", ""), etcd=data.get("etcd", ""),
+                   gateway_api=data.get("gateway_api", ""), timings=data.get("timings", {}),
+                   components=[Component(**c) for c in data.get("components", [])])
+
+
+def start_process(state: State, name: str, argv: list[str], ports: list[int]) -> Component:
+    logs = state.dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.log"
+    with log_path.open("ab") as out:
+        out.write(f"$ {' '.join(argv)}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=state.dir,
+                                start_new_session=True, close_fds=True)
+    start_time = None
+    for _ in range(50):
+        start_time = _proc_start_time(proc.pid)
+        if start_time:
+            break
+        time.sleep(0.01)
+    comp = Component(name=name, pid=proc.pid, start_time=start_time or "", log=str(log_path),
+                     ports=ports)
+    state.components.append(comp)
+    state.save()
+    return comp
+
+
+def _log_tail(path: str, lines: int = 15) -> str:
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def _fail(comp: Component, what: str) -> ClusterError:
+    return ClusterError(f"{comp.name} {what}; see its log {comp.log}\n"
+                        f"  last lines of {comp.log}:\n{_log_tail(comp.log)}")
+
+
+def wait_for(comp: Component, check: Any, what: str, timeout: float) -> None:
+    """Poll ``check()`` until it is truthy; fail early if the component died."""
+    deadline = time.monotonic() + timeout
+    last_err: Exception | None = None
+    while time.monotonic() < deadline:
+        if not process_alive(comp.pid, comp.start_time):
+            _reap(comp.pid)
+            raise _fail(comp, "exited during start-up")
+        try:
+            if check():
+                return
+        except (OSError, http.client.HTTPException, ApiError) as e:
+            last_err = e
+        time.sleep(0.2)
+    detail = f" (last error: {last_err})" if last_err else ""
+    raise _fail(comp, f"did not become {what} within {timeout:.0f}s{detail}")
+
+
+def stop_components(components: list[Component], timeout: float = 15.0) -> list[str]:
+    """SIGTERM (then SIGKILL) exactly the recorded processes; returns what was stopped."""
+    stopped = []
+    for comp in reversed(components):
+        if not process_alive(comp.pid, comp.start_time):
+            _reap(comp.pid)
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(comp.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _reap(comp.pid)
+            if not process_alive(comp.pid, comp.start_time):
+                break
+            time.sleep(0.1)
+        else:
+            if process_alive(comp.pid, comp.start_time):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(comp.pid, signal.SIGKILL)
+                for _ in range(100):
+                    _reap(comp.pid)
+                    if not process_alive(comp.pid, comp.start_time):
+                        break
+                    time.sleep(0.05)
+        stopped.append(f"{comp.name} (pid {comp.pid})")
+    return stopped
+
+
+# --------------------------------------------------------------------------------------
+# a tiny API client (stdlib only, so that `up` needs nothing but Python + PyYAML)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:500]}")
+        self.status = status
+        self.body = body
+
+
+class Api:
+    def __init__(self, server: str, pki: Path, user: str = "admin") -> None:
+        url = urllib.parse.urlsplit(server)
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or 443
+        self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        self.ctx.load_cert_chain(str(pki / f"{user}.crt"), str(pki / f"{user}.key"))
+        self._discovery: dict[str, dict[str, tuple[str, bool]]] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                content_type: str = "application/json", timeout: float = 10.0) -> Any:
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx,
+                                           timeout=timeout)
+        try:
+            headers = {"Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = content_type
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read().decode(errors="replace")
+        finally:
+            conn.close()
+        if resp.status >= 300:
+            raise ApiError(resp.status, data)
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            return data
+
+    def ready(self) -> bool:
+        return self.request("GET", "/readyz") == "ok"
+
+    def resource_for(self, api_version: str, kind: str) -> tuple[str, bool]:
+        """(plural resource name, namespaced) for a kind, from discovery."""
+        if api_version not in self._discovery:
+            base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            doc = self.request("GET", base)
+            self._discovery[api_version] = {
+                r["kind"]: (r["name"], r["namespaced"])
+                for r in doc.get("resources", []) if "/" not in r["name"]}
+        try:
+            return self._discovery[api_version][kind]
+        except KeyError:
+            raise ClusterError(f"the API server does not serve {kind} in {api_version}") from None
+
+    def apply(self, obj: dict[str, Any], namespace: str = "default") -> Any:
+        """Server-side apply (force) of one object."""
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        resource, namespaced = self.resource_for(api_version, kind)
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        name = obj["metadata"]["name"]
+        if namespaced:
+            ns = obj["metadata"].get("namespace", namespace)
+            base += f"/namespaces/{ns}"
+        path = f"{base}/{resource}/{name}?fieldManager={FIELD_MANAGER}&force=true"
+        return self.request("PATCH", path, json.dumps(obj).encode(),
+                            "application/apply-patch+yaml", timeout=30)
+
+
+def load_manifests(paths: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    docs = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind"):
+                if doc["kind"].endswith("List") and "items" in doc:
+                    docs += [(path, item) for item in doc["items"]]
+                else:
+                    docs.append((path, doc))
+    return docs
+
+
+def manifest_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir()
+                  if p.suffix in (".yaml", ".yml") and p.stem != "kustomization")
+
+
+def install_manifests(api: Api, files: list[Path], *, optional_kinds: tuple[str, ...] = ()
+                      ) -> list[str]:
+    """Apply CRDs first, then everything else; return the CRD names applied."""
+    docs = load_manifests(files)
+    crds = [(p, d) for p, d in docs if d["kind"] == "CustomResourceDefinition"]
+    others = [(p, d) for p, d in docs if d["kind"] != "CustomResourceDefinition"]
+    names = []
+    for path, doc in crds:
+        try:
+            api.apply(doc)
+        except ApiError as e:
+            raise ClusterError(f"applying CRD {doc['metadata']['name']} from {path} was "
+                               f"rejected by kube-apiserver: {e}") from None
+        names.append(doc["metadata"]["name"])
+    for path, doc in others:
+        what = f"{doc['kind']} {doc['metadata'].get('name')} from {path}"
+        try:
+            api.apply(doc)
+        except (ApiError, ClusterError) as e:
+            if doc["kind"] in optional_kinds:
+                log(f"warning: skipped {what}: {e}")
+                continue
+            raise ClusterError(f"applying {what} failed: {e}") from None
+    return names
+
+
+def crds_established(api: Api, names: list[str]) -> bool:
+    for name in names:
+        crd = api.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        conds = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+        if conds.get("Established") != "True" or conds.get("NamesAccepted") != "True":
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# up / down
+
+
+def _etcd_health(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/health")
+        body = conn.getresponse().read()
+    finally:
+        conn.close()
+    return bool(json.loads(body).get("health") == "true")
+
+
+def _start_with_retry(state: State, name: str, *, make_argv: Any, ready: Any, what: str,
+                      timeout: float, nports: int) -> Component:
+    """Start a component on fresh free ports, retrying if a port was taken meanwhile."""
+    for attempt in range(3):
+        ports = [free_port() for _ in range(nports)]
+        comp = start_process(state, name, make_argv(*ports), ports)
+        try:
+            wait_for(comp, lambda c=comp: ready(c), what, timeout)
+            return comp
+        except ClusterError:
+            text = Path(comp.log).read_text(errors="replace")
+            if attempt < 2 and "address already in use" in text:
+                log(f"{name}: a port was taken meanwhile, retrying on other ports")
+                stop_components([comp])
+                state.components.remove(comp)
+                state.save()
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+def _start_etcd(state: State, etcd_bin: Path, timeout: float) -> Component:
+    def argv(client: int, peer: int) -> list[str]:
+        return [
+            str(etcd_bin), "--name=local-cluster", f"--data-dir={state.dir / 'etcd-data'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}",
+            f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=local-cluster=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync=true", "--log-level=warn", "--quota-backend-bytes=4294967296",
+        ]
+
+    comp = _start_with_retry(state, "etcd", make_argv=argv,
+                             ready=lambda c: _etcd_health(c.ports[0]), what="healthy",
+                             timeout=timeout, nports=2)
+    state.etcd = f"http://127.0.0.1:{comp.ports[0]}"
+    return comp
+
+
+def _start_apiserver(state: State, apiserver_bin: Path, pki: Path, timeout: float
+                     ) -> tuple[Component, Api]:
+    def argv(port: int) -> list[str]:
+        return [
+            str(apiserver_bin), f"--etcd-servers={state.etcd}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={port}", f"--cert-dir={pki}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--authorization-mode=RBAC", "--anonymous-auth=false",
+            "--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
+            "--allow-privileged=true", "--profiling=false",
+        ]
+
+    def server(c: Component) -> str:
+        return f"https://127.0.0.1:{c.ports[0]}"
+
+    comp = _start_with_retry(state, "kube-apiserver", make_argv=argv,
+                             ready=lambda c: Api(server(c), pki).ready(),
+                             what="ready (/readyz)", timeout=timeout, nports=1)
+    state.server = server(comp)
+    state.save()
+    return comp, Api(state.server, pki)
+
+
+def _start_controller_manager(state: State, kcm_bin: Path, pki: Path, api: Api,
+                              timeout: float) -> Component:
+    kubeconfig = pki / "controller-manager.kubeconfig"
+    kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "controller-manager"))
+    comp = start_process(state, "kube-controller-manager", [
+        str(kcm_bin), f"--kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false",
+        "--controllers=garbagecollector,namespace,serviceaccount,"
+        "clusterrole-aggregation,root-ca-cert-publisher",
+        f"--root-ca-file={pki / 'ca.crt'}", "--use-service-account-credentials=false",
+    ], [])
+    # the serviceaccount controller creating "default" shows the controllers are running
+    wait_for(comp, lambda: api.request(
+        "GET", "/api/v1/namespaces/default/serviceaccounts/default"),
+        "ready (it created no default ServiceAccount)", timeout)
+    return comp
+
+
+def _install_crds(api: Api, apiserver: Component, crd_dirs: list[Path],
+                  timings: dict[str, float], timeout: float) -> list[str]:
+    gw_dir, *project_dirs = crd_dirs
+    with timed(f"install Gateway API CRDs ({gw_dir})", timings):
+        names = install_manifests(
+            api, manifest_files(gw_dir),
+            optional_kinds=("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"))
+    with timed("install project CRDs", timings):
+        for d in project_dirs:
+            names += install_manifests(api, manifest_files(d))
+    with timed("wait for CRDs Established", timings):
+        wait_for(apiserver, lambda: crds_established(api, names),
+                 f"ready (CRDs not Established: {', '.join(names)})", timeout)
+        wait_for(apiserver, api.ready, "ready (/readyz)", timeout)
+    return names
+
+
+def up(directory: Path | str, *, gateway_api: str | None = None,
+       with_cert_manager: bool = False, extra_crd_dirs: list[Path] | None = None,
+       timeout: float = 120.0) -> State:
+    """Build (cached) and start the control plane; return its state once everything is ready.
+
+    On failure the started processes are stopped (logs are kept) and ClusterError is raised.
+    """
+    directory = Path(directory).resolve()
+    versions = load_versions()
+    gateway_api = gateway_api or versions["gateway_api"]["default"]
+    if with_cert_manager:
+        raise ClusterError(
+            "--with-cert-manager is not implemented yet: cert-manager's controller lives in "
+            "the nested module github.com/cert-manager/cert-manager/cmd/controller, which is "
+            "not published on the Go module proxy (see hack/README.md)")
+    if (directory / STATE_FILE).exists():
+        old = State.load(directory)
+        if any(process_alive(c.pid, c.start_time) for c in old.components):
+            raise ClusterError(f"a cluster is already running in {directory}; "
+                               f"run `hack/local-cluster down --dir {directory}` first")
+        remove_state(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = State(dir=directory, gateway_api=gateway_api)
+    t0 = time.monotonic()
+    timings = state.timings
+    try:
+        bins = ensure_all_binaries(versions, timings)
+        crd_dir = gateway_api_crd_dir(gateway_api, versions)
+        pki = directory / "pki"
+        with timed("pki (openssl)", timings):
+            make_pki(pki)
+        with timed("start etcd", timings):
+            _start_etcd(state, bins["etcd"], timeout)
+        with timed("start kube-apiserver (until /readyz ok)", timings):
+            apiserver, api = _start_apiserver(state, bins["kube-apiserver"], pki, timeout)
+        with timed("start kube-controller-manager", timings):
+            _start_controller_manager(state, bins["kube-controller-manager"], pki, api, timeout)
+        names = _install_crds(api, apiserver,
+                              [crd_dir, REPO_ROOT / "crds", *(extra_crd_dirs or [])],
+                              timings, timeout)
+        state.kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "admin"))
+        state.kubeconfig.chmod(0o600)
+        timings["up total"] = time.monotonic() - t0
+        state.save()
+        log(f"timing: up total: {timings['up total']:.1f}s")
+        log(f"ready: {state.server} (kubeconfig: {state.kubeconfig}, "
+            f"{len(names)} CRDs, logs: {directory / 'logs'})")
+        return state
+    except BaseException:
+        stop_components(state.components)
+        if state.components:
+            log(f"stopped what was started; logs kept in {directory / 'logs'}")
+        raise
+
+
+def remove_state(directory: Path) -> None:
+    for entry in STATE_ENTRIES:
+        p = directory / entry
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        directory.rmdir()  # only if now empty
+
+
+def down(directory: Path | str) -> list[str]:
+    directory = Path(directory).resolve()
+    if not (directory / STATE_FILE).exists():
+        log(f"nothing recorded in {directory / STATE_FILE}; nothing to stop")
+        return []
+    state = State.load(directory)
+    stopped = stop_components(state.components)
+    left = [c for c in state.components if process_alive(c.pid, c.start_time)]
+    if left:
+        raise ClusterError("could not stop: " + ", ".join(f"{c.name} (pid {c.pid})"
+                                                           for c in left))
+    remove_state(directory)
+    log("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return stopped
+
+
+def status(directory: Path | str) -> int:
+    directory = Path(directory).resolve()
+    if not (directory / STATE_FILE).exists():
+        print(f"no cluster in {directory}")
+        return 1
+    state = State.load(directory)
+    ok = True
+    for c in state.components:
+        alive = process_alive(c.pid, c.start_time)
+        ok &= alive
+        print(f"{c.name:<24} pid {c.pid:<8} {'running' if alive else 'NOT RUNNING'}  "
+              f"ports {c.ports}  log {c.log}")
+    print(f"server {state.server}\nkubeconfig {state.kubeconfig}")
+    return 0 if ok else 1
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    versions = load_versions()
+    parser = argparse.ArgumentParser(
+        prog="local-cluster",
+        description="A real Kubernetes control plane (etcd, kube-apiserver, "
+                    "kube-controller-manager) built from pinned Go modules, on loopback.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="build (cached) and start; exits 0 once ready")
+    p_up.add_argument("--dir", required=True, type=Path, help="state, logs and kubeconfig")
+    p_up.add_argument("--gateway-api", default=versions["gateway_api"]["default"],
+                      choices=sorted(versions["gateway_api"]["releases"]),
+                      help="Gateway API release (v1.6.1 standard channel by default; v1.4.1 "
+                           "installs the experimental channel)")
+    p_up.add_argument("--with-cert-manager", action="store_true",
+                      help="also run cert-manager (not implemented yet)")
+    p_up.add_argument("--crds", action="append", type=Path, default=[],
+                      help="extra directory of CRD manifests to install (repeatable)")
+    p_up.add_argument("--timeout", type=float, default=120.0,
+                      help="seconds to wait for each component")
+    p_down = sub.add_parser("down", help="stop the recorded processes and remove the state")
+    p_down.add_argument("--dir", required=True, type=Path)
+    sub.add_parser("build", help="only build (or reuse) the cached binaries")
+    p_status = sub.add_parser("status", help="show the recorded processes")
+    p_status.add_argument("--dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            state = up(args.dir, gateway_api=args.gateway_api,
+                       with_cert_manager=args.with_cert_manager, extra_crd_dirs=args.crds,
+                       timeout=args.timeout)
+            print(f"export KUBECONFIG={state.kubeconfig}")
+        elif args.command == "down":
+            down(args.dir)
+        elif args.command == "build":
+            timings: dict[str, float] = {}
+            t0 = time.monotonic()
+            for path in ensure_all_binaries(versions, timings).values():
+                print(path)
+            log(f"timing: build total: {time.monotonic() - t0:.1f}s")
+        else:
+            return status(args.dir)
+    except ClusterError as e:
+        log(f"error: {e}")
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
