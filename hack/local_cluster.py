@@ -712,8 +712,9 @@ def _start_controller_manager(state: State, kcm_bin: Path, pki: Path, api: Api,
     comp = start_process(state, "kube-controller-manager", [
         str(kcm_bin), f"--kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false",
-        "--controllers=garbagecollector,namespace,serviceaccount,"
-        "clusterrole-aggregation,root-ca-cert-publisher",
+        "--controllers=garbage-collector-controller,namespace-controller,"
+        "serviceaccount-controller,clusterrole-aggregation-controller,"
+        "root-ca-certificate-publisher-controller",
         f"--root-ca-file={pki / 'ca.crt'}", "--use-service-account-credentials=false",
     ], [])
     # the serviceaccount controller creating "default" shows the controllers are running
