@@ -1,0 +1,59 @@
+"""The `wrapped-gateway` command line."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from wrapped_gateway import __version__
+from wrapped_gateway.manifests import ManifestError, read_documents
+from wrapped_gateway.render import render, to_json, to_yaml
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return int(args.command(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wrapped-gateway",
+        description="Generates Gateway listeners from the routes that attach to them.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    render_parser = commands.add_parser(
+        "render",
+        help="print the Gateways the controller would apply for the given manifests",
+        description=(
+            "Reads WrappedGateways, routes (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, "
+            "UDPRoute) and Namespaces, and prints the generated Gateways. Refused routes and "
+            "hostnames are listed on stderr, one per line."
+        ),
+    )
+    render_parser.add_argument(
+        "-f",
+        "--filename",
+        dest="paths",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a YAML file, a directory (searched recursively for *.yaml, *.yml) or - for stdin",
+    )
+    render_parser.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+    render_parser.set_defaults(command=_render)
+    return parser
+
+
+def _render(args: argparse.Namespace) -> int:
+    try:
+        rendered = render(read_documents(args.paths))
+    except ManifestError as error:
+        print(f"wrapped-gateway render: error: {error}", file=sys.stderr)
+        return 1
+    for line in rendered.diagnostics:
+        print(line, file=sys.stderr)
+    gateways = [g.gateway for g in rendered.gateways if g.gateway is not None]
+    sys.stdout.write(to_json(gateways) if args.output == "json" else to_yaml(gateways))
+    return 0

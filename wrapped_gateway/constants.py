@@ -1,0 +1,65 @@
+"""API groups, annotation names and refusal reasons, named once for the whole project."""
+
+from typing import Final
+
+GATEWAY_GROUP: Final = "gateway.networking.k8s.io"
+GATEWAY_API_VERSION: Final = f"{GATEWAY_GROUP}/v1"
+GATEWAY_KIND: Final = "Gateway"
+
+WRAPPED_GROUP: Final = "wrapped-gateway.dev"
+WRAPPED_VERSION: Final = "v1alpha1"
+WRAPPED_API_VERSION: Final = f"{WRAPPED_GROUP}/{WRAPPED_VERSION}"
+WRAPPED_KIND: Final = "WrappedGateway"
+WRAPPED_PLURAL: Final = "wrappedgateways"
+
+# Annotations a route may carry. Ours come first; gateway-route-sync's are honoured so its
+# users migrate without touching their routes; external-dns's hostname annotation is the one
+# external-dns itself reads on TCP/UDP routes, so one annotation can serve both tools.
+PORTS_ANNOTATION: Final = f"{WRAPPED_GROUP}/ports"
+HOSTNAME_ANNOTATION: Final = f"{WRAPPED_GROUP}/hostname"
+TLS_MODE_ANNOTATION: Final = f"{WRAPPED_GROUP}/tls-mode"
+LEGACY_PREFIX: Final = "gateway-route-sync.homelab-helper.benfiola.com"
+LEGACY_PORTS_ANNOTATION: Final = f"{LEGACY_PREFIX}/ports"
+LEGACY_HOSTNAME_ANNOTATION: Final = f"{LEGACY_PREFIX}/hostname"
+EXTERNAL_DNS_HOSTNAME_ANNOTATION: Final = "external-dns.alpha.kubernetes.io/hostname"
+
+PORTS_ANNOTATIONS: Final = (PORTS_ANNOTATION, LEGACY_PORTS_ANNOTATION)
+HOSTNAME_ANNOTATIONS: Final = (
+    HOSTNAME_ANNOTATION,
+    LEGACY_HOSTNAME_ANNOTATION,
+    EXTERNAL_DNS_HOSTNAME_ANNOTATION,
+)
+
+# Written on the generated Gateway: which TCP/UDP listener serves which route hostname, since
+# the Gateway API forbids a hostname on those listeners.
+LISTENER_HOSTNAMES_ANNOTATION: Final = f"{WRAPPED_GROUP}/listener-hostnames"
+
+# Metadata of a WrappedGateway that belongs to the object itself, not to the Gateway.
+NOT_COPIED_ANNOTATION_PREFIXES: Final = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kopf.zalando.org/",
+)
+
+NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
+
+MAX_LISTENERS: Final = 64
+DEFAULT_TLS_PORT: Final = 443
+
+
+class Reason:
+    """Why a route, or one of its hostnames or ports, contributes no listener."""
+
+    NOT_ALLOWED_NAMESPACE: Final = "NotAllowedNamespace"
+    HOSTNAME_NOT_ALLOWED: Final = "HostnameNotAllowed"
+    HOSTNAME_CONFLICT: Final = "HostnameConflict"
+    PORT_CONFLICT: Final = "PortConflict"
+    SECTION_NAME_CONFLICT: Final = "SectionNameConflict"
+    AMBIGUOUS_SECTION_NAME: Final = "AmbiguousSectionName"
+    TLS_MODE_CONFLICT: Final = "TLSModeConflict"
+    TOO_MANY_LISTENERS: Final = "TooManyListeners"
+    INVALID_PORTS: Final = "InvalidPorts"
+    MISSING_PORTS: Final = "MissingPorts"
+    NO_HOSTNAMES: Final = "NoHostnames"
+    INVALID_HOSTNAME: Final = "InvalidHostname"
+    INVALID_TLS_MODE: Final = "InvalidTLSMode"
+    INVALID_SECTION_NAME: Final = "InvalidSectionName"

@@ -1,0 +1,25 @@
+"""The listener core: pure functions from a WrappedGateway and its routes to a Gateway."""
+
+from wrapped_gateway.listeners.model import (
+    DesiredGateway,
+    GeneratedListener,
+    ListenerKey,
+    Refusal,
+)
+from wrapped_gateway.listeners.synthesis import desired_gateway
+from wrapped_gateway.listeners.wrapped import (
+    InvalidWrappedGateway,
+    WrappedGateway,
+    parse_wrapped_gateway,
+)
+
+__all__ = [
+    "DesiredGateway",
+    "GeneratedListener",
+    "InvalidWrappedGateway",
+    "ListenerKey",
+    "Refusal",
+    "WrappedGateway",
+    "desired_gateway",
+    "parse_wrapped_gateway",
+]

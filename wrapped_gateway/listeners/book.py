@@ -1,0 +1,154 @@
+"""The listeners of one Gateway as routes claim them, oldest route first.
+
+The book answers one question per claim: may this route have a listener for this key, under
+this name? It enforces the Gateway API's distinctness rules (no two listeners a Gateway would
+mark Conflicted), tenancy (a listener belongs to the namespace of the route that created it),
+and the 64-listener limit, so that every Gateway built from it is one the API server accepts.
+"""
+
+from collections.abc import Iterable
+
+from wrapped_gateway.constants import MAX_LISTENERS, Reason
+from wrapped_gateway.listeners.model import GeneratedListener, ListenerKey, Refusal
+from wrapped_gateway.listeners.naming import disambiguated, listener_name
+from wrapped_gateway.listeners.wrapped import StaticListener
+from wrapped_gateway.routes import Protocol, Route
+
+# Protocols whose listeners on one port must differ by hostname (Gateway API distinctness).
+_HOSTNAME_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TLS"})
+
+
+class ListenerBook:
+    def __init__(self, static: Iterable[StaticListener]) -> None:
+        self._static = {ListenerKey(s.port, s.protocol, s.hostname): s for s in static}
+        self._generated: dict[ListenerKey, GeneratedListener] = {}
+        # name -> what holds it, for conflict messages
+        self._names: dict[str, str] = {s.name: f"static listener {s.name!r}" for s in static}
+        self._by_hostname_slot: dict[tuple[int, str | None], str] = {}
+        self._hostname_ports: dict[int, str] = {}
+        self._tcp_ports: dict[int, str] = {}
+        for key, listener in self._static.items():
+            self._occupy(key, f"static listener {listener.name!r}")
+
+    @property
+    def static_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self._static.values())
+
+    @property
+    def generated(self) -> list[GeneratedListener]:
+        return sorted(
+            self._generated.values(),
+            key=lambda g: (g.key.port, g.key.protocol, g.key.hostname or "", g.name),
+        )
+
+    def claim(self, route: Route, key: ListenerKey, section_name: str | None) -> Refusal | None:
+        """Attach `route` to the listener for `key`, creating it when allowed."""
+        if key in self._static:
+            static = self._static[key]
+            if section_name and section_name != static.name:
+                return _refusal(
+                    route,
+                    key,
+                    Reason.SECTION_NAME_CONFLICT,
+                    f"sectionName {section_name!r} asks for a listener on {key}, which static "
+                    f"listener {static.name!r} already serves",
+                )
+            return None  # served by the static listener the platform team wrote
+        existing = self._generated.get(key)
+        if existing is not None:
+            return self._share(route, existing, section_name)
+        occupant = self._occupant(key)
+        if occupant is not None:
+            reason = Reason.PORT_CONFLICT if key.hostname is None else Reason.HOSTNAME_CONFLICT
+            return _refusal(route, key, reason, f"{key} would conflict with {occupant}")
+        name = section_name or listener_name(key.protocol, key.port, key.hostname)
+        if name in self._names:
+            if section_name:
+                return _refusal(
+                    route,
+                    key,
+                    Reason.SECTION_NAME_CONFLICT,
+                    f"sectionName {section_name!r} is already the name of {self._names[name]}",
+                )
+            name = disambiguated(name, str(key))
+        if len(self._static) + len(self._generated) >= MAX_LISTENERS:
+            return _refusal(
+                route,
+                key,
+                Reason.TOO_MANY_LISTENERS,
+                f"the Gateway already has {MAX_LISTENERS} listeners, the Gateway API's limit; "
+                "older routes keep theirs",
+            )
+        listener = GeneratedListener(
+            name=name,
+            key=key,
+            tls_mode=route.tls_mode if key.protocol in (Protocol.HTTPS, Protocol.TLS) else None,
+            owner_namespace=route.namespace,
+            first_route=f"{route.kind} {route.key}",
+        )
+        self._generated[key] = listener
+        self._names[name] = f"listener {name!r} of {listener.first_route}"
+        self._occupy(key, f"listener {name!r} of {listener.first_route}")
+        self._attach(listener, route)
+        return None
+
+    def _share(
+        self, route: Route, listener: GeneratedListener, section_name: str | None
+    ) -> Refusal | None:
+        if listener.owner_namespace != route.namespace:
+            reason = (
+                Reason.PORT_CONFLICT if listener.key.hostname is None else Reason.HOSTNAME_CONFLICT
+            )
+            return _refusal(
+                route,
+                listener.key,
+                reason,
+                f"{listener.key} belongs to namespace {listener.owner_namespace!r} "
+                f"({listener.first_route} claimed it first)",
+            )
+        if section_name and section_name != listener.name:
+            return _refusal(
+                route,
+                listener.key,
+                Reason.SECTION_NAME_CONFLICT,
+                f"{listener.key} is already served by listener {listener.name!r}, "
+                f"not {section_name!r}",
+            )
+        if listener.tls_mode is not None and listener.tls_mode != route.tls_mode:
+            return _refusal(
+                route,
+                listener.key,
+                Reason.TLS_MODE_CONFLICT,
+                f"{listener.key} is already a {listener.tls_mode} listener "
+                f"({listener.first_route}); this route asks for {route.tls_mode}",
+            )
+        self._attach(listener, route)
+        return None
+
+    @staticmethod
+    def _attach(listener: GeneratedListener, route: Route) -> None:
+        listener.kinds.add(route.kind)
+        listener.routes.add(f"{route.kind} {route.key}")
+        if listener.key.hostname is None:
+            listener.route_hostnames.update(route.hostnames)
+
+    def _occupant(self, key: ListenerKey) -> str | None:
+        """The listener `key` would conflict with, beyond an identical key."""
+        if key.protocol in _HOSTNAME_PROTOCOLS:
+            return self._by_hostname_slot.get((key.port, key.hostname)) or self._tcp_ports.get(
+                key.port
+            )
+        if key.protocol == Protocol.TCP:
+            return self._hostname_ports.get(key.port)
+        return None
+
+    def _occupy(self, key: ListenerKey, holder: str) -> None:
+        if key.protocol in _HOSTNAME_PROTOCOLS:
+            self._by_hostname_slot.setdefault((key.port, key.hostname), holder)
+            self._hostname_ports.setdefault(key.port, holder)
+        elif key.protocol == Protocol.TCP:
+            self._tcp_ports.setdefault(key.port, holder)
+
+
+def _refusal(route: Route, key: ListenerKey, reason: str, message: str) -> Refusal:
+    return Refusal.of(route, reason, message, hostname=key.hostname, port=key.port)

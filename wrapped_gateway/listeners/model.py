@@ -1,0 +1,100 @@
+"""What the listener core produces: generated listeners, refusals, and the desired Gateway."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wrapped_gateway.routes import Protocol, Route, RouteKind, TLSMode
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ListenerKey:
+    """What makes a listener distinct: the Gateway API's (port, protocol, hostname)."""
+
+    port: int
+    protocol: str
+    hostname: str | None
+
+    def __str__(self) -> str:
+        where = f"{self.port}/{self.protocol}"
+        return f"{where} {self.hostname}" if self.hostname else where
+
+
+@dataclass(slots=True)
+class GeneratedListener:
+    """A listener derived from routes; the namespace of its first route owns it."""
+
+    name: str
+    key: ListenerKey
+    tls_mode: TLSMode | None
+    owner_namespace: str
+    kinds: set[RouteKind] = field(default_factory=set)
+    routes: set[str] = field(default_factory=set)
+    # Hostnames of the TCP/UDP routes it serves, shown on the Gateway since it cannot carry them.
+    route_hostnames: set[str] = field(default_factory=set)
+    first_route: str = ""
+
+    @property
+    def protocol(self) -> Protocol:
+        return Protocol(self.key.protocol)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A route, or one hostname or port of it, that contributes no listener, and why."""
+
+    kind: RouteKind
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    hostname: str | None = None
+    port: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        route: Route,
+        reason: str,
+        message: str,
+        hostname: str | None = None,
+        port: int | None = None,
+    ) -> "Refusal":
+        return cls(route.kind, route.namespace, route.name, reason, message, hostname, port)
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str, int, str, str]:
+        return (
+            self.namespace,
+            self.name,
+            self.kind,
+            self.hostname or "",
+            self.port or 0,
+            self.reason,
+            self.message,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.route_key}: {self.reason}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredGateway:
+    """The Gateway a WrappedGateway should produce, and what was refused on the way.
+
+    `gateway` is None when there is nothing to listen on (no static listener, no generated
+    one): the Gateway API requires at least one listener, so no valid Gateway exists.
+    """
+
+    namespace: str
+    name: str
+    gateway: dict[str, Any] | None
+    listeners: tuple[GeneratedListener, ...]
+    refusals: tuple[Refusal, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"

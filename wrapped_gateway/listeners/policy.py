@@ -1,0 +1,32 @@
+"""The WrappedGateway's route policy: which namespaces and hostnames may contribute listeners."""
+
+from collections.abc import Mapping
+
+from wrapped_gateway.constants import NAMESPACE_NAME_LABEL
+from wrapped_gateway.hostnames import covers
+from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway
+
+
+def namespace_allowed(
+    wrapped: WrappedGateway,
+    route_namespace: str,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+) -> bool:
+    if wrapped.namespaces_from is NamespacesFrom.ALL:
+        return True
+    if wrapped.namespaces_from is NamespacesFrom.SAME:
+        return route_namespace == wrapped.namespace
+    return wrapped.namespace_selector.matches(labels_of(route_namespace, namespace_labels))
+
+
+def labels_of(
+    namespace: str, namespace_labels: Mapping[str, Mapping[str, str]]
+) -> Mapping[str, str]:
+    """A namespace's labels, with the name label the API server puts on every namespace."""
+    return {**namespace_labels.get(namespace, {}), NAMESPACE_NAME_LABEL: namespace}
+
+
+def hostname_allowed(wrapped: WrappedGateway, hostname: str) -> bool:
+    if wrapped.allowed_hostnames is None:
+        return True
+    return any(covers(pattern, hostname) for pattern in wrapped.allowed_hostnames)

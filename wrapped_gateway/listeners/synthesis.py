@@ -1,0 +1,264 @@
+"""desired_gateway: the pure function from a WrappedGateway and its routes to a Gateway."""
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from wrapped_gateway.constants import (
+    DEFAULT_TLS_PORT,
+    GATEWAY_API_VERSION,
+    GATEWAY_GROUP,
+    GATEWAY_KIND,
+    LISTENER_HOSTNAMES_ANNOTATION,
+    NAMESPACE_NAME_LABEL,
+    WRAPPED_API_VERSION,
+    WRAPPED_KIND,
+    Reason,
+)
+from wrapped_gateway.hostnames import hostname_problem
+from wrapped_gateway.listeners.book import ListenerBook
+from wrapped_gateway.listeners.model import (
+    DesiredGateway,
+    GeneratedListener,
+    ListenerKey,
+    Refusal,
+)
+from wrapped_gateway.listeners.naming import secret_name
+from wrapped_gateway.listeners.policy import hostname_allowed, namespace_allowed
+from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway, is_listener_name
+from wrapped_gateway.routes import GatewayRef, Protocol, Route, TLSMode
+from wrapped_gateway.routes.model import HOSTNAMED_KINDS
+
+NamespaceLabels = Mapping[str, Mapping[str, str]]
+
+
+def desired_gateway(
+    wrapped: WrappedGateway,
+    routes: Iterable[Route],
+    namespace_labels: NamespaceLabels,
+) -> DesiredGateway:
+    """The Gateway `wrapped` should produce from `routes`, and every refusal on the way.
+
+    Routes not targeting `wrapped` are ignored; the others claim listeners oldest first, so
+    the result does not depend on the order of `routes`.
+    """
+    book = ListenerBook(wrapped.static_listeners)
+    refusals: list[Refusal] = []
+    targeting = sorted(
+        (r for r in routes if r.targets(wrapped.namespace, wrapped.name)),
+        key=lambda r: (*r.precedence, r.kind),
+    )
+    for route in targeting:
+        refusals.extend(_claim_route(wrapped, route, namespace_labels, book))
+    listeners = tuple(book.generated)
+    return DesiredGateway(
+        namespace=wrapped.namespace,
+        name=wrapped.name,
+        gateway=_gateway_manifest(wrapped, listeners),
+        listeners=listeners,
+        refusals=tuple(sorted(set(refusals), key=lambda r: r.sort_key)),
+    )
+
+
+def _claim_route(
+    wrapped: WrappedGateway,
+    route: Route,
+    namespace_labels: NamespaceLabels,
+    book: ListenerBook,
+) -> list[Refusal]:
+    if route.defects:
+        return [Refusal.of(route, d.reason, d.message) for d in route.defects]
+    if not namespace_allowed(wrapped, route.namespace, namespace_labels):
+        return [
+            Refusal.of(
+                route,
+                Reason.NOT_ALLOWED_NAMESPACE,
+                f"WrappedGateway {wrapped.key} accepts routes from "
+                f"{_namespace_policy(wrapped)}, not from namespace {route.namespace!r}",
+            )
+        ]
+    hostnames, refusals = _usable_hostnames(wrapped, route)
+    if hostnames is None:
+        return refusals
+    for parent in route.parents:
+        if parent.namespace == wrapped.namespace and parent.name == wrapped.name:
+            refusals.extend(_claim_parent(route, parent, hostnames, book))
+    return refusals
+
+
+def _usable_hostnames(
+    wrapped: WrappedGateway, route: Route
+) -> tuple[tuple[str | None, ...] | None, list[Refusal]]:
+    """The listener hostnames a route may claim (None: the route is refused outright)."""
+    refusals: list[Refusal] = []
+    usable: list[str] = []
+    for hostname in route.hostnames:
+        problem = hostname_problem(hostname)
+        if problem:
+            refusals.append(Refusal.of(route, Reason.INVALID_HOSTNAME, problem, hostname))
+        elif not hostname_allowed(wrapped, hostname):
+            refusals.append(
+                Refusal.of(
+                    route,
+                    Reason.HOSTNAME_NOT_ALLOWED,
+                    f"{hostname} is outside the hostnames WrappedGateway {wrapped.key} allows "
+                    f"({', '.join(wrapped.allowed_hostnames or ())})",
+                    hostname,
+                )
+            )
+        else:
+            usable.append(hostname)
+    if route.kind not in HOSTNAMED_KINDS:
+        # A TCP/UDP route's hostname only labels its listener; a refused one refuses the route.
+        return (None if refusals else (None,)), refusals
+    if not route.hostnames:
+        refusals.append(
+            Refusal.of(
+                route,
+                Reason.NO_HOSTNAMES,
+                "the route has no spec.hostnames; a generated listener needs a hostname",
+            )
+        )
+    return (tuple(usable) if usable else None), refusals
+
+
+def _claim_parent(
+    route: Route,
+    parent: GatewayRef,
+    hostnames: tuple[str | None, ...],
+    book: ListenerBook,
+) -> list[Refusal]:
+    section = parent.section_name
+    if section is not None and section in book.static_names:
+        return []  # attaches to a listener the platform team wrote; nothing to generate
+    if section is not None and not is_listener_name(section):
+        return [
+            Refusal.of(
+                route,
+                Reason.INVALID_SECTION_NAME,
+                f"sectionName {section!r} is not a valid listener name",
+            )
+        ]
+    ports = _ports(route, parent)
+    if not ports:
+        return [
+            Refusal.of(
+                route,
+                Reason.MISSING_PORTS,
+                f"a {route.kind} needs a port: set parentRef.port or the "
+                "wrapped-gateway.dev/ports annotation",
+            )
+        ]
+    keys = [
+        ListenerKey(port, route.protocol.value, hostname)
+        for port in ports
+        for hostname in hostnames
+    ]
+    refusals: list[Refusal] = []
+    if section is not None and len(keys) > 1:
+        # A sectionName names exactly one listener; the route attaches to nothing else.
+        first, *extra = keys
+        refusals.extend(
+            Refusal.of(
+                route,
+                Reason.AMBIGUOUS_SECTION_NAME,
+                f"sectionName {section!r} names one listener ({first}); {key} would need "
+                "another, so the route would never attach to it",
+                key.hostname,
+                key.port,
+            )
+            for key in extra
+        )
+        keys = [first]
+    for key in keys:
+        refusal = book.claim(route, key, section)
+        if refusal is not None:
+            refusals.append(refusal)
+    return refusals
+
+
+def _ports(route: Route, parent: GatewayRef) -> tuple[int, ...]:
+    if parent.port is not None:
+        return (parent.port,)
+    if route.annotated_ports:
+        return route.annotated_ports
+    if route.protocol in (Protocol.HTTPS, Protocol.TLS):
+        return (DEFAULT_TLS_PORT,)
+    return ()
+
+
+def _namespace_policy(wrapped: WrappedGateway) -> str:
+    if wrapped.namespaces_from is NamespacesFrom.SAME:
+        return f"its own namespace {wrapped.namespace!r}"
+    return "namespaces matching its selector"
+
+
+def _gateway_manifest(
+    wrapped: WrappedGateway, listeners: tuple[GeneratedListener, ...]
+) -> dict[str, Any] | None:
+    manifests = [dict(s.manifest) for s in wrapped.static_listeners]
+    manifests.extend(_listener_manifest(wrapped, listener) for listener in listeners)
+    if not manifests:
+        return None
+    metadata: dict[str, Any] = {"name": wrapped.name, "namespace": wrapped.namespace}
+    if wrapped.labels:
+        metadata["labels"] = dict(wrapped.labels)
+    annotations = wrapped.gateway_annotations
+    route_hostnames = {
+        listener.name: sorted(listener.route_hostnames)
+        for listener in listeners
+        if listener.route_hostnames
+    }
+    if route_hostnames:
+        annotations[LISTENER_HOSTNAMES_ANNOTATION] = json.dumps(
+            route_hostnames, sort_keys=True, separators=(",", ":")
+        )
+    if annotations:
+        metadata["annotations"] = annotations
+    if wrapped.uid:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": WRAPPED_API_VERSION,
+                "kind": WRAPPED_KIND,
+                "name": wrapped.name,
+                "uid": wrapped.uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return {
+        "apiVersion": GATEWAY_API_VERSION,
+        "kind": GATEWAY_KIND,
+        "metadata": metadata,
+        "spec": {**wrapped.gateway_spec, "listeners": manifests},
+    }
+
+
+def _listener_manifest(wrapped: WrappedGateway, listener: GeneratedListener) -> dict[str, Any]:
+    key = listener.key
+    manifest: dict[str, Any] = {"name": listener.name, "port": key.port, "protocol": key.protocol}
+    if key.hostname is not None:
+        manifest["hostname"] = key.hostname
+    if listener.tls_mode is TLSMode.PASSTHROUGH:
+        manifest["tls"] = {"mode": TLSMode.PASSTHROUGH.value}
+    elif listener.tls_mode is TLSMode.TERMINATE and key.hostname is not None:
+        manifest["tls"] = {
+            "mode": TLSMode.TERMINATE.value,
+            "certificateRefs": [
+                {"group": "", "kind": "Secret", "name": secret_name(key.port, key.hostname)}
+            ],
+        }
+    manifest["allowedRoutes"] = {
+        "namespaces": _owner_namespaces(wrapped, listener.owner_namespace),
+        "kinds": [{"group": GATEWAY_GROUP, "kind": kind.value} for kind in sorted(listener.kinds)],
+    }
+    return manifest
+
+
+def _owner_namespaces(wrapped: WrappedGateway, owner: str) -> dict[str, Any]:
+    if owner == wrapped.namespace:
+        return {"from": "Same"}
+    return {
+        "from": "Selector",
+        "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: owner}},
+    }

@@ -1,0 +1,22 @@
+"""Routes of every kind and served version, read into one small model."""
+
+from wrapped_gateway.routes.model import (
+    Defect,
+    GatewayRef,
+    Protocol,
+    Route,
+    RouteKind,
+    TLSMode,
+)
+from wrapped_gateway.routes.parse import parse_route, route_kind
+
+__all__ = [
+    "Defect",
+    "GatewayRef",
+    "Protocol",
+    "Route",
+    "RouteKind",
+    "TLSMode",
+    "parse_route",
+    "route_kind",
+]

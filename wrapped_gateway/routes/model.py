@@ -1,0 +1,91 @@
+"""One small typed model for every route kind and served version."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class RouteKind(StrEnum):
+    HTTP = "HTTPRoute"
+    GRPC = "GRPCRoute"
+    TLS = "TLSRoute"
+    TCP = "TCPRoute"
+    UDP = "UDPRoute"
+
+
+class Protocol(StrEnum):
+    HTTPS = "HTTPS"
+    TLS = "TLS"
+    TCP = "TCP"
+    UDP = "UDP"
+
+
+class TLSMode(StrEnum):
+    TERMINATE = "Terminate"
+    PASSTHROUGH = "Passthrough"
+
+
+PROTOCOL_BY_KIND: dict[RouteKind, Protocol] = {
+    RouteKind.HTTP: Protocol.HTTPS,
+    RouteKind.GRPC: Protocol.HTTPS,
+    RouteKind.TLS: Protocol.TLS,
+    RouteKind.TCP: Protocol.TCP,
+    RouteKind.UDP: Protocol.UDP,
+}
+
+# Kinds whose listeners carry hostnames; TCP and UDP listeners must not (Gateway API CEL rule).
+HOSTNAMED_KINDS = frozenset({RouteKind.HTTP, RouteKind.GRPC, RouteKind.TLS})
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRef:
+    """A route's parentRef to a generated Gateway (and so to the WrappedGateway behind it)."""
+
+    namespace: str
+    name: str
+    section_name: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    """Something wrong with the route itself: it contributes nothing until it is fixed."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    kind: RouteKind
+    namespace: str
+    name: str
+    created: datetime | None
+    parents: tuple[GatewayRef, ...]
+    # spec.hostnames for HTTP/GRPC/TLS routes; the hostname annotation for TCP/UDP routes.
+    hostnames: tuple[str, ...]
+    # Ports from the ports annotation, used where a parentRef names no port.
+    annotated_ports: tuple[int, ...]
+    tls_mode: TLSMode
+    defects: tuple[Defect, ...] = ()
+
+    @property
+    def protocol(self) -> Protocol:
+        return PROTOCOL_BY_KIND[self.kind]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def precedence(self) -> tuple[int, datetime, str, str]:
+        """Gateway API precedence: oldest first, then namespace/name; undated routes last."""
+        return (
+            0 if self.created else 1,
+            self.created or datetime.min,
+            self.namespace,
+            self.name,
+        )
+
+    def targets(self, namespace: str, name: str) -> bool:
+        return any(p.namespace == namespace and p.name == name for p in self.parents)

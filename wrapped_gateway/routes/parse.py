@@ -1,0 +1,179 @@
+"""Reading route objects of any kind and served version into the route model.
+
+Nothing here refuses a route: problems are recorded as defects so that the listener core can
+report them with everything else it refuses.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from wrapped_gateway.constants import (
+    GATEWAY_GROUP,
+    GATEWAY_KIND,
+    HOSTNAME_ANNOTATIONS,
+    PORTS_ANNOTATIONS,
+    TLS_MODE_ANNOTATION,
+    Reason,
+)
+from wrapped_gateway.routes.model import (
+    HOSTNAMED_KINDS,
+    Defect,
+    GatewayRef,
+    Route,
+    RouteKind,
+    TLSMode,
+)
+
+# Every version of each kind that a Gateway API release has served; the fields read here
+# (parentRefs, hostnames) have the same shape in all of them.
+SERVED_VERSIONS: dict[RouteKind, tuple[str, ...]] = {
+    RouteKind.HTTP: ("v1", "v1beta1"),
+    RouteKind.GRPC: ("v1",),
+    RouteKind.TLS: ("v1", "v1alpha3", "v1alpha2"),
+    RouteKind.TCP: ("v1", "v1alpha2"),
+    RouteKind.UDP: ("v1", "v1alpha2"),
+}
+
+_MIN_PORT, _MAX_PORT = 1, 65535
+
+
+def route_kind(api_version: str, kind: str) -> RouteKind | None:
+    """The route kind of an object, or None when it is not a Gateway API route."""
+    group, _, version = api_version.rpartition("/")
+    if group != GATEWAY_GROUP:
+        return None
+    try:
+        route = RouteKind(kind)
+    except ValueError:
+        return None
+    return route if version in SERVED_VERSIONS[route] else None
+
+
+def parse_route(obj: Mapping[str, Any]) -> Route:
+    """The route model of a route object; `obj` must be a route (see `route_kind`)."""
+    kind = route_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+    if kind is None:
+        raise ValueError(f"{obj.get('apiVersion')} {obj.get('kind')} is not a Gateway API route")
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    namespace = str(metadata.get("namespace") or "default")
+    annotations: Mapping[str, str] = metadata.get("annotations") or {}
+    defects: list[Defect] = []
+
+    parents = tuple(
+        ref
+        for raw in spec.get("parentRefs") or ()
+        if (ref := _gateway_ref(raw, namespace, defects)) is not None
+    )
+    return Route(
+        kind=kind,
+        namespace=namespace,
+        name=str(metadata.get("name", "")),
+        created=_timestamp(metadata.get("creationTimestamp")),
+        parents=parents,
+        hostnames=_hostnames(kind, spec, annotations),
+        annotated_ports=_annotated_ports(annotations, defects),
+        tls_mode=_tls_mode(kind, annotations, defects),
+        defects=tuple(defects),
+    )
+
+
+def _gateway_ref(
+    raw: Mapping[str, Any], route_namespace: str, defects: list[Defect]
+) -> GatewayRef | None:
+    group = raw.get("group", GATEWAY_GROUP)
+    kind = raw.get("kind", GATEWAY_KIND)
+    if group != GATEWAY_GROUP or kind != GATEWAY_KIND:
+        return None  # a ListenerSet, a Service (GAMMA) or another group: not ours
+    port = raw.get("port")
+    if port is not None and not _valid_port(port):
+        defects.append(
+            Defect(Reason.INVALID_PORTS, f"parentRef port {port!r} is not a port (1-65535)")
+        )
+        port = None
+    return GatewayRef(
+        namespace=str(raw.get("namespace") or route_namespace),
+        name=str(raw.get("name", "")),
+        section_name=raw.get("sectionName") or None,
+        port=port,
+    )
+
+
+def _hostnames(
+    kind: RouteKind, spec: Mapping[str, Any], annotations: Mapping[str, str]
+) -> tuple[str, ...]:
+    if kind in HOSTNAMED_KINDS:
+        # Duplicates would only produce the same listener twice.
+        return tuple(dict.fromkeys(str(h) for h in spec.get("hostnames") or ()))
+    hostname = _first_annotation(annotations, HOSTNAME_ANNOTATIONS)
+    return (hostname.strip(),) if hostname is not None else ()
+
+
+def _annotated_ports(annotations: Mapping[str, str], defects: list[Defect]) -> tuple[int, ...]:
+    text = _first_annotation(annotations, PORTS_ANNOTATIONS)
+    if text is None:
+        return ()
+    ports: list[int] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if item.isdigit() and _valid_port(int(item)):
+            ports.append(int(item))
+        else:
+            defects.append(
+                Defect(
+                    Reason.INVALID_PORTS,
+                    f"ports annotation {text!r}: {item!r} is not a port (1-65535); "
+                    "expected a comma-separated list such as '8443,8444'",
+                )
+            )
+            return ()
+    return tuple(sorted(set(ports)))
+
+
+def _tls_mode(kind: RouteKind, annotations: Mapping[str, str], defects: list[Defect]) -> TLSMode:
+    text = annotations.get(TLS_MODE_ANNOTATION)
+    if text is None:
+        return TLSMode.TERMINATE
+    by_name = {mode.value.lower(): mode for mode in TLSMode}
+    mode = by_name.get(text.strip().lower())
+    if mode is None:
+        defects.append(
+            Defect(
+                Reason.INVALID_TLS_MODE,
+                f"{TLS_MODE_ANNOTATION} is {text!r}; expected Terminate or Passthrough",
+            )
+        )
+        return TLSMode.TERMINATE
+    if mode is TLSMode.PASSTHROUGH and kind is not RouteKind.TLS:
+        defects.append(
+            Defect(
+                Reason.INVALID_TLS_MODE,
+                f"{TLS_MODE_ANNOTATION}: Passthrough needs a TLSRoute; a {kind} is always "
+                "terminated at the Gateway",
+            )
+        )
+        return TLSMode.TERMINATE
+    return mode
+
+
+def _first_annotation(annotations: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((annotations[n] for n in names if n in annotations), None)
+
+
+def _valid_port(value: object) -> bool:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return _MIN_PORT <= value <= _MAX_PORT
+
+
+def _timestamp(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
