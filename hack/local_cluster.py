@@ -727,13 +727,17 @@ def _start_controller_manager(state: State, kcm_bin: Path, pki: Path, api: Api,
 def _install_crds(api: Api, apiserver: Component, crd_dirs: list[Path],
                   timings: dict[str, float], timeout: float) -> list[str]:
     gw_dir, *project_dirs = crd_dirs
-    with timed(f"install Gateway API CRDs ({gw_dir})", timings):
-        names = install_manifests(
-            api, manifest_files(gw_dir),
-            optional_kinds=("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"))
-    with timed("install project CRDs", timings):
-        for d in project_dirs:
-            names += install_manifests(api, manifest_files(d))
+    try:
+        with timed(f"install Gateway API CRDs ({gw_dir})", timings):
+            names = install_manifests(
+                api, manifest_files(gw_dir),
+                optional_kinds=("ValidatingAdmissionPolicy",
+                                "ValidatingAdmissionPolicyBinding"))
+        with timed("install project CRDs", timings):
+            for d in project_dirs:
+                names += install_manifests(api, manifest_files(d))
+    except ClusterError as e:
+        raise ClusterError(f"{e}\n  (kube-apiserver log: {apiserver.log})") from None
     with timed("wait for CRDs Established", timings):
         wait_for(apiserver, lambda: crds_established(api, names),
                  f"ready (CRDs not Established: {', '.join(names)})", timeout)
