@@ -1,0 +1,90 @@
+"""Small builders for the objects the core reads, so each test states only what matters to it."""
+
+from typing import Any
+
+from wrapped_gateway.listeners import WrappedGateway, parse_wrapped_gateway
+from wrapped_gateway.routes import Route, parse_route
+
+GROUP = "gateway.networking.k8s.io"
+VERSION_OF = {
+    "HTTPRoute": "v1",
+    "GRPCRoute": "v1",
+    "TLSRoute": "v1",
+    "TCPRoute": "v1",
+    "UDPRoute": "v1",
+}
+
+
+def wrapped_obj(
+    name: str = "gw",
+    namespace: str = "infra",
+    spec: dict[str, Any] | None = None,
+    **metadata: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "wrapped-gateway.dev/v1alpha1",
+        "kind": "WrappedGateway",
+        "metadata": {"name": name, "namespace": namespace, **metadata},
+        "spec": {"gatewayClassName": "example", **(spec or {})},
+    }
+
+
+def wrapped(
+    name: str = "gw",
+    namespace: str = "infra",
+    *,
+    routes: dict[str, Any] | None = None,
+    listeners: list[dict[str, Any]] | None = None,
+    **spec: Any,
+) -> WrappedGateway:
+    body = dict(spec)
+    if routes is not None:
+        body["routes"] = routes
+    if listeners is not None:
+        body["listeners"] = listeners
+    return parse_wrapped_gateway(wrapped_obj(name, namespace, body))
+
+
+def parent(name: str = "gw", namespace: str | None = "infra", **extra: Any) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": name, **extra}
+    if namespace is not None:
+        ref["namespace"] = namespace
+    return ref
+
+
+def route_obj(
+    kind: str = "HTTPRoute",
+    name: str = "r",
+    namespace: str = "infra",
+    *,
+    hostnames: list[str] | None = None,
+    parents: list[dict[str, Any]] | None = None,
+    annotations: dict[str, str] | None = None,
+    created: str | None = "2026-01-01T00:00:00Z",
+    version: str | None = None,
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = annotations
+    if created:
+        metadata["creationTimestamp"] = created
+    spec: dict[str, Any] = {"parentRefs": parents if parents is not None else [parent()]}
+    if hostnames is not None:
+        spec["hostnames"] = hostnames
+    return {
+        "apiVersion": f"{GROUP}/{version or VERSION_OF[kind]}",
+        "kind": kind,
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+def route(kind: str = "HTTPRoute", name: str = "r", namespace: str = "infra", **kw: Any) -> Route:
+    if kind in ("HTTPRoute", "GRPCRoute", "TLSRoute") and "hostnames" not in kw:
+        kw["hostnames"] = ["app.example.com"]
+    return parse_route(route_obj(kind, name, namespace, **kw))
+
+
+def listeners_of(gateway: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    assert gateway is not None
+    return {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
