@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from wrapped_gateway.routes import GatewayRef, Protocol, RouteKind, TLSMode, parse_route, route_kind
 from tests.unit.builders import parent, route, route_obj
+from wrapped_gateway.routes import GatewayRef, Protocol, RouteKind, TLSMode, parse_route, route_kind
 
 
 @pytest.mark.parametrize(

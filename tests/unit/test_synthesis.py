@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from wrapped_gateway.listeners import desired_gateway
+from tests.unit.builders import listeners_of, parent, route, wrapped, wrapped_obj
+from wrapped_gateway.listeners import desired_gateway, parse_wrapped_gateway
 from wrapped_gateway.routes import Route
-from tests.unit.builders import listeners_of, parent, route, wrapped
 
 NO_NAMESPACES: dict[str, dict[str, str]] = {}
 ALL = {"namespaces": {"from": "All"}}
@@ -524,8 +524,6 @@ class TestGatewayManifest:
         assert "routes" not in spec
 
     def test_metadata_labels_and_annotations_are_copied(self) -> None:
-        from wrapped_gateway.listeners import parse_wrapped_gateway
-        from tests.unit.builders import wrapped_obj
 
         obj = wrapped_obj(
             labels={"team": "platform"},
