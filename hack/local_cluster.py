@@ -373,9 +373,22 @@ def process_alive(pid: int, start_time: str | None = None) -> bool:
     return st is not None and (start_time is None or st == start_time)
 
 
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+# Popen objects of the processes this Python process started (so that they get reaped when
+# `up` runs in-process, e.g. from the pytest fixture, instead of lingering as zombies).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap(pid: int, timeout: float = 0.0) -> None:
+    proc = _CHILDREN.get(pid)
+    if proc is None:
+        return  # not our child: its parent (or init) reaps it
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        if timeout:
+            proc.wait(timeout)
+        else:
+            proc.poll()
+    if proc.returncode is not None:
+        del _CHILDREN[pid]
 
 
 @dataclass
@@ -426,6 +439,7 @@ def start_process(state: State, name: str, argv: list[str], ports: list[int]) ->
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=state.dir,
                                 start_new_session=True, close_fds=True)
+    _CHILDREN[proc.pid] = proc
     start_time = None
     for _ in range(50):
         start_time = _proc_start_time(proc.pid)
@@ -494,6 +508,7 @@ def stop_components(components: list[Component], timeout: float = 15.0) -> list[
                     if not process_alive(comp.pid, comp.start_time):
                         break
                     time.sleep(0.05)
+        _reap(comp.pid, timeout=5)
         stopped.append(f"{comp.name} (pid {comp.pid})")
     return stopped
 
@@ -614,11 +629,24 @@ def install_manifests(api: Api, files: list[Path], *, optional_kinds: tuple[str,
 
 
 def crds_established(api: Api, names: list[str]) -> bool:
+    """Every CRD is Established and each served version is listed by discovery."""
     for name in names:
         crd = api.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
         conds = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
         if conds.get("Established") != "True" or conds.get("NamesAccepted") != "True":
             return False
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if not version.get("served"):
+                continue
+            try:
+                doc = api.request("GET", f"/apis/{spec['group']}/{version['name']}")
+            except ApiError as e:
+                if e.status == 404:
+                    return False
+                raise
+            if spec["names"]["plural"] not in {r["name"] for r in doc.get("resources", [])}:
+                return False
     return True
 
 
@@ -780,11 +808,13 @@ def up(directory: Path | str, *, gateway_api: str | None = None,
             _start_etcd(state, bins["etcd"], timeout)
         with timed("start kube-apiserver (until /readyz ok)", timings):
             apiserver, api = _start_apiserver(state, bins["kube-apiserver"], pki, timeout)
-        with timed("start kube-controller-manager", timings):
-            _start_controller_manager(state, bins["kube-controller-manager"], pki, api, timeout)
         names = _install_crds(api, apiserver,
                               [crd_dir, REPO_ROOT / "crds", *(extra_crd_dirs or [])],
                               timings, timeout)
+        # started after the CRDs are served, so that the garbage collector watches custom
+        # resources from the start (it rediscovers resources added later only every 30s)
+        with timed("start kube-controller-manager", timings):
+            _start_controller_manager(state, bins["kube-controller-manager"], pki, api, timeout)
         state.kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "admin"))
         state.kubeconfig.chmod(0o600)
         timings["up total"] = time.monotonic() - t0
