@@ -167,6 +167,22 @@ def kubernetes_replaces(gomod_text: str, version: str) -> list[str]:
     return replaces
 
 
+def module_replaces(gomod_text: str) -> list[str]:
+    """A module's replace directives that point at other module versions, verbatim.
+
+    A dependency's replace directives are ignored by Go, so the generated build module repeats
+    them; those pointing at local directories (sibling modules of the same repository) are
+    left out, as the published versions in its ``require`` list stand for them.
+    """
+    replaces = []
+    for raw in gomod_text.splitlines():
+        line = raw.split("//", 1)[0].strip().removeprefix("replace").strip()
+        rm = re.fullmatch(r"(\S+(?:\s+\S+)?)\s*=>\s*(\S+)\s+(\S+)", line)
+        if rm and not rm.group(2).startswith((".", "/")):
+            replaces.append(f"{rm.group(1)} => {rm.group(2)} {rm.group(3)}")
+    return replaces
+
+
 def _write_build_module(build_dir: Path, module: str, version: str, *, packages: list[str],
                         replaces: list[str], go_version: str) -> str | None:
     """Write go.mod + tools.go for a throw-away module that builds ``packages``.
@@ -220,7 +236,9 @@ def ensure_binaries(key: str, versions: dict[str, Any] | None = None,
         with timed(f"go mod download {module}@{version}", timings):
             info = go_mod_download(module, version)
         gomod_text = Path(info["GoMod"]).read_text()
-        replaces = kubernetes_replaces(gomod_text, version) if key == "kubernetes" else []
+        replaces = module_replaces(gomod_text)
+        if key == "kubernetes":
+            replaces += kubernetes_replaces(gomod_text, version)
         packages = {name: f"{module}/{sub}" if sub else module for name, sub in binaries.items()}
         stamp = _write_build_module(build_root, module, version,
                                     packages=list(packages.values()), replaces=replaces,
@@ -260,11 +278,16 @@ def _version_ldflags(key: str, version: str) -> list[str]:
             f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
 
 
+CONTROL_PLANE = ("etcd", "kubernetes")
+BUILDABLE = (*CONTROL_PLANE, "helm")
+
+
 def ensure_all_binaries(versions: dict[str, Any] | None = None,
-                        timings: dict[str, float] | None = None) -> dict[str, Path]:
+                        timings: dict[str, float] | None = None,
+                        keys: tuple[str, ...] = CONTROL_PLANE) -> dict[str, Path]:
     versions = versions or load_versions()
     paths: dict[str, Path] = {}
-    for key in ("etcd", "kubernetes"):
+    for key in keys:
         paths.update(ensure_binaries(key, versions, timings))
     return paths
 
@@ -898,10 +921,16 @@ def main(argv: list[str] | None = None) -> int:
                       help="seconds to wait for each component")
     p_down = sub.add_parser("down", help="stop the recorded processes and remove the state")
     p_down.add_argument("--dir", required=True, type=Path)
-    sub.add_parser("build", help="only build (or reuse) the cached binaries")
+    p_build = sub.add_parser("build", help="only build (or reuse) the cached binaries")
+    p_build.add_argument("components", nargs="*", default=[], metavar="COMPONENT",
+                         help=f"what to build: {', '.join(BUILDABLE)} "
+                              f"(default: the control plane, {' and '.join(CONTROL_PLANE)})")
     p_status = sub.add_parser("status", help="show the recorded processes")
     p_status.add_argument("--dir", required=True, type=Path)
     args = parser.parse_args(argv)
+    if args.command == "build" and set(args.components) - set(BUILDABLE):
+        parser.error(f"unknown component(s) {sorted(set(args.components) - set(BUILDABLE))}; "
+                     f"choose from {', '.join(BUILDABLE)}")
     try:
         if args.command == "up":
             state = up(args.dir, gateway_api=args.gateway_api,
@@ -913,7 +942,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build":
             timings: dict[str, float] = {}
             t0 = time.monotonic()
-            for path in ensure_all_binaries(versions, timings).values():
+            keys = tuple(args.components) or CONTROL_PLANE
+            for path in ensure_all_binaries(versions, timings, keys).values():
                 print(path)
             log(f"timing: build total: {time.monotonic() - t0:.1f}s")
         else:

@@ -49,6 +49,17 @@ def _client_for(kubeconfig: Path) -> tuple[client.Configuration, client.ApiClien
     return cfg, client.ApiClient(cfg)
 
 
+_TIMINGS: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Show how long building (if needed) and starting the control plane took."""
+    if _TIMINGS:
+        terminalreporter.section("hack/local-cluster timings")
+        for step, seconds in _TIMINGS.items():
+            terminalreporter.write_line(f"{step}: {seconds:.1f}s")
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     reuse = os.environ.get(KUBECONFIG_ENV)
@@ -62,6 +73,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         state = local_cluster.up(state_dir, gateway_api=os.environ.get(GATEWAY_API_ENV))
     except local_cluster.ClusterError as e:
         pytest.fail(f"hack/local-cluster up failed: {e}", pytrace=False)
+    _TIMINGS.update(state.timings)
     try:
         cfg, api = _client_for(state.kubeconfig)
         yield Cluster(state.kubeconfig, api, cfg, state_dir)
