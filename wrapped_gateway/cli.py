@@ -5,6 +5,7 @@ import sys
 from collections.abc import Sequence
 
 from wrapped_gateway import __version__
+from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.manifests import ManifestError, read_documents
 from wrapped_gateway.render import render, to_json, to_yaml
 
@@ -43,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     render_parser.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
     render_parser.set_defaults(command=_render)
+
+    run_parser = commands.add_parser(
+        "run",
+        help="run the controller: keep every generated Gateway in step with its routes",
+        description="Watches routes and WrappedGateways and server-side-applies the generated "
+        "Gateways. Every flag can also be set by the environment variable named in its help.",
+    )
+    add_run_arguments(run_parser)
+    run_parser.set_defaults(command=_run)
     return parser
 
 
@@ -57,3 +67,10 @@ def _render(args: argparse.Namespace) -> int:
     gateways = [g.gateway for g in rendered.gateways if g.gateway is not None]
     sys.stdout.write(to_json(gateways) if args.output == "json" else to_yaml(gateways))
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here so that `render` starts without loading kopf and the API client.
+    from wrapped_gateway.controller.operator import run  # noqa: PLC0415
+
+    return run(settings_from(args))

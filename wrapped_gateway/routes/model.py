@@ -1,6 +1,6 @@
 """One small typed model for every route kind and served version."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -68,6 +68,10 @@ class Route:
     annotated_ports: tuple[int, ...]
     tls_mode: TLSMode
     defects: tuple[Defect, ...] = ()
+    # Identity for Events on the route; not part of what the route asks for, so a route seen
+    # through two served versions compares equal.
+    api_version: str = field(default="", compare=False)
+    uid: str = field(default="", compare=False)
 
     @property
     def protocol(self) -> Protocol:
@@ -76,6 +80,10 @@ class Route:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def identity(self) -> tuple[RouteKind, str, str]:
+        return (self.kind, self.namespace, self.name)
 
     @property
     def precedence(self) -> tuple[int, datetime, str, str]:

@@ -76,6 +76,8 @@ def parse_route(obj: Mapping[str, Any]) -> Route:
         annotated_ports=_annotated_ports(annotations, defects),
         tls_mode=_tls_mode(kind, annotations, defects),
         defects=tuple(defects),
+        api_version=str(obj.get("apiVersion")),
+        uid=str(metadata.get("uid") or ""),
     )
 
 

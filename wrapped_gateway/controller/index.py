@@ -1,0 +1,190 @@
+"""The controller's in-memory view of the cluster, as small projections.
+
+Every watch event goes through `ClusterIndex`, which answers which WrappedGateways the change
+touches (old and new targets alike), so that a route event never needs a LIST. It holds no
+API objects, only the route model, parsed WrappedGateways, namespace labels and the part of
+each generated Gateway that the controller compares against.
+"""
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wrapped_gateway.constants import WRAPPED_KIND
+from wrapped_gateway.listeners import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
+from wrapped_gateway.listeners.wrapped import NamespacesFrom
+from wrapped_gateway.routes import Route, RouteKind
+
+Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
+RouteId = tuple[RouteKind, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedEntry:
+    """A WrappedGateway as the controller needs it: parsed, or why it cannot be."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    model: WrappedGateway | None
+    error: str | None
+    status: Mapping[str, Any] = field(compare=False, default_factory=dict)
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> "WrappedEntry":
+        metadata = obj.get("metadata") or {}
+        model: WrappedGateway | None = None
+        error: str | None = None
+        try:
+            model = parse_wrapped_gateway(obj)
+        except InvalidWrappedGateway as problem:
+            error = str(problem)
+        return cls(
+            namespace=str(metadata.get("namespace")),
+            name=str(metadata.get("name")),
+            uid=str(metadata.get("uid") or ""),
+            generation=int(metadata.get("generation") or 0),
+            model=model,
+            error=error,
+            status=dict(obj.get("status") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGateway:
+    """The part of a Gateway the controller compares its desired Gateway with."""
+
+    namespace: str
+    name: str
+    controller_uid: str | None  # uid of the controlling owner, if any
+    controller_kind: str | None
+    metadata: Mapping[str, Any]  # labels and annotations
+    spec: Mapping[str, Any]
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> "LiveGateway":
+        metadata = obj.get("metadata") or {}
+        controller: Mapping[str, Any] = next(
+            (ref for ref in metadata.get("ownerReferences") or () if ref.get("controller")),
+            {},
+        )
+        return cls(
+            namespace=str(metadata.get("namespace")),
+            name=str(metadata.get("name")),
+            controller_uid=controller.get("uid"),
+            controller_kind=controller.get("kind"),
+            metadata={
+                "labels": dict(metadata.get("labels") or {}),
+                "annotations": dict(metadata.get("annotations") or {}),
+            },
+            spec=dict(obj.get("spec") or {}),
+        )
+
+    def owned_by(self, uid: str) -> bool:
+        return self.controller_kind == WRAPPED_KIND and self.controller_uid == uid
+
+
+class ClusterIndex:
+    def __init__(self) -> None:
+        self._routes: dict[RouteId, Route] = {}
+        self._by_target: dict[Key, set[RouteId]] = defaultdict(set)
+        self._namespaces: dict[str, dict[str, str]] = {}
+        self._wrapped: dict[Key, WrappedEntry] = {}
+        self._gateways: dict[Key, LiveGateway] = {}
+
+    # --- reads -------------------------------------------------------------------------
+    def routes_for(self, key: Key) -> list[Route]:
+        return [self._routes[route_id] for route_id in self._by_target.get(key, ())]
+
+    @property
+    def namespace_labels(self) -> Mapping[str, Mapping[str, str]]:
+        return self._namespaces
+
+    def wrapped(self, key: Key) -> WrappedEntry | None:
+        return self._wrapped.get(key)
+
+    def wrapped_keys(self) -> list[Key]:
+        return sorted(self._wrapped)
+
+    def gateway(self, key: Key) -> LiveGateway | None:
+        return self._gateways.get(key)
+
+    @property
+    def route_count(self) -> int:
+        return len(self._routes)
+
+    # --- writes: each returns the WrappedGateways whose Gateway may change -----------------
+    def upsert_route(self, route: Route) -> set[Key]:
+        previous = self._routes.get(route.identity)
+        if previous == route:
+            return set()  # a status update, or the same route seen through another version
+        touched = self._untarget(previous) if previous else set()
+        self._routes[route.identity] = route
+        for target in _targets(route):
+            self._by_target[target].add(route.identity)
+            touched.add(target)
+        return touched
+
+    def remove_route(self, kind: RouteKind, namespace: str, name: str) -> set[Key]:
+        previous = self._routes.pop((kind, namespace, name), None)
+        return self._untarget(previous) if previous else set()
+
+    def upsert_namespace(self, name: str, labels: Mapping[str, str]) -> set[Key]:
+        labels = dict(labels)
+        if self._namespaces.get(name) == labels:
+            return set()
+        self._namespaces[name] = labels
+        return self._selector_gateways_with_routes_from(name)
+
+    def remove_namespace(self, name: str) -> set[Key]:
+        if self._namespaces.pop(name, None) is None:
+            return set()
+        return self._selector_gateways_with_routes_from(name)
+
+    def upsert_wrapped(self, entry: WrappedEntry) -> set[Key]:
+        key = (entry.namespace, entry.name)
+        previous = self._wrapped.get(key)
+        self._wrapped[key] = entry  # always: the status it carries is the latest
+        return set() if previous == entry else {key}
+
+    def remove_wrapped(self, namespace: str, name: str) -> set[Key]:
+        return {(namespace, name)} if self._wrapped.pop((namespace, name), None) else set()
+
+    def upsert_gateway(self, live: LiveGateway) -> set[Key]:
+        key = (live.namespace, live.name)
+        if self._gateways.get(key) == live:
+            return set()
+        self._gateways[key] = live
+        return {key} if key in self._wrapped else set()
+
+    def remove_gateway(self, namespace: str, name: str) -> set[Key]:
+        key = (namespace, name)
+        if self._gateways.pop(key, None) is None:
+            return set()
+        return {key} if key in self._wrapped else set()
+
+    # --- internals -----------------------------------------------------------------------
+    def _untarget(self, route: Route) -> set[Key]:
+        targets = _targets(route)
+        for target in targets:
+            members = self._by_target.get(target)
+            if members is not None:
+                members.discard(route.identity)
+                if not members:
+                    del self._by_target[target]
+        return targets
+
+    def _selector_gateways_with_routes_from(self, namespace: str) -> set[Key]:
+        return {
+            key
+            for key, entry in self._wrapped.items()
+            if entry.model is not None
+            and entry.model.namespaces_from is NamespacesFrom.SELECTOR
+            and any(route_id[1] == namespace for route_id in self._by_target.get(key, ()))
+        }
+
+
+def _targets(route: Route) -> set[Key]:
+    return {(parent.namespace, parent.name) for parent in route.parents}

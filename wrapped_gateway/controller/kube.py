@@ -1,0 +1,107 @@
+"""Every call the controller makes to the API server, and nothing else."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client
+
+from wrapped_gateway.constants import (
+    GATEWAY_GROUP,
+    WRAPPED_API_VERSION,
+    WRAPPED_GROUP,
+    WRAPPED_KIND,
+    WRAPPED_PLURAL,
+    WRAPPED_VERSION,
+)
+from wrapped_gateway.routes import RouteKind
+from wrapped_gateway.routes.parse import SERVED_VERSIONS
+
+FIELD_MANAGER = "wrapped-gateway"
+APPLY_PATCH = "application/apply-patch+yaml"
+PLURALS: dict[RouteKind, str] = {kind: kind.value.lower() + "s" for kind in RouteKind}
+
+
+class KubeApi:
+    def __init__(self, api_client: client.ApiClient, field_manager: str = FIELD_MANAGER) -> None:
+        self.api_client = api_client
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._field_manager = field_manager
+
+    def apply_gateway(self, gateway: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Server-side apply of the generated Gateway; returns the stored object if updated.
+
+        The client decodes only 200 responses; an apply that creates the object (201)
+        returns None, and the watch brings the stored object.
+        """
+        metadata = gateway["metadata"]
+        result: dict[str, Any] | None = self._custom.patch_namespaced_custom_object(
+            GATEWAY_GROUP,
+            "v1",
+            metadata["namespace"],
+            "gateways",
+            metadata["name"],
+            body=gateway,
+            field_manager=self._field_manager,
+            force=True,
+            _content_type=APPLY_PATCH,
+        )
+        return result
+
+    def apply_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        body = {
+            "apiVersion": WRAPPED_API_VERSION,
+            "kind": WRAPPED_KIND,
+            "metadata": {"name": name, "namespace": namespace},
+            "status": status,
+        }
+        self._custom.patch_namespaced_custom_object_status(
+            WRAPPED_GROUP,
+            WRAPPED_VERSION,
+            namespace,
+            WRAPPED_PLURAL,
+            name,
+            body=body,
+            field_manager=self._field_manager,
+            force=True,
+            _content_type=APPLY_PATCH,
+        )
+
+    def create_event(self, event: Mapping[str, Any]) -> None:
+        self._core.create_namespaced_event(event["metadata"]["namespace"], body=event)
+
+    def served_route_versions(self) -> dict[RouteKind, str]:
+        """The version to watch for each route kind the API server serves.
+
+        The group's preferred version when it serves the kind (TLSRoute may be served only at
+        v1alpha2 while the group prefers v1), else the newest served version we know.
+        """
+        try:
+            group = self._get(f"/apis/{GATEWAY_GROUP}")
+        except client.ApiException as error:
+            if error.status == 404:
+                return {}
+            raise
+        preferred = group.get("preferredVersion", {}).get("version")
+        kinds_by_version: dict[str, set[str]] = {}
+        for version in group.get("versions", ()):
+            name = version["version"]
+            resources = self._get(f"/apis/{GATEWAY_GROUP}/{name}").get("resources", ())
+            kinds_by_version[name] = {r["kind"] for r in resources if "/" not in r["name"]}
+        chosen: dict[RouteKind, str] = {}
+        for kind, versions in SERVED_VERSIONS.items():
+            candidates = [v for v in (preferred, *versions) if v in kinds_by_version]
+            served = [v for v in candidates if kind.value in kinds_by_version[v]]
+            if served:
+                chosen[kind] = served[0]
+        return chosen
+
+    def _get(self, path: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.api_client.call_api(
+            path,
+            "GET",
+            response_types_map={200: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+        return result

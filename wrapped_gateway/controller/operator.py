@@ -1,0 +1,287 @@
+"""The kopf operator: watches feed the index, workers reconcile what the index says changed."""
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from kubernetes.client import ApiException
+
+from wrapped_gateway.constants import GATEWAY_GROUP, WRAPPED_GROUP, WRAPPED_PLURAL, WRAPPED_VERSION
+from wrapped_gateway.controller import metrics
+from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
+from wrapped_gateway.controller.events import EventLedger
+from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
+from wrapped_gateway.controller.kube import PLURALS, KubeApi
+from wrapped_gateway.controller.leader import LeaderElector
+from wrapped_gateway.controller.reconciler import Reconciler
+from wrapped_gateway.controller.settings import Settings
+from wrapped_gateway.controller.workqueue import WorkQueue
+from wrapped_gateway.routes import RouteKind, parse_route
+from wrapped_gateway.routes.parse import SERVED_VERSIONS
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 60.0
+
+
+class Controller:
+    def __init__(self, settings: Settings, api_client: client.ApiClient) -> None:
+        self.settings = settings
+        self.index = ClusterIndex()
+        self.queue: WorkQueue[Key] = WorkQueue(settle=settings.settle_seconds)
+        self.api = KubeApi(api_client)
+        self.reconciler = Reconciler(self.index, self.api, EventLedger())
+        self.ready = False
+        self._failures: dict[Key, int] = {}
+        self.elector = (
+            LeaderElector(
+                api_client,
+                namespace=settings.leader_election_namespace,
+                name=settings.lease_name,
+                identity=settings.identity,
+                timing=settings.lease_timing,
+                on_elected=self._enqueue_all,
+            )
+            if settings.leader_election
+            else None
+        )
+
+    @property
+    def acting(self) -> bool:
+        return self.elector is None or self.elector.is_leader
+
+    # --- watch events -> index -> queue ---------------------------------------------------
+    def on_route(self, event: Mapping[str, Any]) -> None:
+        obj = event["object"]
+        if event.get("type") == "DELETED":
+            touched = self.index.remove_route(RouteKind(obj["kind"]), *_namespaced_name(obj))
+        else:
+            touched = self.index.upsert_route(parse_route(obj))
+        metrics.INDEXED_ROUTES.set(self.index.route_count)
+        self._enqueue(touched)
+
+    def on_wrapped(self, event: Mapping[str, Any]) -> None:
+        obj = event["object"]
+        if event.get("type") == "DELETED":
+            touched = self.index.remove_wrapped(*_namespaced_name(obj))
+        else:
+            touched = self.index.upsert_wrapped(WrappedEntry.from_object(obj))
+        metrics.INDEXED_WRAPPED.set(len(self.index.wrapped_keys()))
+        self._enqueue(touched)
+
+    def on_namespace(self, event: Mapping[str, Any]) -> None:
+        metadata = event["object"].get("metadata") or {}
+        name = str(metadata.get("name"))
+        if event.get("type") == "DELETED":
+            touched = self.index.remove_namespace(name)
+        else:
+            touched = self.index.upsert_namespace(name, metadata.get("labels") or {})
+        self._enqueue(touched)
+
+    def on_gateway(self, event: Mapping[str, Any]) -> None:
+        obj = event["object"]
+        if event.get("type") == "DELETED":
+            touched = self.index.remove_gateway(*_namespaced_name(obj))
+        else:
+            touched = self.index.upsert_gateway(LiveGateway.from_object(obj))
+        self._enqueue(touched)
+
+    def _enqueue(self, keys: Iterable[Key]) -> None:
+        if not self.ready:
+            return  # the initial sync enqueues everything once the index is complete
+        for key in keys:
+            self.queue.add(key)
+        metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    def _enqueue_all(self) -> None:
+        self._enqueue(self.index.wrapped_keys())
+
+    # --- start-up: one LIST per resource, then the watches take over ----------------------
+    async def initial_sync(self, route_versions: Mapping[RouteKind, str]) -> None:
+        custom = client.CustomObjectsApi(self.api.api_client)
+        core = client.CoreV1Api(self.api.api_client)
+
+        def listing(group: str, version: str, plural: str) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            for namespace in self.settings.namespaces or (None,):
+                if namespace is None:
+                    result = custom.list_cluster_custom_object(group, version, plural)
+                else:
+                    result = custom.list_namespaced_custom_object(group, version, namespace, plural)
+                items.extend(result["items"])
+            return items
+
+        for kind, version in route_versions.items():
+            for obj in await asyncio.to_thread(listing, GATEWAY_GROUP, version, PLURALS[kind]):
+                self.on_route({"type": None, "object": {**obj, "kind": kind.value}})
+        for obj in await asyncio.to_thread(listing, WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL):
+            self.on_wrapped({"type": None, "object": obj})
+        for obj in await asyncio.to_thread(listing, GATEWAY_GROUP, "v1", "gateways"):
+            self.on_gateway({"type": None, "object": obj})
+        namespaces = await asyncio.to_thread(core.list_namespace)
+        for namespace in namespaces.items:
+            labels = namespace.metadata.labels or {}
+            self.index.upsert_namespace(namespace.metadata.name, labels)
+        self.ready = True
+        log.info(
+            "index ready: %d routes, %d WrappedGateways",
+            self.index.route_count,
+            len(self.index.wrapped_keys()),
+        )
+        self._enqueue_all()
+
+    # --- workers ------------------------------------------------------------------------
+    async def work(self) -> None:
+        while True:
+            key = await self.queue.get()
+            retry_in: float | None = None
+            try:
+                if self.acting:
+                    result = await self.reconciler.reconcile(key)
+                    log.debug("reconciled %s/%s: %s", *key, result)
+                self._failures.pop(key, None)
+            except Exception as error:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                retry_in = min(MAX_BACKOFF, 0.5 * 2 ** (failures - 1))
+                detail = f"{error.status} {error.reason}" if isinstance(error, ApiException) else ""
+                log.warning(
+                    "reconcile of %s/%s failed (%s%s); retrying in %.1fs",
+                    *key,
+                    type(error).__name__,
+                    f": {detail}" if detail else "",
+                    retry_in,
+                    exc_info=not isinstance(error, ApiException),
+                )
+            finally:
+                self.queue.done(key)
+            if retry_in is not None:
+                self.queue.add(key, delay=retry_in)
+            metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    async def resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            self._enqueue_all()
+
+    # --- kopf wiring --------------------------------------------------------------------
+    def registry(self, route_versions: Mapping[RouteKind, str]) -> kopf.OperatorRegistry:
+        registry = kopf.OperatorRegistry()
+        kopf.on.login(registry=registry)(self._login)
+
+        for kind in RouteKind:
+            # A kind served now is watched at the version chosen by discovery; a kind whose
+            # CRD is absent is watched at every version it may come with, so it is picked up
+            # when installed (the index ignores the same route seen twice).
+            versions = [route_versions[kind]] if kind in route_versions else SERVED_VERSIONS[kind]
+            if kind not in route_versions:
+                log.info("%s is not served yet; it will be watched once its CRD exists", kind)
+            for version in versions:
+                self._on_event(registry, GATEWAY_GROUP, version, PLURALS[kind], self.on_route)
+        self._on_event(registry, WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL, self.on_wrapped)
+        self._on_event(registry, GATEWAY_GROUP, "v1", "gateways", self.on_gateway)
+        self._on_event(registry, "", "v1", "namespaces", self.on_namespace)
+        return registry
+
+    def _login(self, **_: Any) -> kopf.ConnectionInfo:
+        """kopf connects with the credentials the controller's own API client uses."""
+        configuration = self.api.api_client.configuration
+        authorization = (configuration.api_key or {}).get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        return kopf.ConnectionInfo(
+            server=configuration.host,
+            ca_path=configuration.ssl_ca_cert,
+            insecure=not configuration.verify_ssl,
+            scheme=scheme or None,
+            token=token or None,
+            certificate_path=configuration.cert_file,
+            private_key_path=configuration.key_file,
+        )
+
+    @staticmethod
+    def _on_event(
+        registry: kopf.OperatorRegistry, group: str, version: str, plural: str, handle: Any
+    ) -> None:
+        def handler(event: Mapping[str, Any], **_: Any) -> None:
+            handle(event)
+
+        handler.__name__ = f"{plural}.{version}"
+        kopf.on.event(group=group, version=version, plural=plural, registry=registry)(handler)
+
+
+def _namespaced_name(obj: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("namespace")), str(metadata.get("name"))
+
+
+def kopf_settings() -> kopf.OperatorSettings:
+    operator_settings = kopf.OperatorSettings()
+    # Events are posted by the controller itself, deduplicated; kopf would post one per log line.
+    operator_settings.posting.enabled = False
+    # Leader election uses a Lease (see leader.py); kopf's peering needs its own CRDs.
+    operator_settings.peering.standalone = True
+    operator_settings.watching.server_timeout = 300
+    operator_settings.watching.client_timeout = 330
+    operator_settings.watching.connect_timeout = 10
+    operator_settings.watching.reconnect_backoff = 1.0
+    return operator_settings
+
+
+def api_client_for(settings: Settings) -> client.ApiClient:
+    configuration = client.Configuration()
+    if settings.kubeconfig:
+        config.load_kube_config(config_file=settings.kubeconfig, client_configuration=configuration)
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def run(settings: Settings) -> int:
+    kopf.configure(
+        debug=settings.log_level == "debug",
+        verbose=settings.log_level == "debug",
+        quiet=settings.log_level in ("warning", "error"),
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    logging.getLogger().setLevel(settings.log_level.upper())
+    if settings.log_level != "debug":
+        # kopf reports every watch event it hands over; that is debug detail here.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    api_client = api_client_for(settings)
+    controller = Controller(settings, api_client)
+    route_versions = controller.api.served_route_versions()
+    registry = controller.registry(route_versions)
+    background: list[asyncio.Task[None]] = []
+    runners: list[Any] = []
+
+    @kopf.on.startup(registry=registry)
+    async def start(**_: Any) -> None:
+        try:
+            runners.append(await serve_health(settings.health_address, lambda: controller.ready))
+            runners.append(await serve_metrics(settings.metrics_address))
+        except OSError as error:
+            message = f"cannot serve the health or metrics endpoint: {error}"
+            raise kopf.PermanentError(message) from error
+        if controller.elector is not None:
+            background.append(asyncio.create_task(controller.elector.run()))
+        background.extend(asyncio.create_task(controller.work()) for _ in range(settings.workers))
+        background.append(asyncio.create_task(controller.resync()))
+        await controller.initial_sync(route_versions)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        for runner in runners:
+            await runner.cleanup()
+
+    kopf.run(
+        registry=registry,
+        settings=kopf_settings(),
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        standalone=True,
+    )
+    return 0

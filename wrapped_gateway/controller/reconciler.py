@@ -1,0 +1,168 @@
+"""One reconcile of one WrappedGateway: index in, Gateway, status and Events out."""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import ApiException
+
+from wrapped_gateway.controller import metrics
+from wrapped_gateway.controller.drift import needs_apply, with_digest
+from wrapped_gateway.controller.events import EventLedger, refusal_event
+from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
+from wrapped_gateway.controller.kube import KubeApi
+from wrapped_gateway.controller.status import Outcome, Verdict, status_for
+from wrapped_gateway.listeners import DesiredGateway, desired_gateway
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        index: ClusterIndex,
+        api: KubeApi,
+        ledger: EventLedger | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._index = index
+        self._api = api
+        self._ledger = ledger or EventLedger()
+        self._clock = clock
+        self._refusals_by_gateway: dict[Key, dict[str, int]] = {}
+
+    async def reconcile(self, key: Key) -> str:
+        """Bring the Gateway of `key` in line; returns what happened, for metrics and logs."""
+        started = time.perf_counter()
+        try:
+            result = await self._reconcile(key)
+        except ApiException:
+            metrics.RECONCILES.labels(result="error").inc()
+            raise
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        metrics.RECONCILES.labels(result=result).inc()
+        return result
+
+    async def _reconcile(self, key: Key) -> str:
+        entry = self._index.wrapped(key)
+        if entry is None:
+            self._forget(key)
+            return "deleted"  # garbage collection removes the Gateway it owned
+        if entry.model is None:
+            verdict = Verdict(False, Outcome.INVALID_SPEC, entry.error or "invalid spec")
+            await self._write_status(entry, verdict, None)
+            return "invalid"
+        desired = desired_gateway(
+            entry.model, self._index.routes_for(key), self._index.namespace_labels
+        )
+        self._count_refusals(key, desired)
+        await self._post_events(key, desired)
+        verdict, result = await self._converge(entry, desired)
+        await self._write_status(entry, verdict, desired)
+        return result
+
+    async def _converge(self, entry: WrappedEntry, desired: DesiredGateway) -> tuple[Verdict, str]:
+        key = (entry.namespace, entry.name)
+        live = self._index.gateway(key)
+        if live is not None and not live.owned_by(entry.uid):
+            return (
+                Verdict(
+                    False,
+                    Outcome.GATEWAY_NOT_OWNED,
+                    f"Gateway {desired.key} exists and is not controlled by this "
+                    "WrappedGateway; it is left untouched. Delete or rename it to let the "
+                    "controller manage it.",
+                ),
+                "not-owned",
+            )
+        if desired.gateway is None:
+            return (
+                Verdict(
+                    False,
+                    Outcome.NO_LISTENERS,
+                    "no static listeners and no route contributes one; the Gateway API "
+                    "requires at least one listener"
+                    + (", so the existing Gateway keeps its listeners" if live else ""),
+                ),
+                "no-listeners",
+            )
+        manifest = with_digest(desired.gateway)
+        if not needs_apply(manifest, live):
+            return self._programmed(desired), "unchanged"
+        try:
+            stored = await asyncio.to_thread(self._api.apply_gateway, manifest)
+        except ApiException as error:
+            if error.status in (400, 409, 422):
+                # The API server refused the Gateway: retrying the same object cannot help.
+                log.error("Gateway %s rejected by the API server: %s", desired.key, error.body)
+                message = f"the API server rejected the Gateway: {_api_message(error)}"
+                return Verdict(False, Outcome.APPLY_FAILED, message), "rejected"
+            raise
+        metrics.APPLIES.inc()
+        self._index.upsert_gateway(LiveGateway.from_object(stored or manifest))
+        log.info("applied Gateway %s (%d listeners)", desired.key, _listener_count(desired))
+        return self._programmed(desired), "applied"
+
+    @staticmethod
+    def _programmed(desired: DesiredGateway) -> Verdict:
+        return Verdict(
+            True,
+            Outcome.PROGRAMMED,
+            f"Gateway {desired.key} has {_listener_count(desired)} listeners",
+        )
+
+    async def _write_status(
+        self, entry: WrappedEntry, verdict: Verdict, desired: DesiredGateway | None
+    ) -> None:
+        status = status_for(entry.generation, verdict, desired, entry.status, self._clock())
+        if status == entry.status:
+            return
+        await asyncio.to_thread(self._api.apply_status, entry.namespace, entry.name, status)
+        # Remember what was written so an event that arrives before the watch does not
+        # write it again.
+        self._index.upsert_wrapped(_with_status(entry, status))
+
+    async def _post_events(self, key: Key, desired: DesiredGateway) -> None:
+        routes = {(str(r.kind), r.namespace, r.name): r for r in self._index.routes_for(key)}
+        now = self._clock()
+        for refusal in self._ledger.fresh(desired.key, desired.refusals):
+            route = routes.get((str(refusal.kind), refusal.namespace, refusal.name))
+            try:
+                await asyncio.to_thread(
+                    self._api.create_event, refusal_event(refusal, route, desired.key, now)
+                )
+            except ApiException as error:
+                log.warning("could not post an Event for %s: %s", refusal, error.reason)
+
+    def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
+        counts: dict[str, int] = {}
+        for refusal in desired.refusals:
+            counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
+        self._refusals_by_gateway[key] = counts
+        metrics.publish_refusals(self._refusals_by_gateway.values())
+
+    def _forget(self, key: Key) -> None:
+        if self._refusals_by_gateway.pop(key, None) is not None:
+            metrics.publish_refusals(self._refusals_by_gateway.values())
+
+
+def _listener_count(desired: DesiredGateway) -> int:
+    return len(desired.gateway["spec"]["listeners"]) if desired.gateway else 0
+
+
+def _with_status(entry: WrappedEntry, status: dict[str, Any]) -> WrappedEntry:
+    return WrappedEntry(
+        entry.namespace, entry.name, entry.uid, entry.generation, entry.model, entry.error, status
+    )
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except ValueError:
+        return str(error.reason)

@@ -1,0 +1,97 @@
+"""The WrappedGateway's status, computed from a reconcile's outcome."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from wrapped_gateway.listeners import DesiredGateway
+
+MAX_REFUSALS_IN_STATUS = 100
+
+
+class Outcome:
+    """Reasons of the Ready condition."""
+
+    PROGRAMMED = "Programmed"  # the Gateway matches the desired one
+    INVALID_SPEC = "InvalidSpec"
+    GATEWAY_NOT_OWNED = "GatewayNotOwned"
+    NO_LISTENERS = "NoListeners"
+    APPLY_FAILED = "ApplyFailed"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ready: bool
+    reason: str
+    message: str
+
+
+def status_for(
+    generation: int,
+    verdict: Verdict,
+    desired: DesiredGateway | None,
+    previous: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    refusals = desired.refusals if desired else ()
+    conditions = [
+        _condition("Ready", verdict.ready, verdict.reason, verdict.message, generation),
+        _condition(
+            "RoutesAccepted",
+            not refusals,
+            "AllAccepted" if not refusals else "RoutesRefused",
+            "every route contributes its listeners"
+            if not refusals
+            else f"{len(refusals)} refusal(s); see refusedRoutes and the routes' Events",
+            generation,
+        ),
+    ]
+    listeners = 0
+    if desired and desired.gateway:
+        listeners = len(desired.gateway["spec"]["listeners"])
+    return {
+        "observedGeneration": generation,
+        "listeners": listeners,
+        "refusedRouteCount": len(refusals),
+        "refusedRoutes": [
+            {
+                key: value
+                for key, value in {
+                    "kind": str(r.kind),
+                    "namespace": r.namespace,
+                    "name": r.name,
+                    "hostname": r.hostname,
+                    "port": r.port,
+                    "reason": r.reason,
+                    "message": r.message,
+                }.items()
+                if value is not None
+            }
+            for r in refusals[:MAX_REFUSALS_IN_STATUS]
+        ],
+        "conditions": _keep_transition_times(conditions, previous, now),
+    }
+
+
+def _condition(kind: str, ok: bool, reason: str, message: str, generation: int) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+    }
+
+
+def _keep_transition_times(
+    conditions: list[dict[str, Any]], previous: Mapping[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """A condition's lastTransitionTime changes only when its status does."""
+    before = {c.get("type"): c for c in previous.get("conditions") or ()}
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for condition in conditions:
+        old = before.get(condition["type"])
+        same = old is not None and old.get("status") == condition["status"]
+        condition["lastTransitionTime"] = old["lastTransitionTime"] if same and old else stamp
+    return conditions
