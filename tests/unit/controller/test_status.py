@@ -1,0 +1,54 @@
+from datetime import UTC, datetime
+
+from tests.unit.builders import route, wrapped
+from wrapped_gateway.controller.status import MAX_REFUSALS_IN_STATUS, Outcome, Verdict, status_for
+from wrapped_gateway.listeners import desired_gateway
+
+EARLY = datetime(2026, 1, 1, tzinfo=UTC)
+LATER = datetime(2026, 1, 2, tzinfo=UTC)
+READY = Verdict(True, Outcome.PROGRAMMED, "ok")
+
+
+def test_status_reports_listeners_refusals_and_generation() -> None:
+    desired = desired_gateway(wrapped(), [route(), route(name="bad", hostnames=["1.2.3.4"])], {})
+    status = status_for(7, READY, desired, {}, EARLY)
+    assert status["observedGeneration"] == 7
+    assert status["listeners"] == 1
+    assert status["refusedRouteCount"] == 1
+    assert status["refusedRoutes"] == [
+        {
+            "kind": "HTTPRoute",
+            "namespace": "infra",
+            "name": "bad",
+            "hostname": "1.2.3.4",
+            "reason": "InvalidHostname",
+            "message": "'1.2.3.4' is an IP address; a listener hostname must be a DNS name",
+        }
+    ]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Ready"]["observedGeneration"] == 7
+    assert conditions["RoutesAccepted"]["status"] == "False"
+    assert conditions["RoutesAccepted"]["reason"] == "RoutesRefused"
+
+
+def test_refused_routes_are_bounded_but_counted() -> None:
+    routes = [route(name=f"r{i}", hostnames=[f"10.0.0.{i}"]) for i in range(150)]
+    status = status_for(1, READY, desired_gateway(wrapped(), routes, {}), {}, EARLY)
+    assert len(status["refusedRoutes"]) == MAX_REFUSALS_IN_STATUS
+    assert status["refusedRouteCount"] == 150
+
+
+def test_transition_time_changes_only_when_the_status_does() -> None:
+    desired = desired_gateway(wrapped(), [route()], {})
+    first = status_for(1, READY, desired, {}, EARLY)
+    same = status_for(2, READY, desired, first, LATER)
+    assert same["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    failed = status_for(2, Verdict(False, Outcome.APPLY_FAILED, "no"), desired, first, LATER)
+    assert failed["conditions"][0]["lastTransitionTime"] == "2026-01-02T00:00:00Z"
+
+
+def test_an_unchanged_outcome_gives_an_identical_status() -> None:
+    desired = desired_gateway(wrapped(), [route()], {})
+    first = status_for(1, READY, desired, {}, EARLY)
+    assert status_for(1, READY, desired, first, LATER) == first
