@@ -203,7 +203,9 @@ class Controller:
     def _on_event(
         registry: kopf.OperatorRegistry, group: str, version: str, plural: str, handle: Any
     ) -> None:
-        def handler(event: Mapping[str, Any], **_: Any) -> None:
+        # async, so that it runs in the event loop the work queue lives in (kopf runs sync
+        # handlers in a thread pool)
+        async def handler(event: Mapping[str, Any], **_: Any) -> None:
             handle(event)
 
         handler.__name__ = f"{plural}.{version}"
