@@ -1,0 +1,71 @@
+"""The controller against Gateway API v1.4.1 experimental CRDs (v1alpha2 TLS, TCP, UDP routes)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import local_cluster
+import pytest
+from kubernetes import client, config
+
+from tests.e2e.conftest import eventually
+from tests.e2e.controller_process import REJECTED, running_controller
+from tests.e2e.test_controller import apply, gateway, http_route, wrapped
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class LegacyCluster:
+    custom: client.CustomObjectsApi
+    core: client.CoreV1Api
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LegacyCluster]:
+    state_dir = tmp_path_factory.mktemp("gateway-api-v1.4.1")
+    state = local_cluster.up(state_dir, gateway_api="v1.4.1")
+    try:
+        configuration = client.Configuration()
+        config.load_kube_config(str(state.kubeconfig), client_configuration=configuration)
+        api = client.ApiClient(configuration)
+        log = Path(state_dir) / "controller.log"
+        with running_controller(state.kubeconfig, log):
+            yield LegacyCluster(client.CustomObjectsApi(api), client.CoreV1Api(api))
+        assert REJECTED not in log.read_text()
+    finally:
+        local_cluster.down(state_dir)
+
+
+def test_v1alpha2_routes_get_listeners(legacy: LegacyCluster) -> None:
+    namespace = "legacy"
+    legacy.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    apply(legacy.custom, wrapped(namespace))
+    apply(legacy.custom, http_route(namespace, "web", ["web.example.com"]))
+    apply(legacy.custom, http_route(
+        namespace, "apiserver", ["cp.example.com"], kind="TLSRoute", version="v1alpha2",
+        annotations={"wrapped-gateway.dev/tls-mode": "Passthrough"}, sectionName="kube-apiserver",
+        port=6443,
+    ))  # fmt: skip
+    apply(legacy.custom, http_route(
+        namespace, "db", [], kind="TCPRoute", version="v1alpha2",
+        annotations={"wrapped-gateway.dev/ports": "5432"},
+    ))  # fmt: skip
+    apply(legacy.custom, http_route(
+        namespace, "dns", [], kind="UDPRoute", version="v1alpha2",
+        annotations={"wrapped-gateway.dev/ports": "53"},
+    ))  # fmt: skip
+
+    def listeners() -> dict[str, dict[str, object]]:
+        return {
+            item["name"]: item for item in gateway(legacy.custom, namespace)["spec"]["listeners"]
+        }
+
+    eventually(
+        lambda: (
+            set(listeners())
+            == {"https-443-web.example.com", "kube-apiserver", "tcp-5432", "udp-53"}
+        )
+    )
+    assert listeners()["kube-apiserver"]["tls"] == {"mode": "Passthrough"}
+    assert listeners()["kube-apiserver"]["port"] == 6443
