@@ -7,13 +7,15 @@ namespace finalization, watches with resourceVersions, TokenRequest and RBAC.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
+import local_cluster
 import pytest
 from kubernetes import client, watch
 
-from .conftest import GW_GROUP, Cluster, eventually
+from .conftest import GATEWAY_API_ENV, GW_GROUP, KUBECONFIG_ENV, Cluster, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -313,3 +315,20 @@ def test_controller_manager_creates_default_serviceaccount(
     core: client.CoreV1Api, namespace: str
 ) -> None:
     eventually(lambda: core.read_namespaced_service_account("default", namespace))
+
+
+@pytest.mark.skipif(bool(os.environ.get(KUBECONFIG_ENV)),
+                    reason="reusing a cluster whose Gateway API release is unknown")
+def test_pinned_gateway_api_release_and_channel(cluster: Cluster) -> None:
+    versions = local_cluster.load_versions()["gateway_api"]
+    release = os.environ.get(GATEWAY_API_ENV) or versions["default"]
+    channel = versions["releases"][release]["channel"]
+    ext = client.ApiextensionsV1Api(cluster.api_client)
+    crd = ext.read_custom_resource_definition(f"gateways.{GW_GROUP}")
+    assert crd.metadata.annotations["gateway.networking.k8s.io/bundle-version"] == release
+    assert crd.metadata.annotations["gateway.networking.k8s.io/channel"] == channel
+    tls = ext.read_custom_resource_definition(f"tlsroutes.{GW_GROUP}")
+    served = {v.name for v in tls.spec.versions if v.served}
+    if release == "v1.4.1":  # experimental channel: TLSRoute only as v1alpha2 there
+        assert "v1alpha2" in served
+        assert "v1" not in served
