@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -239,7 +240,8 @@ def api_client_for(settings: Settings) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, stop_flag: threading.Event | None = None) -> int:
+    """Run the operator until SIGINT/SIGTERM, or until `stop_flag` is set (in a thread)."""
     kopf.configure(
         debug=settings.log_level == "debug",
         verbose=settings.log_level == "debug",
@@ -285,5 +287,6 @@ def run(settings: Settings) -> int:
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         standalone=True,
+        stop_flag=stop_flag,
     )
     return 0

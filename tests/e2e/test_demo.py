@@ -1,0 +1,26 @@
+"""`wrapped-gateway demo` shows a generated Gateway and leaves nothing running."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_shows_the_generated_gateway_and_cleans_up(tmp_path: Path) -> None:
+    state = tmp_path / "demo"
+    command = [sys.executable, "-m", "wrapped_gateway", "demo", "--dir", str(state)]
+    result = subprocess.run(
+        [*command, "--exit-after", "10"], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "WrappedGateway infra/shared: Ready=True" in result.stdout
+    assert "https-443-app.example.com" in result.stdout
+    assert "refused HTTPRoute team-a/stray: HostnameNotAllowed" in result.stdout
+    assert "stopping everything the demo started" in result.stderr
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(state)], capture_output=True, text=True, check=False
+    )
+    assert leftovers.stdout == "", f"processes left running: {leftovers.stdout}"
