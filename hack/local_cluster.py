@@ -216,19 +216,23 @@ def _component(versions: dict[str, Any], key: str) -> tuple[str, str, dict[str, 
 
 
 def ensure_binaries(key: str, versions: dict[str, Any] | None = None,
-                    timings: dict[str, float] | None = None) -> dict[str, Path]:
-    """Build (or reuse from the cache) all binaries of a component in versions.json."""
+                    timings: dict[str, float] | None = None, *,
+                    rebuild: bool = False) -> dict[str, Path]:
+    """Build (or reuse from the cache) all binaries of a component in versions.json.
+
+    ``rebuild`` builds again and atomically replaces the cached binaries.
+    """
     versions = versions or load_versions()
     module, version, binaries = _component(versions, key)
     paths = {name: binary_path(name, version) for name in binaries}
-    if all(p.exists() for p in paths.values()):
+    if not rebuild and all(p.exists() for p in paths.values()):
         for name, p in paths.items():
             log(f"cached: {name} {version} ({p})")
         return paths
 
     build_root = cache_dir() / "build" / f"{key}-{version}"
     with _file_lock(cache_dir() / "locks" / f"{key}-{version}.lock"):
-        if all(p.exists() for p in paths.values()):  # somebody else built it meanwhile
+        if not rebuild and all(p.exists() for p in paths.values()):  # built meanwhile
             return paths
         build_root.mkdir(parents=True, exist_ok=True)
         build_log = build_root / "build.log"
@@ -251,7 +255,7 @@ def ensure_binaries(key: str, versions: dict[str, Any] | None = None,
             (build_root / ".generated").write_text(stamp)
         for name, pkg in packages.items():
             out = paths[name]
-            if out.exists():
+            if out.exists() and not rebuild:
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{name}.tmp-{os.getpid()}")
@@ -269,6 +273,9 @@ def _strip_mod_flag(goflags: str) -> str:
 
 
 def _version_ldflags(key: str, version: str) -> list[str]:
+    """Stamp the version the way the projects' own release builds do."""
+    if key == "helm":
+        return [f"-X helm.sh/helm/v3/internal/version.version={version}"]
     if key != "kubernetes":
         return []
     m = re.fullmatch(r"v(\d+)\.(\d+)\..*", version)
@@ -284,11 +291,12 @@ BUILDABLE = (*CONTROL_PLANE, "helm")
 
 def ensure_all_binaries(versions: dict[str, Any] | None = None,
                         timings: dict[str, float] | None = None,
-                        keys: tuple[str, ...] = CONTROL_PLANE) -> dict[str, Path]:
+                        keys: tuple[str, ...] = CONTROL_PLANE, *,
+                        rebuild: bool = False) -> dict[str, Path]:
     versions = versions or load_versions()
     paths: dict[str, Path] = {}
     for key in keys:
-        paths.update(ensure_binaries(key, versions, timings))
+        paths.update(ensure_binaries(key, versions, timings, rebuild=rebuild))
     return paths
 
 
@@ -922,6 +930,8 @@ def main(argv: list[str] | None = None) -> int:
     p_down = sub.add_parser("down", help="stop the recorded processes and remove the state")
     p_down.add_argument("--dir", required=True, type=Path)
     p_build = sub.add_parser("build", help="only build (or reuse) the cached binaries")
+    p_build.add_argument("--rebuild", action="store_true",
+                         help="build again and replace the cached binaries")
     p_build.add_argument("components", nargs="*", default=[], metavar="COMPONENT",
                          help=f"what to build: {', '.join(BUILDABLE)} "
                               f"(default: the control plane, {' and '.join(CONTROL_PLANE)})")
@@ -943,7 +953,8 @@ def main(argv: list[str] | None = None) -> int:
             timings: dict[str, float] = {}
             t0 = time.monotonic()
             keys = tuple(args.components) or CONTROL_PLANE
-            for path in ensure_all_binaries(versions, timings, keys).values():
+            for path in ensure_all_binaries(versions, timings, keys,
+                                            rebuild=args.rebuild).values():
                 print(path)
             log(f"timing: build total: {time.monotonic() - t0:.1f}s")
         else:
