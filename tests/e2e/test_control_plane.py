@@ -317,8 +317,10 @@ def test_controller_manager_creates_default_serviceaccount(
     eventually(lambda: core.read_namespaced_service_account("default", namespace))
 
 
-@pytest.mark.skipif(bool(os.environ.get(KUBECONFIG_ENV)),
-                    reason="reusing a cluster whose Gateway API release is unknown")
+@pytest.mark.skipif(
+    bool(os.environ.get(KUBECONFIG_ENV)),
+    reason="reusing a cluster whose Gateway API release is unknown",
+)
 def test_pinned_gateway_api_release_and_channel(cluster: Cluster) -> None:
     versions = local_cluster.load_versions()["gateway_api"]
     release = os.environ.get(GATEWAY_API_ENV) or versions["default"]

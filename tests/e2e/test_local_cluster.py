@@ -123,9 +123,11 @@ def test_versions_are_pinned_in_one_file() -> None:
 
 
 def test_dependency_replaces_to_module_versions_are_kept() -> None:
-    gomod = ("replace (\n\tgithub.com/a/b v1.0.0 => github.com/c/d v1.2.0 // fork\n"
-             "\tgo.etcd.io/etcd/api/v3 => ../api\n)\n"
-             "replace example.com/x => example.com/y v2.0.0\n")
+    gomod = (
+        "replace (\n\tgithub.com/a/b v1.0.0 => github.com/c/d v1.2.0 // fork\n"
+        "\tgo.etcd.io/etcd/api/v3 => ../api\n)\n"
+        "replace example.com/x => example.com/y v2.0.0\n"
+    )
     assert local_cluster.module_replaces(gomod) == [
         "github.com/a/b v1.0.0 => github.com/c/d v1.2.0",
         "example.com/x => example.com/y v2.0.0",
