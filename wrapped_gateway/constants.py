@@ -30,6 +30,10 @@ HOSTNAME_ANNOTATIONS: Final = (
     EXTERNAL_DNS_HOSTNAME_ANNOTATION,
 )
 
+# cert-manager labels the temporary HTTPRoute of an ACME HTTP-01 challenge with this. Such a
+# route must reach the HTTP listener the platform provides (port 80), not get an HTTPS one.
+ACME_SOLVER_LABEL: Final = "acme.cert-manager.io/http01-solver"
+
 # Written on the generated Gateway: which TCP/UDP listener serves which route hostname, since
 # the Gateway API forbids a hostname on those listeners.
 LISTENER_HOSTNAMES_ANNOTATION: Final = f"{WRAPPED_GROUP}/listener-hostnames"

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from tests.unit.builders import listeners_of, parent, route, wrapped, wrapped_obj
+from tests.unit.builders import listeners_of, parent, route, route_obj, wrapped, wrapped_obj
 from wrapped_gateway.listeners import desired_gateway, parse_wrapped_gateway
-from wrapped_gateway.routes import Route
+from wrapped_gateway.routes import Route, parse_route
 
 NO_NAMESPACES: dict[str, dict[str, str]] = {}
 ALL = {"namespaces": {"from": "All"}}
@@ -489,6 +489,15 @@ class TestIsolation:
     def test_routes_for_other_gateways_are_ignored(self) -> None:
         result = render([route(parents=[parent(name="other")]), route(name="mine")])
         assert len(listeners_of(result.gateway)) == 1
+        assert result.refusals == ()
+
+
+class TestAcmeSolverRoutes:
+    def test_cert_managers_solver_route_contributes_no_listener(self) -> None:
+        obj = route_obj(hostnames=["app.example.com"])
+        obj["metadata"]["labels"] = {"acme.cert-manager.io/http01-solver": "true"}
+        result = render([route(name="web"), parse_route(obj)])
+        assert result.gateway == render([route(name="web")]).gateway
         assert result.refusals == ()
 
 

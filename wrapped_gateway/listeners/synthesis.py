@@ -66,6 +66,8 @@ def _claim_route(
     namespace_labels: NamespaceLabels,
     book: ListenerBook,
 ) -> list[Refusal]:
+    if route.acme_solver:
+        return []  # served by the HTTP listener the platform provides for ACME challenges
     if route.defects:
         return [Refusal.of(route, d.reason, d.message) for d in route.defects]
     if not namespace_allowed(wrapped, route.namespace, namespace_labels):

@@ -68,6 +68,8 @@ class Route:
     annotated_ports: tuple[int, ...]
     tls_mode: TLSMode
     defects: tuple[Defect, ...] = ()
+    # cert-manager's temporary ACME HTTP-01 solver route: it contributes no listener.
+    acme_solver: bool = False
     # Identity for Events on the route; not part of what the route asks for, so a route seen
     # through two served versions compares equal.
     api_version: str = field(default="", compare=False)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wrapped_gateway.constants import (
+    ACME_SOLVER_LABEL,
     GATEWAY_GROUP,
     GATEWAY_KIND,
     HOSTNAME_ANNOTATIONS,
@@ -76,6 +77,7 @@ def parse_route(obj: Mapping[str, Any]) -> Route:
         annotated_ports=_annotated_ports(annotations, defects),
         tls_mode=_tls_mode(kind, annotations, defects),
         defects=tuple(defects),
+        acme_solver=ACME_SOLVER_LABEL in (metadata.get("labels") or {}),
         api_version=str(obj.get("apiVersion")),
         uid=str(metadata.get("uid") or ""),
     )
