@@ -491,3 +491,30 @@ def test_a_burst_of_routes_coalesces_into_a_few_applies(
     eventually(lambda: len(hostnames(custom, namespace)) == 61, timeout=60)
     applies = controller.metric("wrapped_gateway_applies_total") - applies_before
     assert applies <= 20, applies
+
+
+def test_namespace_labels_reevaluate_selector_policies(
+    controller: ControllerProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    tenant = core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(generate_name="tenant-"))
+    ).metadata.name
+    try:
+        policy = {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"gw": "yes"}}}}
+        apply(custom, wrapped(namespace, routes=policy))
+        apply(custom, http_route(tenant, "web", ["t.example.com"], gateway_namespace=namespace))
+        eventually(lambda: ready_reason(custom, namespace) == "NoListeners")
+        core.patch_namespace(tenant, {"metadata": {"labels": {"gw": "yes"}}})
+        eventually(lambda: hostnames(custom, namespace) == {"t.example.com"})
+        core.patch_namespace(tenant, {"metadata": {"labels": {"gw": "no"}}})
+        eventually(
+            lambda: (
+                [r["reason"] for r in status(custom, namespace).get("refusedRoutes", ())]
+                == ["NotAllowedNamespace"]
+            )
+        )
+    finally:
+        core.delete_namespace(tenant)
