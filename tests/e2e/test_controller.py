@@ -30,21 +30,22 @@ def controller(
     assert REJECTED not in log.read_text(), log.read_text()
 
 
+def coordinates(obj: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """group, version, namespace, plural and name of a namespaced custom object."""
+    group, version = obj["apiVersion"].split("/")
+    metadata = obj["metadata"]
+    return group, version, metadata["namespace"], obj["kind"].lower() + "s", metadata["name"]
+
+
 def apply(
     custom: client.CustomObjectsApi, obj: dict[str, Any], manager: str = "e2e"
 ) -> dict[str, Any]:
     """Server-side apply as `manager`; returns the stored object."""
-    group, version = obj["apiVersion"].split("/")
-    plural = obj["kind"].lower() + "s"
-    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     custom.patch_namespaced_custom_object(
-        group, version, namespace, plural, name, obj,
-        field_manager=manager, force=True, _content_type=APPLY,
-    )  # fmt: skip
-    # the client decodes only 200 responses, not the 201 of an apply that creates
-    stored: dict[str, Any] = custom.get_namespaced_custom_object(
-        group, version, namespace, plural, name
+        *coordinates(obj), obj, field_manager=manager, force=True, _content_type=APPLY
     )
+    # the client decodes only 200 responses, not the 201 of an apply that creates
+    stored: dict[str, Any] = custom.get_namespaced_custom_object(*coordinates(obj))
     return stored
 
 
@@ -125,14 +126,7 @@ def ready_reason(custom: client.CustomObjectsApi, namespace: str, name: str = "g
 
 
 def delete(custom: client.CustomObjectsApi, obj: dict[str, Any]) -> None:
-    group, version = obj["apiVersion"].split("/")
-    custom.delete_namespaced_custom_object(
-        group,
-        version,
-        obj["metadata"]["namespace"],
-        obj["kind"].lower() + "s",
-        obj["metadata"]["name"],
-    )
+    custom.delete_namespaced_custom_object(*coordinates(obj))
 
 
 def test_route_changes_show_up_in_the_gateway_within_a_second(
@@ -401,18 +395,7 @@ def test_the_controller_agrees_with_render(
             )
         )
         time.sleep(1)
-        stored = []
-        for obj in objects:
-            group, version = obj["apiVersion"].split("/")
-            stored.append(
-                custom.get_namespaced_custom_object(
-                    group,
-                    version,
-                    obj["metadata"]["namespace"],
-                    obj["kind"].lower() + "s",
-                    obj["metadata"]["name"],
-                )
-            )
+        stored = [custom.get_namespaced_custom_object(*coordinates(obj)) for obj in objects]
         ns_objects = [
             client.ApiClient().sanitize_for_serialization(n) for n in core.list_namespace().items
         ]
