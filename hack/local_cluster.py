@@ -24,6 +24,7 @@ import argparse
 import base64
 import contextlib
 import fcntl
+import hashlib
 import http.client
 import json
 import os
@@ -205,8 +206,12 @@ def _write_build_module(
     packages: list[str],
     replaces: list[str],
     go_version: str,
+    main_files: dict[str, str] | None = None,
 ) -> str | None:
     """Write go.mod + tools.go for a throw-away module that builds ``packages``.
+
+    With ``main_files`` (name -> Go source of our own ``main`` package), these are written
+    instead of tools.go and the module itself is the program to build.
 
     Returns the stamp to record after a successful ``go mod tidy``, or None when the module
     was already generated from the same inputs and tidied.
@@ -232,13 +237,17 @@ def _write_build_module(
         "import (",
     ]
     tools += [f'\t_ "{p}"' for p in packages] + [")", ""]
+    sources = dict(main_files) if main_files else {"tools.go": "\n".join(tools)}
     stamp = build_dir / ".generated"
-    want = "\n".join(gomod) + "\0" + "\n".join(tools)
+    want = "\n".join(gomod) + "".join(f"\0{src}" for _, src in sorted(sources.items()))
     if stamp.exists() and stamp.read_text() == want and (build_dir / "go.sum").exists():
         return None
     stamp.unlink(missing_ok=True)
+    for old in build_dir.glob("*.go"):
+        old.unlink()
     (build_dir / "go.mod").write_text("\n".join(gomod))
-    (build_dir / "tools.go").write_text("\n".join(tools))
+    for name, src in sources.items():
+        (build_dir / name).write_text(src)
     (build_dir / "go.sum").unlink(missing_ok=True)
     return want
 
@@ -246,6 +255,31 @@ def _write_build_module(
 def _component(versions: dict[str, Any], key: str) -> tuple[str, str, dict[str, str]]:
     comp = versions[key]
     return comp["module"], comp["version"], comp["binaries"]
+
+
+def _glue_sources(versions: dict[str, Any], key: str) -> dict[str, str] | None:
+    """The Go files of our own ``main`` package for a component (``glue_main`` in versions.json).
+
+    Used where a project's own ``main`` is not published as a Go module (cert-manager): the
+    program under ``hack/`` wires the project's public packages, and is built in the generated
+    module that requires the pinned version.
+    """
+    glue = versions[key].get("glue_main")
+    if not glue:
+        return None
+    src_dir = REPO_ROOT / glue
+    files = {f.name: f.read_text() for f in sorted(src_dir.glob("*.go"))}
+    if not files:
+        raise ClusterError(f"no Go files in {src_dir} (glue_main of {key} in {VERSIONS_FILE})")
+    return files
+
+
+def _cache_version(version: str, glue: dict[str, str] | None) -> str:
+    """The cache key: the pinned version, plus a hash of our glue program if there is one."""
+    if not glue:
+        return version
+    digest = hashlib.sha256("".join(f"{n}\0{s}\0" for n, s in glue.items()).encode())
+    return f"{version}-glue.{digest.hexdigest()[:12]}"
 
 
 def ensure_binaries(
@@ -261,7 +295,8 @@ def ensure_binaries(
     """
     versions = versions or load_versions()
     module, version, binaries = _component(versions, key)
-    paths = {name: binary_path(name, version) for name in binaries}
+    glue = _glue_sources(versions, key)
+    paths = {name: binary_path(name, _cache_version(version, glue)) for name in binaries}
     if not rebuild and all(p.exists() for p in paths.values()):
         for name, p in paths.items():
             log(f"cached: {name} {version} ({p})")
@@ -280,14 +315,18 @@ def ensure_binaries(
         replaces = module_replaces(gomod_text)
         if key == "kubernetes":
             replaces += kubernetes_replaces(gomod_text, version)
-        packages = {name: f"{module}/{sub}" if sub else module for name, sub in binaries.items()}
+        if glue:  # our own main package is the build module itself
+            packages = dict.fromkeys(binaries, ".")
+        else:
+            packages = {n: f"{module}/{sub}" if sub else module for n, sub in binaries.items()}
         stamp = _write_build_module(
             build_root,
             module,
             version,
-            packages=list(packages.values()),
+            packages=[] if glue else list(packages.values()),
             replaces=replaces,
             go_version=_go_directive(gomod_text),
+            main_files=glue,
         )
         env = {**os.environ, "GOFLAGS": _strip_mod_flag(os.environ.get("GOFLAGS", ""))}
         if stamp is not None:
@@ -335,6 +374,8 @@ def _version_ldflags(key: str, version: str) -> list[str]:
     """Stamp the version the way the projects' own release builds do."""
     if key == "helm":
         return [f"-X helm.sh/helm/v3/internal/version.version={version}"]
+    if key == "cert_manager":
+        return [f"-X github.com/cert-manager/cert-manager/pkg/util.AppVersion={version}"]
     if key != "kubernetes":
         return []
     m = re.fullmatch(r"v(\d+)\.(\d+)\..*", version)
@@ -349,7 +390,7 @@ def _version_ldflags(key: str, version: str) -> list[str]:
 
 
 CONTROL_PLANE = ("etcd", "kubernetes")
-BUILDABLE = (*CONTROL_PLANE, "helm")
+BUILDABLE = (*CONTROL_PLANE, "cert_manager", "helm")
 
 
 def ensure_all_binaries(
@@ -428,6 +469,7 @@ def make_pki(pki: Path) -> None:
             "clientAuth",
             None,
         ),
+        "cert-manager": ("/O=system:masters/CN=cert-manager", "clientAuth", None),
     }
     for name, (subj, usage, san) in certs.items():
         _openssl(
@@ -982,6 +1024,40 @@ def _start_controller_manager(
     return comp
 
 
+def cert_manager_crd_dir(versions: dict[str, Any] | None = None) -> Path:
+    """cert-manager's CRDs (plain YAML) in the Go module cache."""
+    versions = versions or load_versions()
+    cm = versions["cert_manager"]
+    info = go_mod_download(cm["module"], cm["version"])
+    crd_dir = Path(info["Dir"]) / cm["crd_dir"]
+    if not manifest_files(crd_dir):
+        raise ClusterError(f"no CRD manifests in {crd_dir} (cert-manager {cm['version']})")
+    return crd_dir
+
+
+def _start_cert_manager(state: State, cm_bin: Path, pki: Path, timeout: float) -> Component:
+    """Start our cert-manager controller program; ready once its informer caches synced."""
+    kubeconfig = pki / "cert-manager.kubeconfig"
+    kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "cert-manager"))
+    ready_file = state.dir / "logs" / "cert-manager.ready"
+    ready_file.unlink(missing_ok=True)
+    comp = start_process(
+        state,
+        "cert-manager",
+        [
+            str(cm_bin),
+            f"--kubeconfig={kubeconfig}",
+            "--enable-gateway-api=true",
+            "--cluster-resource-namespace=kube-system",
+            f"--ready-file={ready_file}",
+            "--v=2",
+        ],
+        [],
+    )
+    wait_for(comp, ready_file.exists, "ready (informer caches not synced)", timeout)
+    return comp
+
+
 def _install_crds(
     api: Api, apiserver: Component, crd_dirs: list[Path], timings: dict[str, float], timeout: float
 ) -> list[str]:
@@ -1024,12 +1100,6 @@ def up(
     directory = Path(directory).resolve()
     versions = load_versions()
     gateway_api = gateway_api or versions["gateway_api"]["default"]
-    if with_cert_manager:
-        raise ClusterError(
-            "--with-cert-manager is not implemented yet: cert-manager's controller lives in "
-            "the nested module github.com/cert-manager/cert-manager/cmd/controller, which is "
-            "not published on the Go module proxy (see hack/README.md)"
-        )
     if (directory / STATE_FILE).exists():
         old = State.load(directory)
         if any(process_alive(c.pid, c.start_time) for c in old.components):
@@ -1043,8 +1113,11 @@ def up(
     t0 = time.monotonic()
     timings = state.timings
     try:
-        bins = ensure_all_binaries(versions, timings)
-        crd_dir = gateway_api_crd_dir(gateway_api, versions)
+        keys = (*CONTROL_PLANE, "cert_manager") if with_cert_manager else CONTROL_PLANE
+        bins = ensure_all_binaries(versions, timings, keys)
+        crd_dirs = [gateway_api_crd_dir(gateway_api, versions), REPO_ROOT / "crds"]
+        if with_cert_manager:
+            crd_dirs.append(cert_manager_crd_dir(versions))
         pki = directory / "pki"
         with timed("pki (openssl)", timings):
             make_pki(pki)
@@ -1053,12 +1126,15 @@ def up(
         with timed("start kube-apiserver (until /readyz ok)", timings):
             apiserver, api = _start_apiserver(state, bins["kube-apiserver"], pki, timeout)
         names = _install_crds(
-            api, apiserver, [crd_dir, REPO_ROOT / "crds", *(extra_crd_dirs or [])], timings, timeout
+            api, apiserver, [*crd_dirs, *(extra_crd_dirs or [])], timings, timeout
         )
         # started after the CRDs are served, so that the garbage collector watches custom
         # resources from the start (it rediscovers resources added later only every 30s)
         with timed("start kube-controller-manager", timings):
             _start_controller_manager(state, bins["kube-controller-manager"], pki, api, timeout)
+        if with_cert_manager:
+            with timed("start cert-manager (until its caches synced)", timings):
+                _start_cert_manager(state, bins["cert-manager-controller"], pki, timeout)
         state.kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "admin"))
         state.kubeconfig.chmod(0o600)
         timings["up total"] = time.monotonic() - t0
@@ -1144,7 +1220,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument(
         "--with-cert-manager",
         action="store_true",
-        help="also run cert-manager (not implemented yet)",
+        help="also install cert-manager's CRDs and run its controllers (Gateway API "
+        "support enabled); built from the pinned cert-manager module on first use",
     )
     p_up.add_argument(
         "--crds",
@@ -1173,11 +1250,9 @@ def main(argv: list[str] | None = None) -> int:
     p_status = sub.add_parser("status", help="show the recorded processes")
     p_status.add_argument("--dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    if args.command == "build" and set(args.components) - set(BUILDABLE):
-        parser.error(
-            f"unknown component(s) {sorted(set(args.components) - set(BUILDABLE))}; "
-            f"choose from {', '.join(BUILDABLE)}"
-        )
+    unknown = {c for c in getattr(args, "components", []) if c.replace("-", "_") not in BUILDABLE}
+    if args.command == "build" and unknown:
+        parser.error(f"unknown component(s) {sorted(unknown)}; choose from {', '.join(BUILDABLE)}")
     try:
         if args.command == "up":
             state = up(
@@ -1193,7 +1268,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build":
             timings: dict[str, float] = {}
             t0 = time.monotonic()
-            keys = tuple(args.components) or CONTROL_PLANE
+            keys = tuple(c.replace("-", "_") for c in args.components) or CONTROL_PLANE
             for path in ensure_all_binaries(versions, timings, keys, rebuild=args.rebuild).values():
                 print(path)
             log(f"timing: build total: {time.monotonic() - t0:.1f}s")
