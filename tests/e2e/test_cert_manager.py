@@ -1,0 +1,208 @@
+"""cert-manager, for real: its Gateway API shim issues a Certificate per generated listener.
+
+A control plane of its own (``hack/local-cluster up --with-cert-manager``: cert-manager's
+controllers built from its Go module, with Gateway API support), the controller as a process,
+and a self-signed ClusterIssuer. There is no kubelet: nothing here needs a Pod to run.
+"""
+
+import base64
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import local_cluster
+import pytest
+from kubernetes import client, config
+
+from tests.e2e.conftest import eventually
+from tests.e2e.controller_process import REJECTED, ControllerProcess, running_controller
+from tests.e2e.test_controller import apply, gateway, http_route, status, wrapped
+
+pytestmark = pytest.mark.e2e
+CM = "cert-manager.io"
+ISSUER = "selfsigned"  # the name `wrapped()` puts in its cert-manager.io/cluster-issuer annotation
+# A kubeconfig of a cluster started with `hack/local-cluster up --with-cert-manager`, to reuse
+# it instead of starting one (while iterating on these tests).
+KUBECONFIG_ENV = "WRAPPED_GATEWAY_CERT_MANAGER_KUBECONFIG"
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    reuse = os.environ.get(KUBECONFIG_ENV)
+    if reuse:
+        yield Path(reuse)
+        return
+    state_dir = tmp_path_factory.mktemp("cert-manager-cluster")
+    try:
+        state = local_cluster.up(state_dir, with_cert_manager=True)
+    except local_cluster.ClusterError as e:
+        pytest.fail(f"hack/local-cluster up --with-cert-manager failed: {e}", pytrace=False)
+    try:
+        yield state.kubeconfig
+    finally:
+        local_cluster.down(state_dir)
+
+
+@pytest.fixture(scope="module")
+def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    with client.ApiClient(cfg) as api_client:
+        yield api_client
+
+
+@pytest.fixture(scope="module")
+def cm_custom(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+@pytest.fixture(scope="module")
+def cm_core(api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api)
+
+
+@pytest.fixture(scope="module")
+def issuer(cm_custom: client.CustomObjectsApi) -> str:
+    """A self-signed ClusterIssuer, Ready."""
+    body = {
+        "apiVersion": f"{CM}/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": ISSUER},
+        "spec": {"selfSigned": {}},
+    }
+    cm_custom.patch_cluster_custom_object(
+        CM,
+        "v1",
+        "clusterissuers",
+        ISSUER,
+        body,
+        field_manager="e2e",
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )
+
+    def ready() -> bool:
+        obj = cm_custom.get_cluster_custom_object(CM, "v1", "clusterissuers", ISSUER)
+        conditions = obj.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    eventually(ready, timeout=30)
+    return ISSUER
+
+
+@pytest.fixture(scope="module")
+def controller(
+    kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControllerProcess]:
+    log = tmp_path_factory.mktemp("controller") / "controller.log"
+    with running_controller(kubeconfig, log) as process:
+        yield process
+    assert REJECTED not in log.read_text(), log.read_text()
+
+
+@pytest.fixture
+def ns(cm_core: client.CoreV1Api) -> Iterator[str]:
+    created = cm_core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(generate_name="e2e-cm-"))
+    )
+    name: str = created.metadata.name
+    yield name
+    cm_core.delete_namespace(name)
+
+
+def certificates(custom: client.CustomObjectsApi, namespace: str) -> dict[str, dict[str, Any]]:
+    items = custom.list_namespaced_custom_object(CM, "v1", namespace, "certificates")["items"]
+    return {c["metadata"]["name"]: c for c in items}
+
+
+def certificate_secrets(custom: client.CustomObjectsApi, namespace: str) -> dict[str, str]:
+    """Secret name -> hostname, for each listener of the generated Gateway with a certificateRef."""
+    refs = {}
+    for listener in gateway(custom, namespace)["spec"]["listeners"]:
+        for ref in listener.get("tls", {}).get("certificateRefs", []):
+            refs[ref["name"]] = listener["hostname"]
+    return refs
+
+
+def subject_alt_names(pem: bytes) -> list[str]:
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName"],
+        input=pem,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    # "X509v3 Subject Alternative Name: \n    DNS:a.example.com, DNS:..."
+    return [n.strip() for n in out.splitlines()[1].split(",")]
+
+
+def test_a_certificate_per_hostname_from_a_self_signed_cluster_issuer(
+    controller: ControllerProcess,
+    issuer: str,
+    cm_custom: client.CustomObjectsApi,
+    cm_core: client.CoreV1Api,
+    ns: str,
+) -> None:
+    custom = cm_custom
+    apply(custom, wrapped(ns))
+    web = http_route(ns, "web", ["a.example.com", "*.b.example.com"])
+    apply(custom, web)
+    apply(custom, http_route(ns, "api", ["c.example.com"], kind="GRPCRoute"))
+    apply(
+        custom,
+        http_route(
+            ns,
+            "pass",
+            ["pass.example.com"],
+            kind="TLSRoute",
+            annotations={"wrapped-gateway.dev/tls-mode": "Passthrough"},
+        ),
+    )
+    hosts = {"a.example.com", "*.b.example.com", "c.example.com"}
+    eventually(lambda: set(certificate_secrets(custom, ns).values()) == hosts)
+    secrets = certificate_secrets(custom, ns)
+    assert gateway(custom, ns)["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == (
+        issuer
+    )
+    listeners = {item["name"]: item for item in gateway(custom, ns)["spec"]["listeners"]}
+    assert listeners["tls-443-pass.example.com"]["tls"] == {"mode": "Passthrough"}
+
+    # cert-manager's gateway shim: one Certificate per Secret, with exactly its hostname
+    eventually(lambda: set(certificates(custom, ns)) == set(secrets), timeout=30)
+    for name, cert in certificates(custom, ns).items():
+        assert cert["spec"]["secretName"] == name
+        assert cert["spec"]["dnsNames"] == [secrets[name]]
+        assert cert["spec"]["issuerRef"] == {"name": issuer, "kind": "ClusterIssuer", "group": CM}
+        assert cert["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
+
+    # ... issued: each Secret holds a certificate for its hostname
+    def issued(name: str) -> list[str]:
+        secret = cm_core.read_namespaced_secret(name, ns)
+        data = secret.data or {}
+        assert data.get("tls.crt"), f"{name} has no certificate yet"
+        return subject_alt_names(base64.b64decode(data["tls.crt"]))
+
+    for name, hostname in secrets.items():
+        assert eventually(lambda n=name: issued(n), timeout=60) == [f"DNS:{hostname}"]
+
+    def ready(name: str) -> bool:
+        cert = certificates(custom, ns)[name]
+        conditions = cert.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    for name in secrets:
+        eventually(lambda n=name: ready(n), timeout=30)
+
+    # The TLS passthrough listener got no Certificate.
+    assert all(
+        "pass.example.com" not in c["spec"]["dnsNames"] for c in certificates(custom, ns).values()
+    )
+
+    # Removing a hostname removes its listener, and cert-manager removes its Certificate.
+    (wildcard_secret,) = [n for n, h in secrets.items() if h == "*.b.example.com"]
+    web["spec"]["hostnames"] = ["a.example.com"]
+    apply(custom, web)
+    eventually(lambda: "*.b.example.com" not in certificate_secrets(custom, ns).values())
+    eventually(lambda: set(certificates(custom, ns)) == set(secrets) - {wildcard_secret})
+    assert status(custom, ns).get("refusedRoutes", []) == []
