@@ -390,7 +390,7 @@ def _version_ldflags(key: str, version: str) -> list[str]:
 
 
 CONTROL_PLANE = ("etcd", "kubernetes")
-BUILDABLE = (*CONTROL_PLANE, "cert_manager", "helm")
+BUILDABLE = (*CONTROL_PLANE, "cert_manager", "pebble", "helm")
 
 
 def ensure_all_binaries(
