@@ -188,7 +188,12 @@ class Controller:
     def _login(self, **_: Any) -> kopf.ConnectionInfo:
         """kopf connects with the credentials the controller's own API client uses."""
         configuration = self.api.api_client.configuration
-        authorization = (configuration.api_key or {}).get("authorization", "")
+        if configuration.refresh_api_key_hook is not None:
+            configuration.refresh_api_key_hook(configuration)  # a rotated service account token
+        api_key = configuration.api_key or {}
+        # kubeconfig and in-cluster loading store "Bearer <token>" under "BearerToken"; older
+        # clients used "authorization"
+        authorization = api_key.get("BearerToken") or api_key.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         return kopf.ConnectionInfo(
             server=configuration.host,
