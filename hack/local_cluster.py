@@ -12,8 +12,12 @@ What ``up`` does:
 3. starts etcd, kube-apiserver (RBAC, client-cert admin, TokenRequest) and
    kube-controller-manager (garbage collector, namespace, serviceaccount controllers) in the
    background, on 127.0.0.1 and free ports, logging to ``DIR/logs/``;
-4. installs the Gateway API CRDs from the Go module cache and the project's ``crds/*.yaml``,
-   waits until all are Established and ``/readyz`` is ok, and writes ``DIR/kubeconfig``.
+4. installs the Gateway API CRDs from the Go module cache and the project's ``crds/*.yaml``
+   (and cert-manager's, with ``with_cert_manager``), waits until all are Established and
+   ``/readyz`` is ok;
+5. with ``with_cert_manager``: starts cert-manager's controllers (our own small ``main`` in
+   ``hack/cert-manager-controller/`` over cert-manager's public packages, built from its
+   module) and waits until its informer caches have synced; then writes ``DIR/kubeconfig``.
 
 ``down`` stops exactly the processes recorded in ``DIR/state.json`` and removes the state.
 """
