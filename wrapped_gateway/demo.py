@@ -22,6 +22,7 @@ from wrapped_gateway.constants import GATEWAY_GROUP, WRAPPED_GROUP, WRAPPED_PLUR
 from wrapped_gateway.manifests import read_documents
 
 REPO = Path(__file__).resolve().parents[1]
+APPLY_PATCH = "application/apply-patch+yaml"
 EXAMPLES = REPO / "examples"
 T = TypeVar("T")
 
@@ -122,23 +123,31 @@ def _api(kubeconfig: Path) -> client.ApiClient:
 def _apply_examples(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
+    apply = {"field_manager": "demo", "force": True, "_content_type": APPLY_PATCH}
     documents = read_documents([str(EXAMPLES)])
     # Namespaces first: the objects in them need them.
     for document in sorted(documents, key=lambda d: d.kind != "Namespace"):
         obj = dict(document.obj)
         metadata = obj["metadata"]
-        if document.kind == "Namespace":
-            core.patch_namespace(
-                metadata["name"], obj, field_manager="demo", force=True,
-                _content_type="application/apply-patch+yaml",
-            )  # fmt: skip
-        else:
-            group, version = document.api_version.split("/")
-            custom.patch_namespaced_custom_object(
-                group, version, metadata["namespace"], document.kind.lower() + "s",
-                metadata["name"], obj, field_manager="demo", force=True,
-                _content_type="application/apply-patch+yaml",
-            )  # fmt: skip
+        plural = document.kind.lower() + "s"
+        try:
+            if document.kind == "Namespace":
+                core.patch_namespace(metadata["name"], obj, **apply)
+            elif "namespace" not in metadata:
+                group, version = document.api_version.split("/")
+                custom.patch_cluster_custom_object(
+                    group, version, plural, metadata["name"], obj, **apply
+                )
+            else:
+                group, version = document.api_version.split("/")
+                custom.patch_namespaced_custom_object(
+                    group, version, metadata["namespace"], plural, metadata["name"], obj, **apply
+                )
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            _say(f"skipped {document.identity}: {document.api_version} is not installed")
+            continue
         _say(f"applied {document.identity}")
 
 
