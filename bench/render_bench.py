@@ -1,0 +1,201 @@
+"""How long `render` takes for 10,000 routes across 1,000 WrappedGateways (issue #2).
+
+Builds the objects in memory as `Document`s (no file reading, no YAML loading), then times:
+
+- render: `wrapped_gateway.render.render` end to end, i.e. parsing every WrappedGateway, route
+  and Namespace and synthesising every Gateway (what the issue asks to be "well under a second");
+- YAML dump: `to_yaml` of the rendered Gateways (what `wrapped-gateway render` prints), separately.
+
+Run from the repository root:
+
+    .venv/bin/python bench/render_bench.py              # the issue's figure
+    .venv/bin/python bench/render_bench.py --profile    # plus the hot spots (cProfile)
+    .venv/bin/python bench/render_bench.py --gateways 100 --routes-per-gateway 50 --repeat 9
+"""
+
+import argparse
+import cProfile
+import gc
+import io
+import os
+import pstats
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from wrapped_gateway.manifests import Document
+from wrapped_gateway.render import Rendered, render, to_yaml
+
+GROUP = "gateway.networking.k8s.io"
+TEAMS = 50  # namespaces routes come from; each WrappedGateway admits routes from a few of them
+
+# The route mix of one WrappedGateway, repeated: mostly HTTP, some of every other kind.
+KINDS = (
+    "HTTPRoute",
+    "HTTPRoute",
+    "HTTPRoute",
+    "HTTPRoute",
+    "GRPCRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "UDPRoute",
+)
+
+
+def wrapped_gateway(index: int) -> dict[str, Any]:
+    """Every other WrappedGateway admits a team selector and an allow-list; some have statics."""
+    spec: dict[str, Any] = {"gatewayClassName": "bench"}
+    if index % 2:
+        spec["routes"] = {
+            "namespaces": {
+                "from": "Selector",
+                "selector": {"matchLabels": {"gateway": f"gw-{index % 20}"}},
+            },
+            "hostnames": [f"*.gw{index}.example.com", "*.shared.example.com"],
+        }
+    else:
+        spec["routes"] = {"namespaces": {"from": "All"}}
+    if index % 5 == 0:
+        spec["listeners"] = [
+            {"name": "http", "port": 80, "protocol": "HTTP"},
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+        ]
+    return {
+        "apiVersion": "wrapped-gateway.dev/v1alpha1",
+        "kind": "WrappedGateway",
+        "metadata": {
+            "name": f"gw{index}",
+            "namespace": f"infra-{index % 10}",
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+        },
+        "spec": spec,
+    }
+
+
+def route(gateway: int, index: int, kind: str) -> dict[str, Any]:
+    """A route of `kind` for WrappedGateway `gateway`; a few collide, a few are refused."""
+    # one of the two teams whose namespace label the Gateway's selector matches
+    team = f"team-{gateway % 20 + 20 * (index % 2)}"
+    name = f"r{gateway}-{index}"
+    annotations: dict[str, str] = {}
+    ref: dict[str, Any] = {"name": f"gw{gateway}", "namespace": f"infra-{gateway % 10}"}
+    spec: dict[str, Any] = {"parentRefs": [ref]}
+    host = f"app{index}.gw{gateway}.example.com"
+    if kind in ("HTTPRoute", "GRPCRoute"):
+        # two hostnames, one shared by two routes of the same Gateway (a conflict or a share)
+        spec["hostnames"] = [host, f"common{index % 3}.gw{gateway}.example.com"]
+        if index % 7 == 0:
+            ref["port"] = 8443
+    elif kind == "TLSRoute":
+        spec["hostnames"] = [host]
+        if index % 2:
+            annotations["wrapped-gateway.dev/tls-mode"] = "Passthrough"
+            ref["port"] = 6443
+    else:
+        annotations["wrapped-gateway.dev/ports"] = f"{5000 + index},{6000 + index}"
+        annotations["wrapped-gateway.dev/hostname"] = host
+    if index == 9:
+        annotations["wrapped-gateway.dev/ports"] = "not-a-port"  # refused with InvalidPorts
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": team,
+        "creationTimestamp": f"2024-01-{1 + index % 28:02d}T00:00:00Z",
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def namespaces() -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": f"team-{t}", "labels": {"gateway": f"gw-{t % 20}"}},
+        }
+        for t in range(TEAMS)
+    ]
+
+
+def documents(gateways: int, routes_per_gateway: int) -> list[Document]:
+    objects: list[dict[str, Any]] = [wrapped_gateway(g) for g in range(gateways)]
+    objects += [
+        route(g, i, KINDS[i % len(KINDS)])
+        for g in range(gateways)
+        for i in range(routes_per_gateway)
+    ]
+    objects += namespaces()
+    return [Document(f"bench (document {n})", obj) for n, obj in enumerate(objects, start=1)]
+
+
+def timed(function: Callable[[], Any], repeat: int) -> tuple[list[float], list[float], Any]:
+    """Wall-clock and CPU seconds of each call (CPU time is what a busy machine can't inflate)."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        gc.collect()
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = function()
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return walls, cpus, result
+
+
+def summary(label: str, walls: list[float], cpus: list[float], routes: int) -> str:
+    median, best, cpu = statistics.median(walls), min(walls), statistics.median(cpus)
+    return (
+        f"{label:<25} median {median * 1000:7.1f} ms   min {best * 1000:7.1f} ms   "
+        f"CPU median {cpu * 1000:7.1f} ms   {routes / median:>8,.0f} routes/s (median)"
+    )
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gateways", type=int, default=1000)
+    parser.add_argument("--routes-per-gateway", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="print render's hot spots")
+    args = parser.parse_args(argv)
+
+    docs = documents(args.gateways, args.routes_per_gateway)
+    routes = args.gateways * args.routes_per_gateway
+    render(docs)  # warm-up: imports, caches
+
+    render_walls, render_cpus, rendered = timed(lambda: render(docs), args.repeat)
+    assert isinstance(rendered, Rendered)
+    gateways = [g.gateway for g in rendered.gateways if g.gateway is not None]
+    dump_walls, dump_cpus, text = timed(lambda: to_yaml(gateways), max(1, args.repeat // 3))
+
+    listeners = sum(len(g.listeners) for g in rendered.gateways)
+    refusals = Counter(r.reason for g in rendered.gateways for r in g.refusals)
+    print(
+        f"{routes:,} routes across {args.gateways:,} WrappedGateways -> {len(gateways):,} "
+        f"Gateways, {listeners:,} generated listeners, {sum(refusals.values()):,} refusals "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(refusals.items()))})"
+    )
+    print(f"python {sys.version.split()[0]}, {args.repeat} repetitions, load {_load()}")
+    print(summary("render (parse+synthesis)", render_walls, render_cpus, routes))
+    print(summary("YAML dump", dump_walls, dump_cpus, routes) + f"   ({len(text) / 1e6:.1f} MB)")
+
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(render, docs)
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+        print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
