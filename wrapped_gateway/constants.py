@@ -67,3 +67,4 @@ class Reason:
     INVALID_HOSTNAME: Final = "InvalidHostname"
     INVALID_TLS_MODE: Final = "InvalidTLSMode"
     INVALID_SECTION_NAME: Final = "InvalidSectionName"
+    INVALID_PARENT_REF: Final = "InvalidParentRef"

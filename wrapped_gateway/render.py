@@ -48,7 +48,9 @@ def render(documents: Iterable[Document]) -> Rendered:
     notes: list[str] = []
     seen: dict[str, str] = {}
     for document in documents:
-        identity = f"{document.api_version} {document.identity}"
+        # One object served at two versions (v1 and v1beta1 of one HTTPRoute) is still one.
+        group = document.api_version.rpartition("/")[0]
+        identity = f"{group} {document.identity}"
         if identity in seen:
             raise ManifestError(
                 f"{document.source}: {document.identity} is also defined in {seen[identity]}"

@@ -179,3 +179,33 @@ def test_undated_routes_come_after_dated_ones_then_by_namespace_and_name() -> No
         route(name="x", namespace="aa", created="2026-01-01T00:00:00Z"),
     ]
     assert [r.name for r in sorted(routes, key=lambda r: r.precedence)] == ["x", "y", "z", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("ports", 8443, "InvalidPorts"),
+        ("ports", "²", "InvalidPorts"),
+        ("ports", "٤٤٣", "InvalidPorts"),
+        ("tls-mode", True, "InvalidTLSMode"),
+        ("hostname", 5432, "InvalidHostname"),
+        ("sectionName", 6443, "InvalidSectionName"),
+        ("parentRef", "gw", "InvalidParentRef"),
+        ("parentRefs", {"name": "gw"}, "InvalidParentRef"),
+        ("hostnames", "a.example.com", "InvalidHostname"),
+        ("hostnames", [1], "InvalidHostname"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_defects_not_exceptions(
+    field: str, value: object, reason: str
+) -> None:
+    obj = route_obj("TCPRoute" if field == "hostname" else "HTTPRoute", hostnames=["a.example.com"])
+    if field in ("ports", "tls-mode", "hostname"):
+        obj["metadata"]["annotations"] = {f"wrapped-gateway.dev/{field}": value}
+    elif field == "sectionName":
+        obj["spec"]["parentRefs"][0]["sectionName"] = value
+    elif field == "parentRef":
+        obj["spec"]["parentRefs"].append(value)
+    else:
+        obj["spec"][field] = value
+    assert reason in [d.reason for d in parse_route(obj).defects]

@@ -329,6 +329,13 @@ class TestSectionNames:
         assert list(listeners_of(result.gateway)) == ["web"]
         assert result.refusals == ()
 
+    def test_a_route_attaching_to_a_static_listener_needs_no_hostname_nor_policy(self) -> None:
+        static = [{"name": "http", "port": 80, "protocol": "HTTP"}]
+        redirect = route(namespace="team-a", hostnames=[], parents=[parent(sectionName="http")])
+        result = render([redirect], wrapped(listeners=static))
+        assert list(listeners_of(result.gateway)) == ["http"]
+        assert result.refusals == ()
+
     def test_section_name_with_several_hostnames_keeps_the_first(self) -> None:
         r = route(hostnames=["a.example.com", "b.example.com"], parents=[parent(sectionName="web")])
         result = render([r])

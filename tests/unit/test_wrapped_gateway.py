@@ -61,6 +61,15 @@ def test_defaults_accept_routes_from_the_gateways_namespace_and_any_hostname() -
         (
             {
                 "listeners": [
+                    {"name": "a", "port": 80, "protocol": "HTTP"},
+                    {"name": "b", "port": 80, "protocol": "HTTP"},
+                ]
+            },
+            "another listener already has port 80, protocol HTTP and hostname (none)",
+        ),
+        (
+            {
+                "listeners": [
                     {"name": f"l{i}", "port": 80 + i, "protocol": "HTTP"} for i in range(65)
                 ]
             },

@@ -70,6 +70,17 @@ def _claim_route(
         return []  # served by the HTTP listener the platform provides for ACME challenges
     if route.defects:
         return [Refusal.of(route, d.reason, d.message) for d in route.defects]
+    # A ref naming a static listener attaches to it: that listener's own allowedRoutes decide,
+    # and the route needs no hostname or port from us.
+    generating = [
+        parent
+        for parent in route.parents
+        if parent.namespace == wrapped.namespace
+        and parent.name == wrapped.name
+        and parent.section_name not in book.static_names
+    ]
+    if not generating:
+        return []
     if not namespace_allowed(wrapped, route.namespace, namespace_labels):
         return [
             Refusal.of(
@@ -82,9 +93,8 @@ def _claim_route(
     hostnames, refusals = _usable_hostnames(wrapped, route)
     if hostnames is None:
         return refusals
-    for parent in route.parents:
-        if parent.namespace == wrapped.namespace and parent.name == wrapped.name:
-            refusals.extend(_claim_parent(route, parent, hostnames, book))
+    for parent in generating:
+        refusals.extend(_claim_parent(route, parent, hostnames, book))
     return refusals
 
 
@@ -131,8 +141,6 @@ def _claim_parent(
     book: ListenerBook,
 ) -> list[Refusal]:
     section = parent.section_name
-    if section is not None and section in book.static_names:
-        return []  # attaches to a listener the platform team wrote; nothing to generate
     if section is not None and not is_listener_name(section):
         return [
             Refusal.of(

@@ -144,14 +144,22 @@ def _static_listeners(value: Any) -> tuple[StaticListener, ...]:
             f"spec.listeners has {len(value)} listeners; a Gateway allows {MAX_LISTENERS}"
         )
     listeners: list[StaticListener] = []
-    seen: set[str] = set()
+    names: set[str] = set()
+    keys: set[tuple[int, str, str | None]] = set()
     for index, raw in enumerate(value):
         listener = _static_listener(index, raw)
-        if listener.name in seen:
+        key = (listener.port, listener.protocol, listener.hostname)
+        if listener.name in names:
             raise InvalidWrappedGateway(
                 f"spec.listeners[{index}]: the name {listener.name!r} is used twice"
             )
-        seen.add(listener.name)
+        if key in keys:
+            raise InvalidWrappedGateway(
+                f"spec.listeners[{index}]: another listener already has port {key[0]}, "
+                f"protocol {key[1]} and hostname {key[2] or '(none)'}"
+            )
+        names.add(listener.name)
+        keys.add(key)
         listeners.append(listener)
     return tuple(listeners)
 

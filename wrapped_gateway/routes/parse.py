@@ -4,6 +4,7 @@ Nothing here refuses a route: problems are recorded as defects so that the liste
 report them with everything else it refuses.
 """
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ SERVED_VERSIONS: dict[RouteKind, tuple[str, ...]] = {
 }
 
 _MIN_PORT, _MAX_PORT = 1, 65535
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also accepts digits int() cannot read
 
 
 def route_kind(api_version: str, kind: str) -> RouteKind | None:
@@ -52,35 +54,50 @@ def route_kind(api_version: str, kind: str) -> RouteKind | None:
 
 
 def parse_route(obj: Mapping[str, Any]) -> Route:
-    """The route model of a route object; `obj` must be a route (see `route_kind`)."""
+    """The route model of a route object; `obj` must be a route (see `route_kind`).
+
+    Fields of the wrong type (possible in files given to `render`, where no API server
+    validated them) become defects, never exceptions.
+    """
     kind = route_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
     if kind is None:
         raise ValueError(f"{obj.get('apiVersion')} {obj.get('kind')} is not a Gateway API route")
-    metadata = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
+    metadata = _mapping(obj.get("metadata"))
+    spec = _mapping(obj.get("spec"))
     namespace = str(metadata.get("namespace") or "default")
-    annotations: Mapping[str, str] = metadata.get("annotations") or {}
+    annotations = _mapping(metadata.get("annotations"))
     defects: list[Defect] = []
-
-    parents = tuple(
-        ref
-        for raw in spec.get("parentRefs") or ()
-        if (ref := _gateway_ref(raw, namespace, defects)) is not None
-    )
     return Route(
         kind=kind,
         namespace=namespace,
         name=str(metadata.get("name", "")),
         created=_timestamp(metadata.get("creationTimestamp")),
-        parents=parents,
-        hostnames=_hostnames(kind, spec, annotations),
+        parents=_gateway_refs(spec.get("parentRefs"), namespace, defects),
+        hostnames=_hostnames(kind, spec, annotations, defects),
         annotated_ports=_annotated_ports(annotations, defects),
         tls_mode=_tls_mode(kind, annotations, defects),
         defects=tuple(defects),
-        acme_solver=ACME_SOLVER_LABEL in (metadata.get("labels") or {}),
+        acme_solver=ACME_SOLVER_LABEL in _mapping(metadata.get("labels")),
         api_version=str(obj.get("apiVersion")),
         uid=str(metadata.get("uid") or ""),
     )
+
+
+def _gateway_refs(raw: Any, route_namespace: str, defects: list[Defect]) -> tuple[GatewayRef, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        defects.append(Defect(Reason.INVALID_PARENT_REF, "spec.parentRefs must be a list"))
+        return ()
+    refs = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            defects.append(
+                Defect(Reason.INVALID_PARENT_REF, f"spec.parentRefs[{index}] is not a mapping")
+            )
+        elif (ref := _gateway_ref(item, route_namespace, defects)) is not None:
+            refs.append(ref)
+    return tuple(refs)
 
 
 def _gateway_ref(
@@ -96,32 +113,47 @@ def _gateway_ref(
             Defect(Reason.INVALID_PORTS, f"parentRef port {port!r} is not a port (1-65535)")
         )
         port = None
+    section_name = raw.get("sectionName") or None
+    if section_name is not None and not isinstance(section_name, str):
+        defects.append(
+            Defect(Reason.INVALID_SECTION_NAME, f"sectionName {section_name!r} is not a string")
+        )
+        section_name = None
     return GatewayRef(
         namespace=str(raw.get("namespace") or route_namespace),
         name=str(raw.get("name", "")),
-        section_name=raw.get("sectionName") or None,
+        section_name=section_name,
         port=port,
     )
 
 
 def _hostnames(
-    kind: RouteKind, spec: Mapping[str, Any], annotations: Mapping[str, str]
+    kind: RouteKind,
+    spec: Mapping[str, Any],
+    annotations: Mapping[str, Any],
+    defects: list[Defect],
 ) -> tuple[str, ...]:
+    hostnames = spec.get("hostnames") or []
+    if not isinstance(hostnames, list) or not all(isinstance(h, str) for h in hostnames):
+        defects.append(
+            Defect(Reason.INVALID_HOSTNAME, "spec.hostnames must be a list of hostnames")
+        )
+        return ()
     if kind in HOSTNAMED_KINDS:
         # Duplicates would only produce the same listener twice.
-        return tuple(dict.fromkeys(str(h) for h in spec.get("hostnames") or ()))
-    hostname = _first_annotation(annotations, HOSTNAME_ANNOTATIONS)
-    return (hostname.strip(),) if hostname is not None else ()
+        return tuple(dict.fromkeys(hostnames))
+    text = _annotation(annotations, HOSTNAME_ANNOTATIONS, Reason.INVALID_HOSTNAME, defects)
+    return (text.strip(),) if text is not None else ()
 
 
-def _annotated_ports(annotations: Mapping[str, str], defects: list[Defect]) -> tuple[int, ...]:
-    text = _first_annotation(annotations, PORTS_ANNOTATIONS)
+def _annotated_ports(annotations: Mapping[str, Any], defects: list[Defect]) -> tuple[int, ...]:
+    text = _annotation(annotations, PORTS_ANNOTATIONS, Reason.INVALID_PORTS, defects)
     if text is None:
         return ()
     ports: list[int] = []
     for raw in text.split(","):
         item = raw.strip()
-        if item.isdigit() and _valid_port(int(item)):
+        if _DIGITS.fullmatch(item) and _valid_port(int(item)):
             ports.append(int(item))
         else:
             defects.append(
@@ -135,8 +167,8 @@ def _annotated_ports(annotations: Mapping[str, str], defects: list[Defect]) -> t
     return tuple(sorted(set(ports)))
 
 
-def _tls_mode(kind: RouteKind, annotations: Mapping[str, str], defects: list[Defect]) -> TLSMode:
-    text = annotations.get(TLS_MODE_ANNOTATION)
+def _tls_mode(kind: RouteKind, annotations: Mapping[str, Any], defects: list[Defect]) -> TLSMode:
+    text = _annotation(annotations, (TLS_MODE_ANNOTATION,), Reason.INVALID_TLS_MODE, defects)
     if text is None:
         return TLSMode.TERMINATE
     by_name = {mode.value.lower(): mode for mode in TLSMode}
@@ -161,8 +193,22 @@ def _tls_mode(kind: RouteKind, annotations: Mapping[str, str], defects: list[Def
     return mode
 
 
-def _first_annotation(annotations: Mapping[str, str], names: tuple[str, ...]) -> str | None:
-    return next((annotations[n] for n in names if n in annotations), None)
+def _annotation(
+    annotations: Mapping[str, Any], names: tuple[str, ...], reason: str, defects: list[Defect]
+) -> str | None:
+    """The first of `names` present; a value that is not a string is a defect."""
+    name = next((n for n in names if n in annotations), None)
+    if name is None:
+        return None
+    value = annotations[name]
+    if not isinstance(value, str):
+        defects.append(Defect(reason, f"annotation {name} must be a string, not {value!r}"))
+        return None
+    return value
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _valid_port(value: object) -> bool:
