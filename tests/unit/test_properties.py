@@ -594,7 +594,8 @@ def conflict(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     if port_a != port_b:
         return False
     if proto_a in HOSTNAME_PROTOCOLS and proto_b in HOSTNAME_PROTOCOLS:
-        return host_a == host_b
+        # plain HTTP and the TLS-based protocols cannot share a port (ProtocolConflict)
+        return host_a == host_b or (proto_a == "HTTP") != (proto_b == "HTTP")
     if {proto_a, proto_b} & {"TCP"} and {proto_a, proto_b} & HOSTNAME_PROTOCOLS:
         return True
     return proto_a == proto_b  # TCP/TCP, UDP/UDP

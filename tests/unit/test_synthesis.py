@@ -392,7 +392,7 @@ class TestConflicts:
         web = route(name="web", created="2026-02-01T00:00:00Z")
         result = render([web, tcp])
         assert list(listeners_of(result.gateway)) == ["tcp-443"]
-        assert reasons(result) == [("web", "app.example.com", "HostnameConflict")]
+        assert reasons(result) == [("web", "app.example.com", "PortConflict")]
 
     def test_tcp_and_udp_may_share_a_port_number(self) -> None:
         tcp = route("TCPRoute", "t", annotations={"wrapped-gateway.dev/ports": "53"})
@@ -427,6 +427,13 @@ class TestConflicts:
         )
         result = render([terminate, passthrough])
         assert reasons(result) == [("b", "app.example.com", "TLSModeConflict")]
+
+    def test_https_cannot_share_a_port_with_a_plain_http_listener(self) -> None:
+        static = [{"name": "http", "port": 80, "protocol": "HTTP"}]
+        result = render([route(parents=[parent(port=80)])], wrapped(listeners=static))
+        assert list(listeners_of(result.gateway)) == ["http"]
+        assert reasons(result) == [("r", "app.example.com", "PortConflict")]
+        assert "static listener 'http'" in result.refusals[0].message
 
     def test_static_listener_key_serves_the_route(self) -> None:
         static = {

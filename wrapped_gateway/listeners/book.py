@@ -27,6 +27,8 @@ class ListenerBook:
         self._by_hostname_slot: dict[tuple[int, str | None], str] = {}
         self._hostname_ports: dict[int, str] = {}
         self._tcp_ports: dict[int, str] = {}
+        self._http_ports: dict[int, str] = {}
+        self._tls_ports: dict[int, str] = {}
         for key, listener in self._static.items():
             self._occupy(key, f"static listener {listener.name!r}")
 
@@ -57,9 +59,9 @@ class ListenerBook:
         existing = self._generated.get(key)
         if existing is not None:
             return self._share(route, existing, section_name)
-        occupant = self._occupant(key)
-        if occupant is not None:
-            reason = Reason.PORT_CONFLICT if key.hostname is None else Reason.HOSTNAME_CONFLICT
+        conflict = self._conflict(key)
+        if conflict is not None:
+            reason, occupant = conflict
             return _refusal(route, key, reason, f"{key} would conflict with {occupant}")
         name = section_name or listener_name(key.protocol, key.port, key.hostname)
         if name in self._names:
@@ -132,20 +134,26 @@ class ListenerBook:
         if listener.key.hostname is None:
             listener.route_hostnames.update(route.hostnames)
 
-    def _occupant(self, key: ListenerKey) -> str | None:
-        """The listener `key` would conflict with, beyond an identical key."""
+    def _conflict(self, key: ListenerKey) -> tuple[str, str] | None:
+        """Why `key` would conflict with another listener (not an identical key), and which."""
         if key.protocol in _HOSTNAME_PROTOCOLS:
-            return self._by_hostname_slot.get((key.port, key.hostname)) or self._tcp_ports.get(
-                key.port
-            )
-        if key.protocol == Protocol.TCP:
-            return self._hostname_ports.get(key.port)
+            same_hostname = self._by_hostname_slot.get((key.port, key.hostname))
+            if same_hostname:
+                return Reason.HOSTNAME_CONFLICT, same_hostname
+            # Plain HTTP and TLS-based listeners cannot share a port, nor can TCP and either.
+            other_family = self._http_ports if key.protocol != "HTTP" else self._tls_ports
+            same_port = self._tcp_ports.get(key.port) or other_family.get(key.port)
+            return (Reason.PORT_CONFLICT, same_port) if same_port else None
+        if key.protocol == Protocol.TCP and key.port in self._hostname_ports:
+            return Reason.PORT_CONFLICT, self._hostname_ports[key.port]
         return None
 
     def _occupy(self, key: ListenerKey, holder: str) -> None:
         if key.protocol in _HOSTNAME_PROTOCOLS:
             self._by_hostname_slot.setdefault((key.port, key.hostname), holder)
             self._hostname_ports.setdefault(key.port, holder)
+            family = self._http_ports if key.protocol == "HTTP" else self._tls_ports
+            family.setdefault(key.port, holder)
         elif key.protocol == Protocol.TCP:
             self._tcp_ports.setdefault(key.port, holder)
 
