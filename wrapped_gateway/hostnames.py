@@ -14,7 +14,10 @@ def hostname_problem(hostname: str) -> str | None:
         return "hostname is empty"
     if len(hostname) > MAX_HOSTNAME_LENGTH:
         return f"hostname is {len(hostname)} characters long, the limit is {MAX_HOSTNAME_LENGTH}"
-    if _is_ip_address(hostname):
+    # An IP address ends in a digit (v4) or has a colon (v6): only then is the address parser,
+    # slow when it fails, worth running.
+    might_be_address = hostname[-1].isdigit() or ":" in hostname
+    if might_be_address and _is_ip_address(hostname):
         return f"{hostname!r} is an IP address; a listener hostname must be a DNS name"
     if not _HOSTNAME.match(hostname):
         return (

@@ -89,8 +89,9 @@ class ListenerBook:
             first_route=f"{route.kind} {route.key}",
         )
         self._generated[key] = listener
-        self._names[name] = f"listener {name!r} of {listener.first_route}"
-        self._occupy(key, f"listener {name!r} of {listener.first_route}")
+        holder = f"listener {name!r} of {listener.first_route}"
+        self._names[name] = holder
+        self._occupy(key, holder)
         self._attach(listener, route)
         return None
 

@@ -1,14 +1,16 @@
 """What the listener core produces: generated listeners, refusals, and the desired Gateway."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from wrapped_gateway.routes import Protocol, Route, RouteKind, TLSMode
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ListenerKey:
-    """What makes a listener distinct: the Gateway API's (port, protocol, hostname)."""
+class ListenerKey(NamedTuple):
+    """What makes a listener distinct: the Gateway API's (port, protocol, hostname).
+
+    A tuple, not a dataclass: keys are hashed on every claim, and tuples hash in C.
+    """
 
     port: int
     protocol: str
