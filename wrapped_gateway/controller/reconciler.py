@@ -1,12 +1,12 @@
 """One reconcile of one WrappedGateway: index in, Gateway, status and Events out."""
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from kubernetes.client import ApiException
 
@@ -125,7 +125,7 @@ class Reconciler:
         await asyncio.to_thread(self._api.apply_status, entry.namespace, entry.name, status)
         # Remember what was written so an event that arrives before the watch does not
         # write it again.
-        self._index.upsert_wrapped(_with_status(entry, status))
+        self._index.upsert_wrapped(dataclasses.replace(entry, status=status))
 
     async def _post_events(self, key: Key, desired: DesiredGateway) -> None:
         routes = {(str(r.kind), r.namespace, r.name): r for r in self._index.routes_for(key)}
@@ -153,12 +153,6 @@ class Reconciler:
 
 def _listener_count(desired: DesiredGateway) -> int:
     return len(desired.gateway["spec"]["listeners"]) if desired.gateway else 0
-
-
-def _with_status(entry: WrappedEntry, status: dict[str, Any]) -> WrappedEntry:
-    return WrappedEntry(
-        entry.namespace, entry.name, entry.uid, entry.generation, entry.model, entry.error, status
-    )
 
 
 def _api_message(error: ApiException) -> str:

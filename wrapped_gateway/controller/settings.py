@@ -5,6 +5,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from wrapped_gateway.controller.leader import LeaseTiming
 
@@ -37,68 +38,93 @@ def _env_flag(name: str) -> bool:
     return (_env(name, "") or "").lower() in ("1", "true", "yes", "on")
 
 
+def _option(
+    parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup,
+    flag: str,
+    env: str,
+    help: str,
+    **options: Any,
+) -> None:
+    """A flag whose default comes from the environment variable WRAPPED_GATEWAY_<env>.
+
+    String defaults go through the flag's `type`, so a malformed variable is reported like a
+    malformed flag.
+    """
+    if options.get("action") == "store_true":
+        options["default"] = _env_flag(env)
+    elif options.get("action") != "append":
+        options["default"] = _env(env, options.get("default"))
+    parser.add_argument(flag, help=f"{help} (env {ENV_PREFIX}{env})", **options)
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument(
+    _option(
+        scope,
         "--namespace",
+        "NAMESPACES",
+        "watch only this namespace; repeatable, or comma-separated in the variable",
         dest="namespaces",
         action="append",
         default=[n for n in (_env("NAMESPACES", "") or "").split(",") if n],
         metavar="NS",
-        help="watch only this namespace (repeatable; env WRAPPED_GATEWAY_NAMESPACES, "
-        "comma-separated)",
     )
-    scope.add_argument(
+    _option(
+        scope,
         "--all-namespaces",
+        "ALL_NAMESPACES",
+        "watch every namespace (the default)",
         action="store_true",
-        default=_env_flag("ALL_NAMESPACES"),
-        help="watch every namespace (the default)",
     )
     parser.add_argument(
         "--kubeconfig",
         default=os.environ.get("KUBECONFIG"),
         help="kubeconfig to use out of cluster (env KUBECONFIG); in a pod, the service account",
     )
-    parser.add_argument("--health-address", default=_env("HEALTH_ADDRESS", ":8081"))
-    parser.add_argument("--metrics-address", default=_env("METRICS_ADDRESS", ":8080"))
-    parser.add_argument(
+    _option(parser, "--health-address", "HEALTH_ADDRESS", "serves /healthz and /readyz",
+            default=":8081")  # fmt: skip
+    _option(parser, "--metrics-address", "METRICS_ADDRESS", "serves /metrics", default=":8080")
+    _option(
+        parser,
         "--leader-election",
+        "LEADER_ELECTION",
+        "act only while holding the Lease, so several replicas can run",
         action="store_true",
-        default=_env_flag("LEADER_ELECTION"),
-        help="act only while holding the Lease, so several replicas can run",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--leader-election-namespace",
-        default=_env("LEADER_ELECTION_NAMESPACE", os.environ.get("POD_NAMESPACE", "default")),
+        "LEADER_ELECTION_NAMESPACE",
+        "namespace of the Lease; defaults to POD_NAMESPACE",
+        default=os.environ.get("POD_NAMESPACE", "default"),
     )
-    parser.add_argument("--lease-name", default=_env("LEASE_NAME", "wrapped-gateway"))
-    parser.add_argument(
-        "--lease-duration", type=float, default=float(_env("LEASE_DURATION", "15") or 15)
-    )
-    parser.add_argument(
-        "--renew-deadline", type=float, default=float(_env("RENEW_DEADLINE", "10") or 10)
-    )
-    parser.add_argument("--retry-period", type=float, default=float(_env("RETRY_PERIOD", "2") or 2))
-    parser.add_argument(
-        "--log-level",
-        default=_env("LOG_LEVEL", "info"),
-        choices=("debug", "info", "warning", "error"),
-    )
-    parser.add_argument(
-        "--log-format", default=_env("LOG_FORMAT", "text"), choices=("text", "json")
-    )
-    parser.add_argument("--workers", type=int, default=int(_env("WORKERS", "4") or 4))
-    parser.add_argument(
+    _option(parser, "--lease-name", "LEASE_NAME", "name of the Lease", default="wrapped-gateway")
+    _option(parser, "--lease-duration", "LEASE_DURATION", "seconds a Lease holds without renewal",
+            type=float, default="15")  # fmt: skip
+    _option(parser, "--renew-deadline", "RENEW_DEADLINE", "seconds the leader may fail to renew",
+            type=float, default="10")  # fmt: skip
+    _option(parser, "--retry-period", "RETRY_PERIOD", "seconds between Lease attempts",
+            type=float, default="2")  # fmt: skip
+    _option(parser, "--log-level", "LOG_LEVEL", "log level", default="info",
+            choices=("debug", "info", "warning", "error"))  # fmt: skip
+    _option(parser, "--log-format", "LOG_FORMAT", "log format", default="text",
+            choices=("text", "json"))  # fmt: skip
+    _option(parser, "--workers", "WORKERS", "concurrent reconciles", type=int, default="4")
+    _option(
+        parser,
         "--settle-seconds",
+        "SETTLE_SECONDS",
+        "how long a WrappedGateway waits after a change, so bursts coalesce",
         type=float,
-        default=float(_env("SETTLE_SECONDS", "0.2") or 0.2),
-        help="how long a WrappedGateway waits after a change, so bursts coalesce",
+        default="0.2",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--resync-seconds",
+        "RESYNC_SECONDS",
+        "re-check every WrappedGateway this often (writes only on drift)",
         type=float,
-        default=float(_env("RESYNC_SECONDS", "600") or 600),
-        help="re-check every WrappedGateway this often (writes only on drift)",
+        default="600",
     )
 
 
