@@ -90,7 +90,7 @@ def _render(documents: Iterable[Document]) -> Rendered:
             by_target[target].append(route)
     known = {(w.namespace, w.name) for w in wrapped}
     notes.extend(
-        f"note: {route.kind} {route.key} targets no WrappedGateway in the input"
+        f"note: {route} targets no WrappedGateway in the input"
         for route in sorted(routes, key=lambda r: (r.namespace, r.name, r.kind))
         if not any((p.namespace, p.name) in known for p in route.parents)
     )

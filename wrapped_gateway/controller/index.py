@@ -115,6 +115,10 @@ class ClusterIndex:
     def route_count(self) -> int:
         return len(self._routes)
 
+    @property
+    def wrapped_count(self) -> int:
+        return len(self._wrapped)
+
     # --- writes: each returns the WrappedGateways whose Gateway may change -----------------
     def upsert_route(self, route: Route) -> set[Key]:
         previous = self._routes.get(route.identity)

@@ -69,7 +69,7 @@ class Controller:
             touched = self.index.remove_wrapped(*_namespaced_name(obj))
         else:
             touched = self.index.upsert_wrapped(WrappedEntry.from_object(obj))
-        metrics.INDEXED_WRAPPED.set(len(self.index.wrapped_keys()))
+        metrics.INDEXED_WRAPPED.set(self.index.wrapped_count)
         self._enqueue(touched)
 
     def on_namespace(self, event: Mapping[str, Any]) -> None:
@@ -129,7 +129,7 @@ class Controller:
         log.info(
             "index ready: %d routes, %d WrappedGateways",
             self.index.route_count,
-            len(self.index.wrapped_keys()),
+            self.index.wrapped_count,
         )
         self._enqueue_all()
 

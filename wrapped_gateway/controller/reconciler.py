@@ -17,6 +17,7 @@ from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, Wra
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.controller.status import Outcome, Verdict, status_for
 from wrapped_gateway.listeners import DesiredGateway, desired_gateway
+from wrapped_gateway.routes import Route
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,10 @@ class Reconciler:
             verdict = Verdict(False, Outcome.INVALID_SPEC, entry.error or "invalid spec")
             await self._write_status(entry, verdict, None)
             return "invalid"
-        desired = desired_gateway(
-            entry.model, self._index.routes_for(key), self._index.namespace_labels
-        )
+        routes = self._index.routes_for(key)
+        desired = desired_gateway(entry.model, routes, self._index.namespace_labels)
         self._count_refusals(key, desired)
-        await self._post_events(key, desired)
+        await self._post_events(desired, routes)
         verdict, result = await self._converge(entry, desired)
         await self._write_status(entry, verdict, desired)
         return result
@@ -127,11 +127,14 @@ class Reconciler:
         # write it again.
         self._index.upsert_wrapped(dataclasses.replace(entry, status=status))
 
-    async def _post_events(self, key: Key, desired: DesiredGateway) -> None:
-        routes = {(str(r.kind), r.namespace, r.name): r for r in self._index.routes_for(key)}
+    async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> None:
+        fresh = self._ledger.fresh(desired.key, desired.refusals)
+        if not fresh:
+            return
+        by_identity = {route.identity: route for route in routes}
         now = self._clock()
-        for refusal in self._ledger.fresh(desired.key, desired.refusals):
-            route = routes.get((str(refusal.kind), refusal.namespace, refusal.name))
+        for refusal in fresh:
+            route = by_identity.get((refusal.kind, refusal.namespace, refusal.name))
             try:
                 await asyncio.to_thread(
                     self._api.create_event, refusal_event(refusal, route, desired.key, now)

@@ -86,7 +86,7 @@ class ListenerBook:
             key=key,
             tls_mode=route.tls_mode if key.protocol in (Protocol.HTTPS, Protocol.TLS) else None,
             owner_namespace=route.namespace,
-            first_route=f"{route.kind} {route.key}",
+            first_route=str(route),
         )
         self._generated[key] = listener
         holder = f"listener {name!r} of {listener.first_route}"
@@ -131,7 +131,7 @@ class ListenerBook:
     @staticmethod
     def _attach(listener: GeneratedListener, route: Route) -> None:
         listener.kinds.add(route.kind)
-        listener.routes.add(f"{route.kind} {route.key}")
+        listener.routes.add(str(route))
         if listener.key.hostname is None:
             listener.route_hostnames.update(route.hostnames)
 

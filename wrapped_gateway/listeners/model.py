@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from wrapped_gateway.routes import Protocol, Route, RouteKind, TLSMode
+from wrapped_gateway.routes import Route, RouteKind, TLSMode
 
 
 class ListenerKey(NamedTuple):
@@ -34,10 +34,6 @@ class GeneratedListener:
     # Hostnames of the TCP/UDP routes it serves, shown on the Gateway since it cannot carry them.
     route_hostnames: set[str] = field(default_factory=set)
     first_route: str = ""
-
-    @property
-    def protocol(self) -> Protocol:
-        return Protocol(self.key.protocol)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,9 @@ class Route:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
     @property
     def identity(self) -> tuple[RouteKind, str, str]:
         return (self.kind, self.namespace, self.name)
