@@ -21,12 +21,15 @@ TLS_MODE_ANNOTATION: Final = f"{WRAPPED_GROUP}/tls-mode"
 LEGACY_PREFIX: Final = "gateway-route-sync.homelab-helper.benfiola.com"
 LEGACY_PORTS_ANNOTATION: Final = f"{LEGACY_PREFIX}/ports"
 LEGACY_HOSTNAME_ANNOTATION: Final = f"{LEGACY_PREFIX}/hostname"
+# external-dns reads a comma-separated list; since v0.22 its default prefix is the second.
 EXTERNAL_DNS_HOSTNAME_ANNOTATION: Final = "external-dns.alpha.kubernetes.io/hostname"
+EXTERNAL_DNS_V022_HOSTNAME_ANNOTATION: Final = "external-dns.kubernetes.io/hostname"
 
 PORTS_ANNOTATIONS: Final = (PORTS_ANNOTATION, LEGACY_PORTS_ANNOTATION)
 HOSTNAME_ANNOTATIONS: Final = (
     HOSTNAME_ANNOTATION,
     LEGACY_HOSTNAME_ANNOTATION,
+    EXTERNAL_DNS_V022_HOSTNAME_ANNOTATION,
     EXTERNAL_DNS_HOSTNAME_ANNOTATION,
 )
 
@@ -47,6 +50,9 @@ NOT_COPIED_ANNOTATION_PREFIXES: Final = (
 NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
 
 MAX_LISTENERS: Final = 64
+# The listener-hostnames annotation stays far below the API server's 256 KiB limit on all of an
+# object's annotations, whatever the number of TCP/UDP routes.
+MAX_LISTENER_HOSTNAMES_SIZE: Final = 32 * 1024
 DEFAULT_TLS_PORT: Final = 443
 
 
@@ -61,6 +67,7 @@ class Reason:
     AMBIGUOUS_SECTION_NAME: Final = "AmbiguousSectionName"
     TLS_MODE_CONFLICT: Final = "TLSModeConflict"
     TOO_MANY_LISTENERS: Final = "TooManyListeners"
+    TOO_MANY_HOSTNAMES: Final = "TooManyHostnames"
     INVALID_PORTS: Final = "InvalidPorts"
     MISSING_PORTS: Final = "MissingPorts"
     NO_HOSTNAMES: Final = "NoHostnames"

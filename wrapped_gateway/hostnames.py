@@ -1,11 +1,16 @@
 """Gateway API hostname rules: what is a valid hostname and which patterns cover which names."""
 
-import ipaddress
 import re
 
 MAX_HOSTNAME_LENGTH = 253
+MAX_LABEL_LENGTH = 63
 
-_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# fullmatch, never `$`: `$` also matches before a trailing newline.
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# WHATWG URL parsing (what browsers do) reads a host whose last label is a number, decimal or
+# 0x-hex, as an IPv4 address: `2130706433`, `0x7f.0.0.1`, `01.02.03.04` and `1.2.3` all mean an
+# address, and no real top-level domain is numeric.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 def hostname_problem(hostname: str) -> str | None:
@@ -14,25 +19,19 @@ def hostname_problem(hostname: str) -> str | None:
         return "hostname is empty"
     if len(hostname) > MAX_HOSTNAME_LENGTH:
         return f"hostname is {len(hostname)} characters long, the limit is {MAX_HOSTNAME_LENGTH}"
-    # An IP address ends in a digit (v4) or has a colon (v6): only then is the address parser,
-    # slow when it fails, worth running.
-    might_be_address = hostname[-1].isdigit() or ":" in hostname
-    if might_be_address and _is_ip_address(hostname):
+    if ":" in hostname or _NUMERIC_LABEL.fullmatch(hostname.rpartition(".")[2]):
         return f"{hostname!r} is an IP address; a listener hostname must be a DNS name"
-    if not _HOSTNAME.match(hostname):
+    if not _HOSTNAME.fullmatch(hostname):
         return (
             f"{hostname!r} is not a valid hostname (lowercase DNS labels, optionally "
             "prefixed by a single '*.' wildcard label)"
         )
+    longest = max(hostname.split("."), key=len)
+    if len(longest) > MAX_LABEL_LENGTH:
+        return (
+            f"{hostname!r} has a label of {len(longest)} characters; DNS allows {MAX_LABEL_LENGTH}"
+        )
     return None
-
-
-def _is_ip_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def is_wildcard(hostname: str) -> bool:
@@ -53,3 +52,19 @@ def covers(pattern: str, hostname: str) -> bool:
         base = hostname[1:]
         return base == suffix or base.endswith(suffix)
     return hostname.endswith(suffix)
+
+
+def overlap(a: str, b: str) -> bool:
+    """Whether some name is matched by both `a` and `b`.
+
+    Wildcards nest (two of them either share no name or one covers the other), so two patterns
+    overlap exactly when one covers the other.
+    """
+    return covers(a, b) or covers(b, a)
+
+
+def parent_domains(hostname: str) -> list[str]:
+    """The domains above a name or wildcard: `*.a.example.com` and `x.a.example.com` both give
+    `["a.example.com", "example.com", "com"]`; a wildcard's own base comes first."""
+    labels = hostname.split(".")[1:]
+    return [".".join(labels[i:]) for i in range(len(labels))]

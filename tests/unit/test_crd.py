@@ -7,7 +7,7 @@ import yaml
 
 from wrapped_gateway import hostnames
 from wrapped_gateway.constants import WRAPPED_GROUP, WRAPPED_KIND, WRAPPED_PLURAL, WRAPPED_VERSION
-from wrapped_gateway.listeners import wrapped
+from wrapped_gateway.listeners import static
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "wrappedgateways.yaml"
 
@@ -48,9 +48,11 @@ def test_hostname_and_listener_name_patterns_are_the_cores() -> None:
     spec = schema()["properties"]["spec"]["properties"]
     listener = spec["listeners"]["items"]["properties"]
     allowed = spec["routes"]["properties"]["hostnames"]["items"]
-    assert listener["hostname"]["pattern"] == hostnames._HOSTNAME.pattern
-    assert allowed["pattern"] == hostnames._HOSTNAME.pattern
-    assert listener["name"]["pattern"] == wrapped.LISTENER_NAME.pattern
+    # The core uses fullmatch (Python's `$` also matches before a trailing newline; the API
+    # server's RE2 `$` does not), so the CRD spells the same pattern anchored.
+    assert listener["hostname"]["pattern"] == f"^{hostnames._HOSTNAME.pattern}$"
+    assert allowed["pattern"] == f"^{hostnames._HOSTNAME.pattern}$"
+    assert listener["name"]["pattern"] == f"^{static.LISTENER_NAME.pattern}$"
     assert (listener["port"]["minimum"], listener["port"]["maximum"]) == (1, 65535)
     assert spec["listeners"]["maxItems"] == 64
 

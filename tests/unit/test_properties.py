@@ -55,6 +55,7 @@ PORTS_ANNOTATIONS = (
 HOSTNAME_ANNOTATIONS = (
     "wrapped-gateway.dev/hostname",
     "gateway-route-sync.homelab-helper.benfiola.com/hostname",
+    "external-dns.kubernetes.io/hostname",
     "external-dns.alpha.kubernetes.io/hostname",
 )
 TLS_MODE_ANNOTATION = "wrapped-gateway.dev/tls-mode"
@@ -736,8 +737,10 @@ def claims(obj: Mapping[str, Any], target: tuple[str, str]) -> list[Claim]:
             (h, h) for h in dict.fromkeys(obj["spec"].get("hostnames") or ())
         ]
     else:
-        label = first_annotation(obj, HOSTNAME_ANNOTATIONS)
-        pairs = [(None, label.strip() if label is not None else None)]
+        # a comma-separated list, as external-dns reads it
+        text = first_annotation(obj, HOSTNAME_ANNOTATIONS)
+        labels = [None] if text is None else [h.strip() for h in text.split(",")]
+        pairs = [(None, label) for label in dict.fromkeys(labels)]
     result = []
     for ref in gateway_refs(obj):
         if not targets(ref, namespace, target):
@@ -835,8 +838,33 @@ def oracle_covers(pattern: str, hostname: str) -> bool:
     return len(labels) > len(suffix) and labels[len(labels) - len(suffix) :] == suffix
 
 
+def oracle_overlap(a: str, b: str) -> bool:
+    """Whether some name matches both patterns."""
+    return oracle_covers(a, b) or oracle_covers(b, a)
+
+
+def held_hostnames(scenario: Scenario, result: DesiredGateway) -> list[tuple[str, str]]:
+    """(hostname, namespace) of every hostname the Gateway serves or shows: generated
+    listeners, the TCP/UDP hostnames in the annotation, and static listeners (the platform
+    team's, in the WrappedGateway's namespace)."""
+    held = [(g.key.hostname, g.owner_namespace) for g in result.listeners if g.key.hostname]
+    held += [(h, g.owner_namespace) for g in result.listeners for h in g.route_hostnames]
+    own = scenario.wrapped["metadata"]["namespace"]
+    held += [
+        (s["hostname"], own)
+        for s in scenario.wrapped["spec"].get("listeners") or ()
+        if "hostname" in s
+    ]
+    return held  # type: ignore[return-value]
+
+
 def oracle_hostname_ok(wrapped: Mapping[str, Any], hostname: str) -> bool:
-    if not (0 < len(hostname) <= MAX_NAME and HOSTNAME.match(hostname)) or is_ip_address(hostname):
+    if not (0 < len(hostname) <= MAX_NAME and HOSTNAME.fullmatch(hostname)):
+        return False
+    if is_ip_address(hostname) or any(len(label) > 63 for label in hostname.split(".")):
+        return False
+    # what browsers read as an IPv4 address: a numeric last label, decimal or hex
+    if re.fullmatch(r"[0-9]+|0x[0-9a-f]*", hostname.rsplit(".", 1)[-1]):
         return False
     allow = (wrapped["spec"].get("routes") or {}).get("hostnames")
     return allow is None or any(oracle_covers(pattern, hostname) for pattern in allow)
@@ -859,7 +887,7 @@ def refused(result: DesiredGateway, claim: Claim) -> list[str]:
         for r in result.refusals
         if (r.kind, r.namespace, r.name) == (claim.kind, claim.namespace, claim.name)
         and r.hostname in (None, claim.label)
-        and r.port in (None, claim.port)
+        and (r.port is None or claim.port in r.ports)
     ]
 
 
@@ -1189,7 +1217,7 @@ def test_routes_attaching_to_static_listeners_by_name_need_no_hostnames_or_ports
         )
 
 
-def precedence(obj: Mapping[str, Any]) -> tuple[int, datetime, str, str, str]:
+def precedence(obj: Mapping[str, Any]) -> tuple[int, datetime, str, str]:
     value = obj["metadata"].get("creationTimestamp")
     created: datetime | None = None
     if isinstance(value, datetime):
@@ -1200,9 +1228,10 @@ def precedence(obj: Mapping[str, Any]) -> tuple[int, datetime, str, str, str]:
         except ValueError:
             created = None
     kind, namespace, name = route_id(obj)
+    # the Gateway API orders ties by the string "{namespace}/{name}"
     if created is None:
-        return 1, datetime.min.replace(tzinfo=UTC), namespace, name, kind
-    return 0, created, namespace, name, kind
+        return 1, datetime.min.replace(tzinfo=UTC), f"{namespace}/{name}", kind
+    return 0, created, f"{namespace}/{name}", kind
 
 
 @PROPERTY_SETTINGS
@@ -1228,6 +1257,15 @@ def test_conflict_refusals_are_justified_by_the_gateway_that_won(scenario: Scena
                 assert min(precedence(by_id_of(by_id, r)) for r in listener.routes) <= precedence(
                     obj
                 )
+        elif (
+            refusal.reason == "HostnameConflict"
+            and refusal.hostname is not None
+            and any(
+                oracle_overlap(refusal.hostname, hostname) and namespace != refusal.namespace
+                for hostname, namespace in held_hostnames(scenario, result)
+            )
+        ):
+            pass  # another namespace holds an overlapping hostname, on some port
         elif refusal.reason in ("HostnameConflict", "PortConflict"):
             assert any(
                 m["name"] in generated and generated[m["name"]].owner_namespace != refusal.namespace
@@ -1244,6 +1282,63 @@ def test_conflict_refusals_are_justified_by_the_gateway_that_won(scenario: Scena
         elif refusal.reason == "SectionNameConflict":
             sections = {ref.get("sectionName") for ref in gateway_refs(obj)}
             assert same_key or any(m["name"] in sections for m in listeners), str(refusal)
+
+
+@PROPERTY_SETTINGS
+@given(scenario=scenarios())
+def test_no_namespace_ever_holds_a_hostname_overlapping_another_namespaces(
+    scenario: Scenario,
+) -> None:
+    """Whoever claimed first, two namespaces never share a name on one Gateway, on any port:
+    no more specific listener, no wildcard over another's name, no TCP/UDP hostname."""
+    result = desired(scenario)
+    if result.gateway is not None:
+        assert_valid_gateway(result.gateway)
+    for (a, owner_a), (b, owner_b) in combinations(held_hostnames(scenario, result), 2):
+        if owner_a != owner_b:
+            assert not oracle_overlap(a, b), f"{owner_a} holds {a} and {owner_b} holds {b}"
+
+
+@PROPERTY_SETTINGS
+@given(scenario=scenarios())
+def test_the_older_claim_keeps_an_overlapping_hostname(scenario: Scenario) -> None:
+    """A hostname refused for overlap overlaps one another namespace claimed no later."""
+    result = desired(scenario)
+    by_id = {route_id(obj): obj for obj in scenario.routes}
+    own = scenario.wrapped["metadata"]["namespace"]
+    for refusal in result.refusals:
+        if refusal.reason != "HostnameConflict" or refusal.hostname is None:
+            continue
+        loser = precedence(by_id[(refusal.kind, refusal.namespace, refusal.name)])
+        holders = [
+            g
+            for g in result.listeners
+            if g.owner_namespace != refusal.namespace
+            and any(
+                oracle_overlap(refusal.hostname, h)
+                for h in ({g.key.hostname} | g.route_hostnames) - {None}
+            )
+        ]
+        static = [
+            s
+            for s in scenario.wrapped["spec"].get("listeners") or ()
+            if "hostname" in s and oracle_overlap(refusal.hostname, s["hostname"])
+        ]
+        if static and refusal.namespace != own:
+            continue  # the platform team's static listener holds it
+        # the holder's claim is its namespace's oldest route on any overlapping listener
+        oldest: dict[str, tuple[int, datetime, str, str]] = {}
+        for listener in holders:
+            for r in listener.routes:
+                first = oldest.get(listener.owner_namespace)
+                mine = precedence(by_id_of(by_id, r))
+                oldest[listener.owner_namespace] = mine if first is None else min(first, mine)
+        if not oldest:
+            continue  # a clash within the namespace (protocols on one port), justified elsewhere
+        # (others may overlap it too, later: the refused hostname would have overlapped them)
+        assert any(claimed <= loser for claimed in oldest.values()), (
+            f"{refusal}: no namespace holding an overlapping hostname claimed it earlier"
+        )
 
 
 def by_id_of(by_id: Mapping[tuple[str, str, str], dict[str, Any]], route: str) -> dict[str, Any]:

@@ -2,16 +2,18 @@
 
 The book answers one question per claim: may this route have a listener for this key, under
 this name? It enforces the Gateway API's distinctness rules (no two listeners a Gateway would
-mark Conflicted), tenancy (a listener belongs to the namespace of the route that created it),
-and the 64-listener limit, so that every Gateway built from it is one the API server accepts.
+mark Conflicted), tenancy (a hostname belongs to the namespace that claimed it first, see
+`ownership`), unique listener names, the 64-listener limit and a bound on the hostnames shown
+for TCP/UDP listeners, so that every Gateway built from it is one the API server accepts.
 """
 
 from collections.abc import Iterable
 
-from wrapped_gateway.constants import MAX_LISTENERS, Reason
+from wrapped_gateway.constants import MAX_LISTENER_HOSTNAMES_SIZE, MAX_LISTENERS, Reason
 from wrapped_gateway.listeners.model import GeneratedListener, ListenerKey, Refusal
 from wrapped_gateway.listeners.naming import disambiguated, listener_name
-from wrapped_gateway.listeners.wrapped import StaticListener
+from wrapped_gateway.listeners.ownership import HostnameOwners
+from wrapped_gateway.listeners.static import StaticListener
 from wrapped_gateway.routes import Protocol, Route
 
 # Protocols whose listeners on one port must differ by hostname (Gateway API distinctness).
@@ -19,7 +21,7 @@ _HOSTNAME_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TLS"})
 
 
 class ListenerBook:
-    def __init__(self, static: Iterable[StaticListener]) -> None:
+    def __init__(self, static: Iterable[StaticListener], platform_namespace: str) -> None:
         self._static = {ListenerKey(s.port, s.protocol, s.hostname): s for s in static}
         self._generated: dict[ListenerKey, GeneratedListener] = {}
         # name -> what holds it, for conflict messages
@@ -29,8 +31,16 @@ class ListenerBook:
         self._tcp_ports: dict[int, str] = {}
         self._http_ports: dict[int, str] = {}
         self._tls_ports: dict[int, str] = {}
+        # Static listeners' hostnames belong to the platform team, the WrappedGateway's namespace.
+        self._owners = HostnameOwners()
+        # Size of the listener-hostnames annotation so far, bounded so that no number of
+        # TCP/UDP routes can push the Gateway past the API server's metadata limit.
+        self._shown_hostnames_size = 2  # "{}"
         for key, listener in self._static.items():
-            self._occupy(key, f"static listener {listener.name!r}")
+            holder = f"static listener {listener.name!r}"
+            self._occupy(key, holder)
+            if key.hostname is not None:
+                self._owners.record(platform_namespace, key.hostname, holder)
 
     @property
     def static_names(self) -> frozenset[str]:
@@ -56,6 +66,19 @@ class ListenerBook:
                     f"listener {static.name!r} already serves",
                 )
             return None  # served by the static listener the platform team wrote
+        # A TCP/UDP listener has no hostname; the route's hostname annotation labels it.
+        hostnames = route.hostnames if key.hostname is None else (key.hostname,)
+        for hostname in hostnames:
+            rival = self._owners.rival(route.namespace, hostname)
+            if rival is not None:
+                return Refusal.of(
+                    route,
+                    Reason.HOSTNAME_CONFLICT,
+                    f"{hostname} on {key.port}/{key.protocol} overlaps {rival}; a hostname "
+                    "belongs to the namespace that claimed it first, on every port",
+                    hostname=hostname,
+                    port=key.port,
+                )
         existing = self._generated.get(key)
         if existing is not None:
             return self._share(route, existing, section_name)
@@ -72,14 +95,14 @@ class ListenerBook:
                     Reason.SECTION_NAME_CONFLICT,
                     f"sectionName {section_name!r} is already the name of {self._names[name]}",
                 )
-            name = disambiguated(name, str(key))
+            name = self._free_name(name, str(key))
         if len(self._static) + len(self._generated) >= MAX_LISTENERS:
             return _refusal(
                 route,
                 key,
                 Reason.TOO_MANY_LISTENERS,
-                f"the Gateway already has {MAX_LISTENERS} listeners, the Gateway API's limit; "
-                "older routes keep theirs",
+                f"{key} is not added: the Gateway already has {MAX_LISTENERS} listeners, "
+                "the Gateway API's limit; older routes keep theirs",
             )
         listener = GeneratedListener(
             name=name,
@@ -89,11 +112,18 @@ class ListenerBook:
             first_route=str(route),
         )
         self._generated[key] = listener
-        holder = f"listener {name!r} of {listener.first_route}"
-        self._names[name] = holder
-        self._occupy(key, holder)
-        self._attach(listener, route)
-        return None
+        self._names[name] = listener.holder
+        self._occupy(key, listener.holder)
+        return self._attach(listener, route)
+
+    def _free_name(self, name: str, salt: str) -> str:
+        """`name` made unique: a tenant's sectionName may already hold any spelling."""
+        attempt = 0
+        candidate = disambiguated(name, salt)
+        while candidate in self._names:
+            attempt += 1
+            candidate = disambiguated(name, f"{salt}#{attempt}")
+        return candidate
 
     def _share(
         self, route: Route, listener: GeneratedListener, section_name: str | None
@@ -125,15 +155,42 @@ class ListenerBook:
                 f"{listener.key} is already a {listener.tls_mode} listener "
                 f"({listener.first_route}); this route asks for {route.tls_mode}",
             )
-        self._attach(listener, route)
-        return None
+        return self._attach(listener, route)
 
-    @staticmethod
-    def _attach(listener: GeneratedListener, route: Route) -> None:
+    def _attach(self, listener: GeneratedListener, route: Route) -> Refusal | None:
         listener.kinds.add(route.kind)
         listener.routes.add(str(route))
-        if listener.key.hostname is None:
-            listener.route_hostnames.update(route.hostnames)
+        if listener.key.hostname is not None:
+            self._owners.record(route.namespace, listener.key.hostname, listener.holder)
+            return None
+        hidden: list[str] = []
+        for hostname in route.hostnames:
+            self._owners.record(route.namespace, hostname, listener.holder)
+            if not self._show(listener, hostname):
+                hidden.append(hostname)
+        if not hidden:
+            return None
+        return Refusal.of(
+            route,
+            Reason.TOO_MANY_HOSTNAMES,
+            f"{', '.join(hidden)} not shown in the Gateway's listener-hostnames annotation, "
+            f"which is full ({MAX_LISTENER_HOSTNAMES_SIZE} bytes); the route still attaches "
+            f"to listener {listener.name!r}",
+            hostname=hidden[0],
+            port=listener.key.port,
+        )
+
+    def _show(self, listener: GeneratedListener, hostname: str) -> bool:
+        """Add a TCP/UDP route's hostname to its listener's entry in the annotation, if it fits."""
+        if hostname in listener.route_hostnames:
+            return True
+        # JSON: `"hostname",`, and `"name":[],` for the listener's first one
+        size = len(hostname) + 3 + (0 if listener.route_hostnames else len(listener.name) + 6)
+        if self._shown_hostnames_size + size > MAX_LISTENER_HOSTNAMES_SIZE:
+            return False
+        self._shown_hostnames_size += size
+        listener.route_hostnames.add(hostname)
+        return True
 
     def _conflict(self, key: ListenerKey) -> tuple[str, str] | None:
         """Why `key` would conflict with another listener (not an identical key), and which."""

@@ -35,6 +35,11 @@ class GeneratedListener:
     route_hostnames: set[str] = field(default_factory=set)
     first_route: str = ""
 
+    @property
+    def holder(self) -> str:
+        """How conflict messages name it."""
+        return f"listener {self.name!r} of {self.first_route}"
+
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
@@ -46,7 +51,12 @@ class Refusal:
     reason: str
     message: str
     hostname: str | None = None
-    port: int | None = None
+    port: int | None = None  # the first port refused for this reason and hostname
+    more_ports: tuple[int, ...] = ()  # the others, so that one refusal covers them all
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return () if self.port is None else (self.port, *self.more_ports)
 
     @classmethod
     def of(

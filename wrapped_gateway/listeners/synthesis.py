@@ -2,6 +2,8 @@
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from itertools import islice, product
 from typing import Any
 
 from wrapped_gateway.constants import (
@@ -10,6 +12,7 @@ from wrapped_gateway.constants import (
     GATEWAY_GROUP,
     GATEWAY_KIND,
     LISTENER_HOSTNAMES_ANNOTATION,
+    MAX_LISTENERS,
     NAMESPACE_NAME_LABEL,
     WRAPPED_API_VERSION,
     WRAPPED_KIND,
@@ -25,11 +28,13 @@ from wrapped_gateway.listeners.model import (
 )
 from wrapped_gateway.listeners.naming import secret_name
 from wrapped_gateway.listeners.policy import hostname_allowed, namespace_allowed
-from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway, is_listener_name
+from wrapped_gateway.listeners.static import is_listener_name
+from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway
 from wrapped_gateway.routes import GatewayRef, Protocol, Route, TLSMode
 from wrapped_gateway.routes.model import HOSTNAMED_KINDS
 
 NamespaceLabels = Mapping[str, Mapping[str, str]]
+_PORTS_SHOWN = 5  # a refusal names this many ports and counts the rest
 
 
 def desired_gateway(
@@ -42,7 +47,7 @@ def desired_gateway(
     Routes not targeting `wrapped` are ignored; the others claim listeners oldest first, so
     the result does not depend on the order of `routes`.
     """
-    book = ListenerBook(wrapped.static_listeners)
+    book = ListenerBook(wrapped.static_listeners, wrapped.namespace)
     refusals: list[Refusal] = []
     targeting = sorted(
         (r for r in routes if r.targets(wrapped.namespace, wrapped.name)),
@@ -95,7 +100,7 @@ def _claim_route(
         return refusals
     for parent in generating:
         refusals.extend(_claim_parent(route, parent, hostnames, book))
-    return refusals
+    return _one_per_reason_and_hostname(refusals)
 
 
 def _usable_hostnames(
@@ -159,32 +164,80 @@ def _claim_parent(
                 "wrapped-gateway.dev/ports annotation",
             )
         ]
-    keys = [
-        ListenerKey(port, route.protocol.value, hostname)
-        for port in ports
-        for hostname in hostnames
-    ]
-    refusals: list[Refusal] = []
-    if section is not None and len(keys) > 1:
-        # A sectionName names exactly one listener; the route attaches to nothing else.
-        first, *extra = keys
-        refusals.extend(
-            Refusal.of(
-                route,
-                Reason.AMBIGUOUS_SECTION_NAME,
-                f"sectionName {section!r} names one listener ({first}); {key} would need "
-                "another, so the route would never attach to it",
-                key.hostname,
-                key.port,
-            )
-            for key in extra
+    # A route never gets more listeners than a Gateway holds, and a sectionName names exactly
+    # one: what it asks beyond that is refused up front, per hostname, so that no ports
+    # annotation expands into millions of keys, refusals or Events.
+    budget = 1 if section is not None else MAX_LISTENERS
+    wanted = product(ports, hostnames)
+    refusals = [
+        refusal
+        for port, hostname in islice(wanted, budget)
+        if (
+            refusal := book.claim(route, ListenerKey(port, route.protocol.value, hostname), section)
         )
-        keys = [first]
-    for key in keys:
-        refusal = book.claim(route, key, section)
-        if refusal is not None:
-            refusals.append(refusal)
+    ]
+    if len(ports) * len(hostnames) > budget:
+        refusals.extend(_beyond_budget(route, section, ports, hostnames, budget))
     return refusals
+
+
+def _beyond_budget(
+    route: Route,
+    section: str | None,
+    ports: tuple[int, ...],
+    hostnames: tuple[str | None, ...],
+    budget: int,
+) -> list[Refusal]:
+    """One refusal per hostname for the keys after the first `budget` (ports, then hostnames)."""
+    refusals = []
+    for index, hostname in enumerate(hostnames):
+        # keys run port by port: hostname `index` of port p is key p * len(hostnames) + index
+        dropped = ports[max(0, -(-(budget - index) // len(hostnames))) :]
+        if not dropped:
+            continue
+        where = f"{hostname or route.protocol.value} on {_describe_ports(dropped)}"
+        if section is not None:
+            reason = Reason.AMBIGUOUS_SECTION_NAME
+            message = (
+                f"sectionName {section!r} names one listener; {where} would need another, so "
+                "the route would never attach to it"
+            )
+        else:
+            reason = Reason.TOO_MANY_LISTENERS
+            message = (
+                f"{where} not added: the route asks for {len(ports) * len(hostnames)} listeners "
+                f"and a Gateway holds at most {MAX_LISTENERS}"
+            )
+        refusal = Refusal.of(route, reason, message, hostname, dropped[0])
+        refusals.append(replace(refusal, more_ports=dropped[1:]))
+    return refusals
+
+
+def _describe_ports(ports: tuple[int, ...]) -> str:
+    shown = ", ".join(str(port) for port in ports[:_PORTS_SHOWN])
+    more = len(ports) - _PORTS_SHOWN
+    return (
+        f"port {shown}"
+        if len(ports) == 1
+        else f"ports {shown}" + (f" and {more} more" if more > 0 else "")
+    )
+
+
+def _one_per_reason_and_hostname(refusals: list[Refusal]) -> list[Refusal]:
+    """A route's refusals folded so that each (reason, hostname) is reported once, naming
+    every port it was refused on."""
+    groups: dict[tuple[str, str | None], list[Refusal]] = {}
+    for refusal in refusals:
+        groups.setdefault((refusal.reason, refusal.hostname), []).append(refusal)
+    return [_folded(first, others) for first, *others in groups.values()]
+
+
+def _folded(first: Refusal, others: list[Refusal]) -> Refusal:
+    ports = sorted({port for r in others for port in r.ports} - set(first.ports))
+    if not ports:
+        return first
+    also = f" (also on {_describe_ports(tuple(ports))})"
+    return replace(first, message=first.message + also, more_ports=(*first.more_ports, *ports))
 
 
 def _ports(route: Route, parent: GatewayRef) -> tuple[int, ...]:

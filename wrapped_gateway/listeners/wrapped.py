@@ -1,17 +1,18 @@
 """The WrappedGateway: a Gateway spec without its generated listeners, plus the route policy."""
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from wrapped_gateway.constants import MAX_LISTENERS, NOT_COPIED_ANNOTATION_PREFIXES
+from wrapped_gateway.constants import NOT_COPIED_ANNOTATION_PREFIXES
 from wrapped_gateway.hostnames import hostname_problem
 from wrapped_gateway.listeners.selectors import InvalidSelector, LabelSelector, parse_selector
-
-LISTENER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-MAX_LISTENER_NAME_LENGTH = 253
+from wrapped_gateway.listeners.static import (
+    InvalidStaticListener,
+    StaticListener,
+    parse_static_listeners,
+)
 
 
 class InvalidWrappedGateway(ValueError):
@@ -22,17 +23,6 @@ class NamespacesFrom(StrEnum):
     SAME = "Same"
     ALL = "All"
     SELECTOR = "Selector"
-
-
-@dataclass(frozen=True, slots=True)
-class StaticListener:
-    """A listener written in the WrappedGateway: copied verbatim, it claims its name and key."""
-
-    name: str
-    port: int
-    protocol: str
-    hostname: str | None
-    manifest: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,52 +125,7 @@ def _allowed_hostnames(value: Any) -> tuple[str, ...] | None:
 
 
 def _static_listeners(value: Any) -> tuple[StaticListener, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise InvalidWrappedGateway("spec.listeners must be a list of Gateway listeners")
-    if len(value) > MAX_LISTENERS:
-        raise InvalidWrappedGateway(
-            f"spec.listeners has {len(value)} listeners; a Gateway allows {MAX_LISTENERS}"
-        )
-    listeners: list[StaticListener] = []
-    names: set[str] = set()
-    keys: set[tuple[int, str, str | None]] = set()
-    for index, raw in enumerate(value):
-        listener = _static_listener(index, raw)
-        key = (listener.port, listener.protocol, listener.hostname)
-        if listener.name in names:
-            raise InvalidWrappedGateway(
-                f"spec.listeners[{index}]: the name {listener.name!r} is used twice"
-            )
-        if key in keys:
-            raise InvalidWrappedGateway(
-                f"spec.listeners[{index}]: another listener already has port {key[0]}, "
-                f"protocol {key[1]} and hostname {key[2] or '(none)'}"
-            )
-        names.add(listener.name)
-        keys.add(key)
-        listeners.append(listener)
-    return tuple(listeners)
-
-
-def _static_listener(index: int, raw: Any) -> StaticListener:
-    where = f"spec.listeners[{index}]"
-    listener = _mapping(raw, where)
-    name, port, protocol = listener.get("name"), listener.get("port"), listener.get("protocol")
-    if not isinstance(name, str) or not is_listener_name(name):
-        raise InvalidWrappedGateway(f"{where}.name {name!r} is not a valid listener name")
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        raise InvalidWrappedGateway(f"{where}.port {port!r} is not a port (1-65535)")
-    if not isinstance(protocol, str) or not protocol:
-        raise InvalidWrappedGateway(f"{where}.protocol is required")
-    hostname = listener.get("hostname")
-    if hostname is not None:
-        problem = hostname_problem(hostname) if isinstance(hostname, str) else "not a string"
-        if problem:
-            raise InvalidWrappedGateway(f"{where}.hostname: {problem}")
-    return StaticListener(name, port, protocol, hostname, listener)
-
-
-def is_listener_name(name: str) -> bool:
-    return len(name) <= MAX_LISTENER_NAME_LENGTH and bool(LISTENER_NAME.match(name))
+    try:
+        return parse_static_listeners(value)
+    except InvalidStaticListener as error:
+        raise InvalidWrappedGateway(str(error)) from None

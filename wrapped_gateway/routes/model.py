@@ -91,14 +91,10 @@ class Route:
         return (self.kind, self.namespace, self.name)
 
     @property
-    def precedence(self) -> tuple[int, datetime, str, str]:
-        """Gateway API precedence: oldest first, then namespace/name; undated routes last."""
-        return (
-            0 if self.created else 1,
-            self.created or datetime.min,
-            self.namespace,
-            self.name,
-        )
+    def precedence(self) -> tuple[int, datetime, str]:
+        """Gateway API precedence: oldest first, then the string "{namespace}/{name}"
+        (so "team-b/x" comes before "team/x"); undated routes last."""
+        return (0 if self.created else 1, self.created or datetime.min, self.key)
 
     def targets(self, namespace: str, name: str) -> bool:
         return any(p.namespace == namespace and p.name == name for p in self.parents)

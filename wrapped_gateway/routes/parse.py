@@ -38,7 +38,12 @@ SERVED_VERSIONS: dict[RouteKind, tuple[str, ...]] = {
 }
 
 _MIN_PORT, _MAX_PORT = 1, 65535
-_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also accepts digits int() cannot read
+# At most five ASCII digits: str.isdigit() also accepts digits int() cannot read, and int()
+# raises on thousands of digits.
+_PORT_DIGITS = re.compile(r"[0-9]{1,5}")
+# external-dns takes any number of names; a route gets as many as spec.hostnames allows.
+MAX_ANNOTATED_HOSTNAMES = 16
+_MAX_SHOWN = 60
 
 
 def route_kind(api_version: str, kind: str) -> RouteKind | None:
@@ -110,13 +115,15 @@ def _gateway_ref(
     port = raw.get("port")
     if port is not None and not _valid_port(port):
         defects.append(
-            Defect(Reason.INVALID_PORTS, f"parentRef port {port!r} is not a port (1-65535)")
+            Defect(Reason.INVALID_PORTS, f"parentRef port {_shown(port)} is not a port (1-65535)")
         )
         port = None
     section_name = raw.get("sectionName") or None
     if section_name is not None and not isinstance(section_name, str):
         defects.append(
-            Defect(Reason.INVALID_SECTION_NAME, f"sectionName {section_name!r} is not a string")
+            Defect(
+                Reason.INVALID_SECTION_NAME, f"sectionName {_shown(section_name)} is not a string"
+            )
         )
         section_name = None
     return GatewayRef(
@@ -143,7 +150,20 @@ def _hostnames(
         # Duplicates would only produce the same listener twice.
         return tuple(dict.fromkeys(hostnames))
     text = _annotation(annotations, HOSTNAME_ANNOTATIONS, Reason.INVALID_HOSTNAME, defects)
-    return (text.strip(),) if text is not None else ()
+    if text is None:
+        return ()
+    # A comma-separated list, as external-dns reads it; each name is checked on its own.
+    names = tuple(dict.fromkeys(item.strip() for item in text.split(",")))
+    if len(names) > MAX_ANNOTATED_HOSTNAMES:
+        defects.append(
+            Defect(
+                Reason.INVALID_HOSTNAME,
+                f"the hostname annotation lists {len(names)} hostnames; at most "
+                f"{MAX_ANNOTATED_HOSTNAMES} are read",
+            )
+        )
+        return ()
+    return names
 
 
 def _annotated_ports(annotations: Mapping[str, Any], defects: list[Defect]) -> tuple[int, ...]:
@@ -153,13 +173,13 @@ def _annotated_ports(annotations: Mapping[str, Any], defects: list[Defect]) -> t
     ports: list[int] = []
     for raw in text.split(","):
         item = raw.strip()
-        if _DIGITS.fullmatch(item) and _valid_port(int(item)):
+        if _PORT_DIGITS.fullmatch(item) and _valid_port(int(item)):
             ports.append(int(item))
         else:
             defects.append(
                 Defect(
                     Reason.INVALID_PORTS,
-                    f"ports annotation {text!r}: {item!r} is not a port (1-65535); "
+                    f"ports annotation {_shown(text)}: {_shown(item)} is not a port (1-65535); "
                     "expected a comma-separated list such as '8443,8444'",
                 )
             )
@@ -177,7 +197,7 @@ def _tls_mode(kind: RouteKind, annotations: Mapping[str, Any], defects: list[Def
         defects.append(
             Defect(
                 Reason.INVALID_TLS_MODE,
-                f"{TLS_MODE_ANNOTATION} is {text!r}; expected Terminate or Passthrough",
+                f"{TLS_MODE_ANNOTATION} is {_shown(text)}; expected Terminate or Passthrough",
             )
         )
         return TLSMode.TERMINATE
@@ -202,9 +222,15 @@ def _annotation(
         return None
     value = annotations[name]
     if not isinstance(value, str):
-        defects.append(Defect(reason, f"annotation {name} must be a string, not {value!r}"))
+        defects.append(Defect(reason, f"annotation {name} must be a string, not {_shown(value)}"))
         return None
     return value
+
+
+def _shown(value: object) -> str:
+    """A value for a message: any size of input gives a short line."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else f"{text[:_MAX_SHOWN]}... ({len(text)} characters)"
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -1,0 +1,159 @@
+"""Static listeners: the ones a platform team writes in a WrappedGateway, copied verbatim.
+
+They are checked here against the rules the Gateway CRD enforces (its schema and CEL), so a
+mistake is reported as an invalid WrappedGateway naming the field, instead of an apply the API
+server rejects on every reconcile.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from wrapped_gateway.constants import MAX_LISTENERS
+from wrapped_gateway.hostnames import hostname_problem
+
+LISTENER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+MAX_LISTENER_NAME_LENGTH = 253
+# A core protocol name, or a domain-prefixed implementation-specific one.
+_PROTOCOL = re.compile(
+    r"[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?"
+    r"|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9]+"
+)
+_MAX_PROTOCOL_LENGTH = 255
+_NO_TLS_PROTOCOLS = frozenset({"HTTP", "TCP", "UDP"})
+_NO_HOSTNAME_PROTOCOLS = frozenset({"TCP", "UDP"})
+_TLS_MODES = ("Terminate", "Passthrough")
+_NAMESPACES_FROM = ("All", "Same", "Selector")
+_MAX_CERTIFICATE_REFS = 64
+_MAX_ROUTE_KINDS = 8
+
+
+class InvalidStaticListener(ValueError):
+    """A static listener the API server would refuse; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class StaticListener:
+    """A listener written in the WrappedGateway: copied verbatim, it claims its name and key."""
+
+    name: str
+    port: int
+    protocol: str
+    hostname: str | None
+    manifest: Mapping[str, Any]
+
+
+def is_listener_name(name: str) -> bool:
+    return len(name) <= MAX_LISTENER_NAME_LENGTH and bool(LISTENER_NAME.fullmatch(name))
+
+
+def parse_static_listeners(value: Any) -> tuple[StaticListener, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidStaticListener("spec.listeners must be a list of Gateway listeners")
+    if len(value) > MAX_LISTENERS:
+        raise InvalidStaticListener(
+            f"spec.listeners has {len(value)} listeners; a Gateway allows {MAX_LISTENERS}"
+        )
+    listeners: list[StaticListener] = []
+    names: set[str] = set()
+    keys: set[tuple[int, str, str | None]] = set()
+    for index, raw in enumerate(value):
+        listener = _static_listener(f"spec.listeners[{index}]", raw)
+        key = (listener.port, listener.protocol, listener.hostname)
+        if listener.name in names:
+            raise InvalidStaticListener(
+                f"spec.listeners[{index}]: the name {listener.name!r} is used twice"
+            )
+        if key in keys:
+            raise InvalidStaticListener(
+                f"spec.listeners[{index}]: another listener already has port {key[0]}, "
+                f"protocol {key[1]} and hostname {key[2] or '(none)'}"
+            )
+        names.add(listener.name)
+        keys.add(key)
+        listeners.append(listener)
+    return tuple(listeners)
+
+
+def _static_listener(where: str, raw: Any) -> StaticListener:
+    if not isinstance(raw, Mapping):
+        raise InvalidStaticListener(f"{where} must be a mapping, not {type(raw).__name__}")
+    name, port, protocol = raw.get("name"), raw.get("port"), raw.get("protocol")
+    if not isinstance(name, str) or not is_listener_name(name):
+        raise InvalidStaticListener(f"{where}.name {name!r} is not a valid listener name")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise InvalidStaticListener(f"{where}.port {port!r} is not a port (1-65535)")
+    if not isinstance(protocol, str) or not protocol:
+        raise InvalidStaticListener(f"{where}.protocol is required")
+    if len(protocol) > _MAX_PROTOCOL_LENGTH or not _PROTOCOL.fullmatch(protocol):
+        raise InvalidStaticListener(f"{where}.protocol {protocol!r} is not a protocol name")
+    hostname = _hostname(where, protocol, raw.get("hostname"))
+    _check_tls(where, protocol, raw.get("tls"))
+    _check_allowed_routes(where, raw.get("allowedRoutes"))
+    return StaticListener(name, port, protocol, hostname, raw)
+
+
+def _hostname(where: str, protocol: str, hostname: Any) -> str | None:
+    if hostname is None:
+        return None
+    problem = hostname_problem(hostname) if isinstance(hostname, str) else "not a string"
+    if problem:
+        raise InvalidStaticListener(f"{where}.hostname: {problem}")
+    if protocol in _NO_HOSTNAME_PROTOCOLS:
+        raise InvalidStaticListener(
+            f"{where}.hostname must not be set for protocol {protocol} (Gateway API rule)"
+        )
+    return str(hostname)
+
+
+def _check_tls(where: str, protocol: str, tls: Any) -> None:
+    if tls is None:
+        if protocol == "TLS":
+            raise InvalidStaticListener(f"{where}.tls with a mode is required for protocol TLS")
+        return
+    if protocol in _NO_TLS_PROTOCOLS:
+        raise InvalidStaticListener(f"{where}.tls must not be set for protocol {protocol}")
+    if not isinstance(tls, Mapping):
+        raise InvalidStaticListener(f"{where}.tls must be a mapping")
+    mode = tls.get("mode", "Terminate")  # the CRD's default
+    if mode not in _TLS_MODES:
+        raise InvalidStaticListener(
+            f"{where}.tls.mode {mode!r} is not one of {', '.join(_TLS_MODES)}"
+        )
+    if protocol == "HTTPS" and mode != "Terminate":
+        raise InvalidStaticListener(f"{where}.tls.mode must be Terminate for protocol HTTPS")
+    refs = tls.get("certificateRefs") or []
+    if not isinstance(refs, list) or not all(isinstance(r, Mapping) for r in refs):
+        raise InvalidStaticListener(f"{where}.tls.certificateRefs must be a list of references")
+    if len(refs) > _MAX_CERTIFICATE_REFS:
+        raise InvalidStaticListener(
+            f"{where}.tls.certificateRefs has {len(refs)} items; at most {_MAX_CERTIFICATE_REFS}"
+        )
+    if mode == "Terminate" and not refs and not tls.get("options"):
+        raise InvalidStaticListener(
+            f"{where}.tls: certificateRefs or options must be specified when mode is Terminate"
+        )
+
+
+def _check_allowed_routes(where: str, allowed: Any) -> None:
+    if allowed is None:
+        return
+    if not isinstance(allowed, Mapping):
+        raise InvalidStaticListener(f"{where}.allowedRoutes must be a mapping")
+    namespaces = allowed.get("namespaces") or {}
+    if not isinstance(namespaces, Mapping):
+        raise InvalidStaticListener(f"{where}.allowedRoutes.namespaces must be a mapping")
+    source = namespaces.get("from", "Same")
+    if source not in _NAMESPACES_FROM:
+        raise InvalidStaticListener(
+            f"{where}.allowedRoutes.namespaces.from {source!r} is not one of "
+            f"{', '.join(_NAMESPACES_FROM)}"
+        )
+    kinds = allowed.get("kinds") or []
+    if not isinstance(kinds, list) or len(kinds) > _MAX_ROUTE_KINDS:
+        raise InvalidStaticListener(
+            f"{where}.allowedRoutes.kinds must be a list of at most {_MAX_ROUTE_KINDS} kinds"
+        )
