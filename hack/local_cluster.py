@@ -17,7 +17,10 @@ What ``up`` does:
    ``/readyz`` is ok;
 5. with ``with_cert_manager``: starts cert-manager's controllers (our own small ``main`` in
    ``hack/cert-manager-controller/`` over cert-manager's public packages, built from its
-   module) and waits until its informer caches have synced; then writes ``DIR/kubeconfig``.
+   module) and waits until its informer caches have synced;
+6. with ``with_data_plane``: creates GatewayClass ``traefik`` and starts Traefik (its
+   kubernetesGateway provider, one entryPoint per data-plane port on 127.0.0.1) and waits until
+   it accepted the class; then writes ``DIR/kubeconfig``.
 
 ``down`` stops exactly the processes recorded in ``DIR/state.json`` and removes the state.
 """
@@ -202,6 +205,29 @@ def module_replaces(gomod_text: str) -> list[str]:
     return replaces
 
 
+def module_excludes(gomod_text: str) -> list[str]:
+    """A module's exclude directives (``module version``), verbatim.
+
+    Like replace directives, a dependency's excludes are ignored by Go; Traefik's go.mod needs
+    one to resolve an ambiguous import, so the generated build module repeats them.
+    """
+    excludes = []
+    in_block = False
+    for raw in gomod_text.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if in_block:
+            if line == ")":
+                in_block = False
+            elif line:
+                excludes.append(" ".join(line.split()))
+            continue
+        if re.fullmatch(r"exclude\s*\(", line):
+            in_block = True
+        elif line.startswith("exclude "):
+            excludes.append(" ".join(line.removeprefix("exclude").split()))
+    return excludes
+
+
 def _write_build_module(
     build_dir: Path,
     module: str,
@@ -211,6 +237,7 @@ def _write_build_module(
     replaces: list[str],
     go_version: str,
     main_files: dict[str, str] | None = None,
+    excludes: list[str] | None = None,
 ) -> str | None:
     """Write go.mod + tools.go for a throw-away module that builds ``packages``.
 
@@ -231,6 +258,8 @@ def _write_build_module(
     ]
     if replaces:
         gomod += ["replace (", *[f"\t{r}" for r in replaces], ")", ""]
+    if excludes:
+        gomod += ["exclude (", *[f"\t{e}" for e in excludes], ")", ""]
     tools = [
         "//go:build tools",
         "",
@@ -331,6 +360,7 @@ def ensure_binaries(
             replaces=replaces,
             go_version=_go_directive(gomod_text),
             main_files=glue,
+            excludes=module_excludes(gomod_text),
         )
         env = {**os.environ, "GOFLAGS": _strip_mod_flag(os.environ.get("GOFLAGS", ""))}
         if stamp is not None:
@@ -380,6 +410,8 @@ def _version_ldflags(key: str, version: str) -> list[str]:
         return [f"-X helm.sh/helm/v3/internal/version.version={version}"]
     if key == "cert_manager":
         return [f"-X github.com/cert-manager/cert-manager/pkg/util.AppVersion={version}"]
+    if key == "traefik":
+        return [f"-X github.com/traefik/traefik/v3/pkg/version.Version={version}"]
     if key != "kubernetes":
         return []
     m = re.fullmatch(r"v(\d+)\.(\d+)\..*", version)
@@ -394,7 +426,7 @@ def _version_ldflags(key: str, version: str) -> list[str]:
 
 
 CONTROL_PLANE = ("etcd", "kubernetes")
-BUILDABLE = (*CONTROL_PLANE, "cert_manager", "pebble", "helm")
+BUILDABLE = (*CONTROL_PLANE, "cert_manager", "pebble", "helm", "traefik")
 
 
 def ensure_all_binaries(
@@ -474,6 +506,7 @@ def make_pki(pki: Path) -> None:
             None,
         ),
         "cert-manager": ("/O=system:masters/CN=cert-manager", "clientAuth", None),
+        "traefik": ("/O=system:masters/CN=traefik", "clientAuth", None),
     }
     for name, (subj, usage, san) in certs.items():
         _openssl(
@@ -615,6 +648,8 @@ class State:
     etcd: str = ""
     gateway_api: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    # with_data_plane: {"gateway_class", "controller_name", "ports", "experimental_channel"}
+    data_plane: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -626,6 +661,7 @@ class State:
             "etcd": self.etcd,
             "gateway_api": self.gateway_api,
             "timings": self.timings,
+            "data_plane": self.data_plane,
             "components": [vars(c) for c in self.components],
         }
         tmp = self.dir / f".{STATE_FILE}.tmp"
@@ -641,11 +677,18 @@ class State:
             etcd=data.get("etcd", ""),
             gateway_api=data.get("gateway_api", ""),
             timings=data.get("timings", {}),
+            data_plane=data.get("data_plane", {}),
             components=[Component(**c) for c in data.get("components", [])],
         )
 
 
-def start_process(state: State, name: str, argv: list[str], ports: list[int]) -> Component:
+def start_process(
+    state: State,
+    name: str,
+    argv: list[str],
+    ports: list[int],
+    env: dict[str, str] | None = None,
+) -> Component:
     logs = state.dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{name}.log"
@@ -660,6 +703,7 @@ def start_process(state: State, name: str, argv: list[str], ports: list[int]) ->
             cwd=state.dir,
             start_new_session=True,
             close_fds=True,
+            env=env,
         )
     _CHILDREN[proc.pid] = proc
     start_time = None
@@ -904,12 +948,20 @@ def _etcd_health(port: int) -> bool:
 
 
 def _start_with_retry(
-    state: State, name: str, *, make_argv: Any, ready: Any, what: str, timeout: float, nports: int
+    state: State,
+    name: str,
+    *,
+    make_argv: Any,
+    ready: Any,
+    what: str,
+    timeout: float,
+    nports: int,
+    env: dict[str, str] | None = None,
 ) -> Component:
     """Start a component on fresh free ports, retrying if a port was taken meanwhile."""
     for attempt in range(3):
         ports = [free_port() for _ in range(nports)]
-        comp = start_process(state, name, make_argv(*ports), ports)
+        comp = start_process(state, name, make_argv(*ports), ports, env)
         try:
             wait_for(comp, lambda c=comp: ready(c), what, timeout)
             return comp
@@ -1062,6 +1114,137 @@ def _start_cert_manager(state: State, cm_bin: Path, pki: Path, timeout: float) -
     return comp
 
 
+DATA_PLANE_PORTS = (8443, 9443)
+DATA_PLANE_GATEWAY_CLASS = "traefik"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_data_plane_ports(ports: tuple[int, ...]) -> None:
+    busy = [p for p in ports if port_in_use(p)]
+    if busy:
+        raise ClusterError(
+            f"the data plane needs 127.0.0.1:{', '.join(map(str, busy))}, in use by another "
+            "process (hack/local-cluster up --data-plane-ports chooses others)"
+        )
+
+
+def _http_get(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def gateway_class_accepted(api: Api, name: str) -> bool:
+    """The GatewayClass is Accepted by its controller, for its current generation."""
+    obj = api.request("GET", f"/apis/gateway.networking.k8s.io/v1/gatewayclasses/{name}")
+    generation = obj["metadata"].get("generation")
+    return any(
+        c["type"] == "Accepted"
+        and c["status"] == "True"
+        and c.get("observedGeneration") == generation
+        for c in (obj.get("status") or {}).get("conditions", [])
+    )
+
+
+def _start_traefik(
+    state: State,
+    traefik_bin: Path,
+    pki: Path,
+    api: Api,
+    *,
+    ports: tuple[int, ...],
+    versions: dict[str, Any],
+    timeout: float,
+) -> Component:
+    """Start Traefik with its Gateway API provider; ready once it accepted our GatewayClass.
+
+    One entryPoint per port in ``ports`` (on 127.0.0.1): a Gateway listener is served only
+    where an entryPoint has the listener's port. Traefik reads the cluster through its own
+    client-certificate kubeconfig (``KUBECONFIG``), as an external client.
+
+    Traefik v3.6 reads TLSRoute and TCPRoute only as v1alpha2, with its experimentalChannel
+    option; that is turned on where the installed Gateway API channel serves v1alpha2.
+    """
+    check_data_plane_ports(ports)
+    channel = versions["gateway_api"]["releases"][state.gateway_api]["channel"]
+    experimental_channel = channel == "experimental"
+    if not experimental_channel:
+        log(
+            f"Gateway API {state.gateway_api} {channel}: Traefik runs without its "
+            "experimentalChannel (it reads TLSRoute and TCPRoute only as v1alpha2, which this "
+            "channel does not serve), so it serves HTTPRoute and GRPCRoute only"
+        )
+    controller_name = versions["traefik"]["controller_name"]
+    api.apply(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": DATA_PLANE_GATEWAY_CLASS},
+            "spec": {
+                "controllerName": controller_name,
+                "description": "Traefik, started by hack/local-cluster up --with-data-plane",
+            },
+        }
+    )
+    kubeconfig = pki / "traefik.kubeconfig"
+    kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "traefik"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
+    env["KUBECONFIG"] = str(kubeconfig)
+
+    def argv(ping: int) -> list[str]:
+        return [
+            str(traefik_bin),
+            "--global.checkNewVersion=false",
+            "--global.sendAnonymousUsage=false",
+            "--log.level=INFO",
+            "--log.noColor=true",
+            "--accesslog=true",
+            f"--entryPoints.traefik.address=127.0.0.1:{ping}",
+            "--ping=true",
+            "--ping.entryPoint=traefik",
+            *[f"--entryPoints.port-{p}.address=127.0.0.1:{p}" for p in ports],
+            "--providers.kubernetesgateway=true",
+            f"--providers.kubernetesgateway.experimentalChannel={str(experimental_channel).lower()}",
+            "--providers.kubernetesgateway.statusAddress.ip=127.0.0.1",
+        ]
+
+    def ready(comp: Component) -> bool:
+        return _http_get(comp.ports[0], "/ping") == "OK" and gateway_class_accepted(
+            api, DATA_PLANE_GATEWAY_CLASS
+        )
+
+    comp = _start_with_retry(
+        state,
+        "traefik",
+        make_argv=argv,
+        ready=ready,
+        what=f"ready (/ping, GatewayClass {DATA_PLANE_GATEWAY_CLASS} Accepted)",
+        timeout=timeout,
+        nports=1,
+        env=env,
+    )
+    state.data_plane = {
+        "gateway_class": DATA_PLANE_GATEWAY_CLASS,
+        "controller_name": controller_name,
+        "ports": list(ports),
+        "experimental_channel": experimental_channel,
+    }
+    state.save()
+    return comp
+
+
 def _install_crds(
     api: Api, apiserver: Component, crd_dirs: list[Path], timings: dict[str, float], timeout: float
 ) -> list[str]:
@@ -1094,15 +1277,23 @@ def up(
     *,
     gateway_api: str | None = None,
     with_cert_manager: bool = False,
+    with_data_plane: bool = False,
+    data_plane_ports: tuple[int, ...] = DATA_PLANE_PORTS,
     extra_crd_dirs: list[Path] | None = None,
     timeout: float = 120.0,
 ) -> State:
     """Build (cached) and start the control plane; return its state once everything is ready.
 
+    ``with_data_plane`` also starts Traefik (GatewayClass ``traefik``, one entryPoint per
+    port of ``data_plane_ports``) and, unless ``gateway_api`` says otherwise, installs the
+    Gateway API release Traefik is built for (``traefik.gateway_api`` in versions.json).
+
     On failure the started processes are stopped (logs are kept) and ClusterError is raised.
     """
     directory = Path(directory).resolve()
     versions = load_versions()
+    if not gateway_api and with_data_plane:
+        gateway_api = versions["traefik"]["gateway_api"]
     gateway_api = gateway_api or versions["gateway_api"]["default"]
     if (directory / STATE_FILE).exists():
         old = State.load(directory)
@@ -1112,12 +1303,18 @@ def up(
                 f"run `hack/local-cluster down --dir {directory}` first"
             )
         remove_state(directory)
+    if with_data_plane:
+        check_data_plane_ports(data_plane_ports)
     directory.mkdir(parents=True, exist_ok=True)
     state = State(dir=directory, gateway_api=gateway_api)
     t0 = time.monotonic()
     timings = state.timings
     try:
-        keys = (*CONTROL_PLANE, "cert_manager") if with_cert_manager else CONTROL_PLANE
+        keys = (
+            *CONTROL_PLANE,
+            *(("cert_manager",) if with_cert_manager else ()),
+            *(("traefik",) if with_data_plane else ()),
+        )
         bins = ensure_all_binaries(versions, timings, keys)
         crd_dirs = [gateway_api_crd_dir(gateway_api, versions), REPO_ROOT / "crds"]
         if with_cert_manager:
@@ -1139,6 +1336,17 @@ def up(
         if with_cert_manager:
             with timed("start cert-manager (until its caches synced)", timings):
                 _start_cert_manager(state, bins["cert-manager-controller"], pki, timeout)
+        if with_data_plane:
+            with timed("start traefik (until it accepted its GatewayClass)", timings):
+                _start_traefik(
+                    state,
+                    bins["traefik"],
+                    pki,
+                    api,
+                    ports=tuple(data_plane_ports),
+                    versions=versions,
+                    timeout=timeout,
+                )
         state.kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "admin"))
         state.kubeconfig.chmod(0o600)
         timings["up total"] = time.monotonic() - t0
@@ -1197,11 +1405,26 @@ def status(directory: Path | str) -> int:
             f"ports {c.ports}  log {c.log}"
         )
     print(f"server {state.server}\nkubeconfig {state.kubeconfig}")
+    if state.data_plane:
+        print(
+            f"data plane: Traefik, GatewayClass {state.data_plane['gateway_class']}, entryPoints "
+            + ", ".join(f"127.0.0.1:{p}" for p in state.data_plane["ports"])
+        )
     return 0 if ok else 1
 
 
 # --------------------------------------------------------------------------------------
 # CLI
+
+
+def _port_list(text: str) -> tuple[int, ...]:
+    try:
+        ports = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ports: {text!r}") from None
+    if not ports or any(not 0 < p < 65536 for p in ports) or len(set(ports)) != len(ports):
+        raise argparse.ArgumentTypeError(f"want distinct ports 1-65535: {text!r}")
+    return ports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1216,9 +1439,10 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--dir", required=True, type=Path, help="state, logs and kubeconfig")
     p_up.add_argument(
         "--gateway-api",
-        default=versions["gateway_api"]["default"],
+        default=None,
         choices=sorted(versions["gateway_api"]["releases"]),
-        help="Gateway API release (v1.6.1 standard channel by default; v1.4.1 "
+        help=f"Gateway API release ({versions['gateway_api']['default']} standard channel by "
+        f"default, {versions['traefik']['gateway_api']} with --with-data-plane; v1.4.1 "
         "installs the experimental channel)",
     )
     p_up.add_argument(
@@ -1226,6 +1450,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also install cert-manager's CRDs and run its controllers (Gateway API "
         "support enabled); built from the pinned cert-manager module on first use",
+    )
+    p_up.add_argument(
+        "--with-data-plane",
+        action="store_true",
+        help="also run Traefik (its Gateway API provider, GatewayClass "
+        f"'{DATA_PLANE_GATEWAY_CLASS}') as the Gateway implementation serving real traffic; "
+        "built from the pinned Traefik module on first use",
+    )
+    p_up.add_argument(
+        "--data-plane-ports",
+        type=_port_list,
+        default=DATA_PLANE_PORTS,
+        metavar="PORT,...",
+        help="Traefik's entryPoints, on 127.0.0.1: Gateway listeners on these ports are served "
+        f"(default: {','.join(map(str, DATA_PLANE_PORTS))})",
     )
     p_up.add_argument(
         "--crds",
@@ -1263,9 +1502,17 @@ def main(argv: list[str] | None = None) -> int:
                 args.dir,
                 gateway_api=args.gateway_api,
                 with_cert_manager=args.with_cert_manager,
+                with_data_plane=args.with_data_plane,
+                data_plane_ports=args.data_plane_ports,
                 extra_crd_dirs=args.crds,
                 timeout=args.timeout,
             )
+            if state.data_plane:
+                log(
+                    f"data plane: Traefik serves Gateways of GatewayClass "
+                    f"{state.data_plane['gateway_class']} on "
+                    + ", ".join(f"127.0.0.1:{p}" for p in state.data_plane["ports"])
+                )
             print(f"export KUBECONFIG={state.kubeconfig}")
         elif args.command == "down":
             down(args.dir)

@@ -2,13 +2,32 @@
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from wrapped_gateway import __version__
-from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.manifests import ManifestError, read_documents
 from wrapped_gateway.render import render, to_json, to_yaml
+
+
+class _SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser; `add_arguments`, if given, adds its arguments once it is chosen."""
+
+    def __init__(
+        self,
+        *args: Any,
+        add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._add_arguments = add_arguments
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        if self._add_arguments is not None:
+            add_arguments, self._add_arguments = self._add_arguments, None
+            add_arguments(self)
+        return super().parse_known_args(*args, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Generates Gateway listeners from the routes that attach to them.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        required=True, metavar="COMMAND", parser_class=_SubcommandParser
+    )
 
     render_parser = commands.add_parser(
         "render",
@@ -51,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run the controller: keep every generated Gateway in step with its routes",
         description="Watches routes and WrappedGateways and server-side-applies the generated "
         "Gateways. Every flag can also be set by the environment variable named in its help.",
+        add_arguments=_add_run_arguments,
     )
-    add_run_arguments(run_parser)
     run_parser.set_defaults(command=_run)
 
     demo_parser = commands.add_parser(
@@ -68,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     demo_parser.add_argument(
         "--without-cert-manager", action="store_true", help="do not start cert-manager"
     )
+    demo_parser.add_argument(
+        "--with-data-plane",
+        action="store_true",
+        help="also run Traefik as the Gateway implementation and send a real HTTPS request "
+        "through a generated listener to a backend (needs root: the backend runs in a network "
+        "namespace; Traefik listens on 127.0.0.1:8443 and :9443)",
+    )
     demo_parser.set_defaults(command=_demo)
     return parser
 
@@ -76,18 +104,33 @@ def _render(args: argparse.Namespace) -> int:
     try:
         rendered = render(read_documents(args.paths))
     except ManifestError as error:
-        print(f"wrapped-gateway render: error: {error}", file=sys.stderr)
+        print(f"wrapped-gateway render: error: {_one_line(str(error))}", file=sys.stderr)
         return 1
-    for line in rendered.diagnostics:
-        print(line, file=sys.stderr)
+    # One write: stderr is line-buffered, and a large input can refuse thousands of routes.
+    sys.stderr.write("".join(f"{_one_line(line)}\n" for line in rendered.diagnostics))
     gateways = [g.gateway for g in rendered.gateways if g.gateway is not None]
     sys.stdout.write(to_json(gateways) if args.output == "json" else to_yaml(gateways))
     return 0
 
 
+def _one_line(text: str) -> str:
+    """Names read from the input may hold line breaks; each message stays on one line."""
+    return "\\n".join(text.splitlines())
+
+
+# The controller's modules are imported only by `run`: they load kopf and the Kubernetes client,
+# a second of start-up that `render` would pay for nothing.
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from wrapped_gateway.controller.settings import add_run_arguments  # noqa: PLC0415
+
+    add_run_arguments(parser)
+
+
 def _run(args: argparse.Namespace) -> int:
-    # Imported here so that `render` starts without loading kopf and the API client.
     from wrapped_gateway.controller.operator import run  # noqa: PLC0415
+    from wrapped_gateway.controller.settings import settings_from  # noqa: PLC0415
 
     return run(settings_from(args))
 
@@ -96,7 +139,12 @@ def _demo(args: argparse.Namespace) -> int:
     from wrapped_gateway.demo import DemoError, demo  # noqa: PLC0415
 
     try:
-        return demo(args.dir, args.exit_after, with_cert_manager=not args.without_cert_manager)
+        return demo(
+            args.dir,
+            args.exit_after,
+            with_cert_manager=not args.without_cert_manager,
+            with_data_plane=args.with_data_plane,
+        )
     except DemoError as error:
         print(f"wrapped-gateway demo: error: {error}", file=sys.stderr)
         return 1

@@ -2,16 +2,24 @@
 
 Needs a clone of the repository (hack/local-cluster builds the control plane from Go modules)
 and Go. Everything it starts is stopped on exit, Ctrl-C included.
+
+With ``--with-data-plane`` it also runs Traefik (``hack/local-cluster up --with-data-plane``)
+and a backend on a test host in a network namespace (``hack/netns_backend.py``, needs root),
+lets the controller generate an HTTPS listener for a route, and shows ``curl`` getting the
+backend's answer through it, with a certificate cert-manager issued from a demo CA.
 """
 
+import base64
 import importlib
 import itertools
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -31,16 +39,25 @@ class DemoError(Exception):
     pass
 
 
-def demo(directory: Path | None, exit_after: float | None, with_cert_manager: bool) -> int:
+def demo(
+    directory: Path | None,
+    exit_after: float | None,
+    with_cert_manager: bool,
+    with_data_plane: bool = False,
+) -> int:
     local_cluster = _local_cluster()
+    netns_backend = _data_plane_prerequisites(with_cert_manager) if with_data_plane else None
     state_dir = directory or Path(tempfile.mkdtemp(prefix="wrapped-gateway-demo-"))
     _say(f"state, logs and kubeconfig: {state_dir}")
     try:
-        state = _start_cluster(local_cluster, state_dir, with_cert_manager)
+        state = _start_cluster(local_cluster, state_dir, with_cert_manager, with_data_plane)
         _say(f"control plane ready; try: export KUBECONFIG={state.kubeconfig}")
-        with _controller(state.kubeconfig):
+        with ExitStack() as stack:
+            stack.enter_context(_controller(state.kubeconfig))
             api = _api(state.kubeconfig)
             _apply_examples(api)
+            if netns_backend is not None:
+                stack.enter_context(_real_traffic(netns_backend, api, state))
             _watch(api, exit_after)
     except local_cluster.ClusterError as error:
         raise DemoError(str(error)) from None
@@ -52,18 +69,29 @@ def demo(directory: Path | None, exit_after: float | None, with_cert_manager: bo
     return 0
 
 
-def _start_cluster(local_cluster: ModuleType, state_dir: Path, with_cert_manager: bool) -> Any:
+def _start_cluster(
+    local_cluster: ModuleType, state_dir: Path, with_cert_manager: bool, with_data_plane: bool
+) -> Any:
+    parts = ["etcd", "kube-apiserver", "kube-controller-manager"]
+    parts += ["cert-manager"] * with_cert_manager + ["Traefik"] * with_data_plane
     message = (
-        "starting etcd, kube-apiserver, kube-controller-manager"
-        + (" and cert-manager" if with_cert_manager else "")
-        + " (the first run builds them from Go modules: several minutes)"
+        f"starting {', '.join(parts[:-1])} and {parts[-1]} (the first run builds them from Go "
+        "modules: several minutes" + (", Traefik alone 12 to 25" if with_data_plane else "") + ")"
     )
     try:
         return _with_spinner(
-            message, lambda: local_cluster.up(state_dir, with_cert_manager=with_cert_manager)
+            message,
+            # The default Gateway API CRDs, as without the data plane: the examples' TCPRoute is
+            # v1 there. Traefik then serves HTTPRoute and GRPCRoute (the demo needs no more).
+            lambda: local_cluster.up(
+                state_dir,
+                gateway_api=local_cluster.load_versions()["gateway_api"]["default"],
+                with_cert_manager=with_cert_manager,
+                with_data_plane=with_data_plane,
+            ),
         )
     except local_cluster.ClusterError as error:
-        if not with_cert_manager:
+        if not with_cert_manager or with_data_plane:
             raise
         _say(f"cert-manager could not be started ({error}); continuing without it")
         local_cluster.down(state_dir)
@@ -112,6 +140,204 @@ def _controller(kubeconfig: Path) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+# --------------------------------------------------------------------------------------
+# --with-data-plane: a real HTTPS request through Traefik
+
+LIVE_NAMESPACE = "edge"  # the WrappedGateway edge/edge, of GatewayClass traefik
+LIVE_HOSTNAME = "hello.example.com"
+LIVE_ROUTE_NAMESPACE = "team-a"  # from examples/
+DEMO_CA = "demo-ca"
+
+
+def _data_plane_prerequisites(with_cert_manager: bool) -> ModuleType:
+    if not with_cert_manager:
+        raise DemoError("--with-data-plane needs cert-manager (it issues the listeners' Secrets)")
+    netns_backend = importlib.import_module("netns_backend")  # hack/, on sys.path
+    reason = netns_backend.available()
+    if reason:
+        raise DemoError(f"--with-data-plane runs its backend in a network namespace: {reason}")
+    if shutil.which("curl") is None:
+        raise DemoError("--with-data-plane shows a request with curl, which is not on PATH")
+    return netns_backend
+
+
+@contextmanager
+def _real_traffic(netns_backend: ModuleType, api: client.ApiClient, state: Any) -> Iterator[None]:
+    """A backend, a WrappedGateway for Traefik with a route to it, and curl through it."""
+    work = Path(state.dir) / "data-plane"
+    port = state.data_plane["ports"][0]
+    try:
+        host = netns_backend.BackendHost.create(work)
+        backend = host.serve(f"{LIVE_ROUTE_NAMESPACE}/hello", 8080)
+    except netns_backend.BackendError as error:
+        raise DemoError(f"the test host for the backend: {error}") from None
+    try:
+        _say(f"backend {backend.name} on the test host {backend.address}:{backend.port}")
+        netns_backend.apply_service(api, LIVE_ROUTE_NAMESPACE, "hello", 80, backend)
+        ca = _demo_ca(api, work / "ca.pem")
+        for obj in _live_objects(state.data_plane["gateway_class"], port):
+            _apply(api, obj)
+            metadata = obj["metadata"]
+            namespace = f"{metadata['namespace']}/" if "namespace" in metadata else ""
+            _say(f"applied {obj['kind']} {namespace}{metadata['name']}")
+        _with_spinner(
+            f"waiting for Traefik to program the listener for {LIVE_HOSTNAME}:{port}",
+            lambda: _until(lambda: _programmed(api, LIVE_HOSTNAME), 120),
+        )
+        _show_curl(LIVE_HOSTNAME, port, ca)
+        yield
+    finally:
+        host.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _demo_ca(api: client.ApiClient, pem: Path) -> Path:
+    """A CA ClusterIssuer (signed by a self-signed one), so that curl can verify against it."""
+    custom = client.CustomObjectsApi(api)
+    cm = {"apiVersion": "cert-manager.io/v1"}
+    issuer_ref = {"kind": "ClusterIssuer", "group": "cert-manager.io"}
+    _apply(api, {**cm, "kind": "ClusterIssuer", "metadata": {"name": "demo-root"},
+                 "spec": {"selfSigned": {}}})  # fmt: skip
+    _apply(api, {**cm, "kind": "Certificate",
+                 "metadata": {"name": DEMO_CA, "namespace": "kube-system"},
+                 "spec": {"isCA": True, "commonName": "wrapped-gateway demo CA",
+                          "secretName": DEMO_CA, "privateKey": {"algorithm": "ECDSA"},
+                          "issuerRef": {"name": "demo-root", **issuer_ref}}})  # fmt: skip
+    _apply(api, {**cm, "kind": "ClusterIssuer", "metadata": {"name": DEMO_CA},
+                 "spec": {"ca": {"secretName": DEMO_CA}}})  # fmt: skip
+
+    def ready() -> bool:
+        obj = custom.get_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", DEMO_CA)
+        conditions = (obj.get("status") or {}).get("conditions", ())
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    _until(ready, 60)
+    secret = client.CoreV1Api(api).read_namespaced_secret(DEMO_CA, "kube-system")
+    pem.parent.mkdir(parents=True, exist_ok=True)
+    pem.write_bytes(base64.b64decode(secret.data["tls.crt"]))
+    return pem
+
+
+def _live_objects(gateway_class: str, port: int) -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LIVE_NAMESPACE}},
+        {
+            "apiVersion": f"{WRAPPED_GROUP}/{WRAPPED_VERSION}",
+            "kind": "WrappedGateway",
+            "metadata": {
+                "name": "edge",
+                "namespace": LIVE_NAMESPACE,
+                "annotations": {"cert-manager.io/cluster-issuer": DEMO_CA},
+            },
+            "spec": {
+                "gatewayClassName": gateway_class,
+                "routes": {
+                    "namespaces": {
+                        "from": "Selector",
+                        "selector": {"matchLabels": {"gateway-access": "shared"}},
+                    }
+                },
+            },
+        },
+        {
+            "apiVersion": f"{GATEWAY_GROUP}/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "hello", "namespace": LIVE_ROUTE_NAMESPACE},
+            "spec": {
+                "parentRefs": [{"name": "edge", "namespace": LIVE_NAMESPACE, "port": port}],
+                "hostnames": [LIVE_HOSTNAME],
+                "rules": [{"backendRefs": [{"name": "hello", "port": 80}]}],
+            },
+        },
+    ]
+
+
+def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
+    apply = {"field_manager": "demo", "force": True, "_content_type": APPLY_PATCH}
+    metadata = obj["metadata"]
+    if obj["kind"] == "Namespace":
+        client.CoreV1Api(api).patch_namespace(metadata["name"], obj, **apply)
+        return
+    group, version = obj["apiVersion"].split("/")
+    plural = obj["kind"].lower() + "s"
+    custom = client.CustomObjectsApi(api)
+    if "namespace" in metadata:
+        custom.patch_namespaced_custom_object(
+            group, version, metadata["namespace"], plural, metadata["name"], obj, **apply
+        )
+    else:
+        custom.patch_cluster_custom_object(group, version, plural, metadata["name"], obj, **apply)
+
+
+def _programmed(api: client.ApiClient, hostname: str) -> bool:
+    """Traefik reports the listener for ``hostname`` Programmed, with the route attached."""
+    gateway = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GATEWAY_GROUP, "v1", LIVE_NAMESPACE, "gateways", "edge"
+    )
+    names = {
+        item["name"] for item in gateway["spec"]["listeners"] if item.get("hostname") == hostname
+    }
+    for listener in (gateway.get("status") or {}).get("listeners", ()):
+        conditions = {
+            c["type"]: c["status"]
+            for c in listener.get("conditions", ())
+            if c.get("observedGeneration") == gateway["metadata"]["generation"]
+        }
+        if listener["name"] in names and conditions.get("Programmed") == "True":
+            return bool(listener.get("attachedRoutes", 0) >= 1)
+    return False
+
+
+def _until(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+        if time.monotonic() > deadline:
+            raise DemoError(f"gave up after {timeout:.0f}s waiting for {check.__name__}")
+        time.sleep(0.5)
+
+
+def _show_curl(hostname: str, port: int, ca: Path) -> None:
+    command = [
+        "curl", "--silent", "--show-error", "--resolve", f"{hostname}:{port}:127.0.0.1",
+        "--cacert", str(ca), f"https://{hostname}:{port}/",
+    ]  # fmt: skip
+    marker = "\n--certificate--\n"
+    deadline = time.monotonic() + 30  # Traefik applies new configuration within ~2 s
+    while True:
+        result = subprocess.run(
+            [*command, "--write-out", f"{marker}%{{certs}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        body, _, certs = result.stdout.partition(marker)
+        answered = result.returncode == 0 and body.startswith("backend ")
+        if answered or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    fields = dict(
+        line.split(":", 1)
+        for line in certs.split("-----BEGIN", 1)[0].splitlines()
+        if ":" in line and not line[:1].isspace()
+    )
+    print(f"\nReal traffic through Traefik (a listener generated for {hostname}):", flush=True)
+    print("$ " + " ".join(command), flush=True)
+    print((body or result.stderr).rstrip(), flush=True)
+    if fields:
+        print(
+            f"  (certificate verified against {ca.name}: subjectAltName "
+            f"{fields.get('X509v3 Subject Alternative Name', '?')}, issuer "
+            f"{fields.get('Issuer', '?').strip()})",
+            flush=True,
+        )
 
 
 def _api(kubeconfig: Path) -> client.ApiClient:
@@ -181,12 +407,26 @@ def _view(custom: client.CustomObjectsApi) -> str:
         except client.ApiException:
             gateway = {"spec": {"listeners": []}}
         lines.append(f"  Gateway {key} listeners:")
+        # what a Gateway implementation reports (only with --with-data-plane: Traefik)
+        programmed = {
+            item["name"]: item
+            for item in (gateway.get("status") or {}).get("listeners", ())
+            if any(c["type"] == "Programmed" for c in item.get("conditions", ()))
+        }
         for listener in gateway["spec"]["listeners"]:
             refs = (listener.get("tls") or {}).get("certificateRefs") or ()
             secret = f"  secret {refs[0]['name']}" if refs else ""
+            served = ""
+            if listener["name"] in programmed:
+                reported = programmed[listener["name"]]
+                condition = next(c for c in reported["conditions"] if c["type"] == "Programmed")
+                served = (
+                    f"  Programmed={condition['status']} "
+                    f"attachedRoutes={reported.get('attachedRoutes', 0)}"
+                )
             lines.append(
                 f"    {listener['name']:<40} {listener['protocol']:<5} {listener['port']:<5} "
-                f"{listener.get('hostname', '-')}{secret}"
+                f"{listener.get('hostname', '-')}{secret}{served}"
             )
         for refusal in status.get("refusedRoutes", ()):
             lines.append(

@@ -1,0 +1,51 @@
+"""`wrapped-gateway demo --with-data-plane` shows a real HTTPS answer through Traefik."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import local_cluster
+import netns_backend
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_with_data_plane_shows_curl_getting_the_backends_answer(tmp_path: Path) -> None:
+    reason = netns_backend.available()
+    if reason:
+        pytest.skip(f"the demo's backend needs a test host: {reason}")
+    busy = [p for p in local_cluster.DATA_PLANE_PORTS if local_cluster.port_in_use(p)]
+    if busy:
+        pytest.skip(f"the demo's Traefik listens on 127.0.0.1:{busy}, which is in use")
+    state = tmp_path / "demo"
+    command = [sys.executable, "-m", "wrapped_gateway", "demo", "--dir", str(state)]
+    result = subprocess.run(
+        [*command, "--with-data-plane", "--exit-after", "5"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    port = local_cluster.DATA_PLANE_PORTS[0]
+    assert (
+        f"$ curl --silent --show-error --resolve hello.example.com:{port}:127.0.0.1 --cacert "
+        in out
+    ), out
+    assert f"backend team-a/hello answered hello.example.com:{port} /" in out, out
+    assert "subjectAltName DNS:hello.example.com" in out, out
+    assert "WrappedGateway edge/edge: Ready=True" in out, out
+    assert f"https-{port}-hello.example.com" in out
+    assert "Programmed=True attachedRoutes=1" in out
+    assert "stopping everything the demo started" in result.stderr
+    for pattern in (str(state), "netns_backend.py serve --name team-a/hello"):
+        leftovers = subprocess.run(
+            ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
+        )
+        assert leftovers.stdout == "", f"processes left running: {leftovers.stdout}"
+    namespaces = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert netns_backend.NETNS_PREFIX not in namespaces, namespaces
