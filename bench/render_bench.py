@@ -1,16 +1,24 @@
-"""How long `render` takes for 10,000 routes across 1,000 WrappedGateways (issue #2).
+"""How long `render` takes: 10,000 routes across 1,000 WrappedGateways (issue #2), and
+10,000 routes on one WrappedGateway through the whole command.
 
-Builds the objects in memory as `Document`s (no file reading, no YAML loading), then times:
+In memory, the objects built as `Document`s (no file reading, no YAML loading), it times:
 
 - render: `wrapped_gateway.render.render` end to end, i.e. parsing every WrappedGateway, route
   and Namespace and synthesising every Gateway (what the issue asks to be "well under a second");
 - YAML dump: `to_yaml` of the rendered Gateways (what `wrapped-gateway render` prints), separately.
 
+End to end, it writes one WrappedGateway (a Selector policy, a hostname allow-list, static
+listeners), 10,000 routes of every kind attached to it and the Namespaces to a YAML file, and
+times `python -m wrapped_gateway render -f FILE` in a new process with stdout and stderr going
+to files: start-up, YAML loading, rendering, and printing the Gateway and the refusals (the
+budget: 2 s on the 2-core development machine). Then the same stages in this process, one by one.
+
 Run from the repository root:
 
-    .venv/bin/python bench/render_bench.py              # the issue's figure
-    .venv/bin/python bench/render_bench.py --profile    # plus the hot spots (cProfile)
+    .venv/bin/python bench/render_bench.py              # both figures
+    .venv/bin/python bench/render_bench.py --profile    # plus render's hot spots (cProfile)
     .venv/bin/python bench/render_bench.py --gateways 100 --routes-per-gateway 50 --repeat 9
+    .venv/bin/python bench/render_bench.py --one-gateway-routes 0   # in memory only
 """
 
 import argparse
@@ -19,14 +27,20 @@ import gc
 import io
 import os
 import pstats
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from wrapped_gateway.manifests import Document
+import yaml
+
+from wrapped_gateway.manifests import Document, read_documents
 from wrapped_gateway.render import Rendered, render, to_yaml
 
 GROUP = "gateway.networking.k8s.io"
@@ -133,6 +147,69 @@ def documents(gateways: int, routes_per_gateway: int) -> list[Document]:
     return [Document(f"bench (document {n})", obj) for n, obj in enumerate(objects, start=1)]
 
 
+def one_gateway_manifest(routes: int) -> str:
+    """YAML of one WrappedGateway, `routes` routes attached to it and the Namespaces."""
+    gateway = 5  # odd and a multiple of five: a Selector policy, an allow-list, static listeners
+    objects = [
+        wrapped_gateway(gateway),
+        *(route(gateway, i, KINDS[i % len(KINDS)]) for i in range(routes)),
+        *namespaces(),
+    ]
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(objects, Dumper=dumper, sort_keys=False)
+
+
+def command(manifest: Path, output: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user and system) of `wrapped-gateway render -f manifest`
+    in a new process, its stdout and stderr written to files in `output`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with (output / "out.yaml").open("w") as out, (output / "err.txt").open("w") as err:
+        subprocess.run(
+            [sys.executable, "-m", "wrapped_gateway", "render", "-f", str(manifest)],
+            stdout=out,
+            stderr=err,
+            check=True,
+        )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
+
+
+def end_to_end(routes: int, repeat: int) -> None:
+    """The whole command on one WrappedGateway with `routes` routes, then its stages."""
+    with tempfile.TemporaryDirectory(prefix="render-bench-") as directory:
+        output = Path(directory)
+        manifest = output / "in.yaml"
+        manifest.write_text(one_gateway_manifest(routes))
+        command(manifest, output)  # warm-up: the page cache, the bytecode cache
+        runs = [command(manifest, output) for _ in range(repeat)]
+        gateways = list(yaml.load_all((output / "out.yaml").read_text(), Loader=yaml.SafeLoader))
+        stderr_lines = len((output / "err.txt").read_text().splitlines())
+        print(
+            f"\none WrappedGateway, {routes:,} routes: {manifest.stat().st_size / 1e6:.1f} MB "
+            f"of YAML -> {len(gateways)} Gateway, "
+            f"{sum(len(g['spec']['listeners']) for g in gateways)} listeners, "
+            f"{stderr_lines:,} lines on stderr"
+        )
+        walls, cpus = [wall for wall, _ in runs], [cpu for _, cpu in runs]
+        print(summary("wrapped-gateway render", walls, cpus, routes) + "   (new process)")
+
+        read_walls, read_cpus, documents = timed(lambda: read_documents([str(manifest)]), repeat)
+        print(summary("  read: file -> Documents", read_walls, read_cpus, routes))
+        render_walls, render_cpus, rendered = timed(lambda: render(documents), repeat)
+        print(summary("  render", render_walls, render_cpus, routes))
+        print_walls, print_cpus, _ = timed(lambda: printed(rendered), repeat)
+        print(summary("  print: YAML, refusals", print_walls, print_cpus, routes))
+
+
+def printed(rendered: Rendered) -> tuple[str, str]:
+    """What the command writes to stdout and stderr."""
+    gateways = [g.gateway for g in rendered.gateways if g.gateway is not None]
+    return to_yaml(gateways), "".join(f"{line}\n" for line in rendered.diagnostics)
+
+
 def timed(function: Callable[[], Any], repeat: int) -> tuple[list[float], list[float], Any]:
     """Wall-clock and CPU seconds of each call (CPU time is what a busy machine can't inflate)."""
     walls, cpus, result = [], [], None
@@ -166,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routes-per-gateway", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print render's hot spots")
+    parser.add_argument(
+        "--one-gateway-routes",
+        type=int,
+        default=10_000,
+        help="routes on the one WrappedGateway of the end-to-end run (0: no such run)",
+    )
     args = parser.parse_args(argv)
 
     docs = documents(args.gateways, args.routes_per_gateway)
@@ -194,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
         print(out.getvalue())
+    if args.one_gateway_routes:
+        end_to_end(args.one_gateway_routes, args.repeat)
     return 0
 
 

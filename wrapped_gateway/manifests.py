@@ -1,14 +1,32 @@
 """Reading Kubernetes manifests from files, directories and stdin, naming where each came from."""
 
+import gc
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _SUFFIXES = (".yaml", ".yml")
+
+# libyaml parses several times faster than the pure-Python parser, and stops at 1,000 levels of
+# nesting where the pure-Python one overflows Python's stack.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Deeper than any Kubernetes object (CRD schemas included), and shallow enough that printing a
+# Gateway that copies the input stays far from Python's recursion limit.
+MAX_NESTING = 100
+# Aliases may repeat parts of a document but not blow it up ("billion laughs"): printing the
+# Gateway as JSON, or a refused value in a message, expands every alias.
+MAX_ALIAS_GROWTH = 10
+_ALIAS_ALLOWANCE = 10_000  # values any document may add through aliases
+
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{name}" for name in ("str", "map", "seq", "merge"))
 
 
 class ManifestError(Exception):
@@ -17,31 +35,88 @@ class ManifestError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Document:
+    """One object and where it came from. Its apiVersion, kind and metadata have the shape of a
+    Kubernetes object's (checked on construction); everything else is the reader's to check."""
+
     source: str  # "path (document N)"
     obj: Mapping[str, Any]
 
+    def __post_init__(self) -> None:
+        problem = _shape_problem(self.obj)
+        if problem:
+            raise ManifestError(f"{self.source}: {problem}")
+
     @property
     def api_version(self) -> str:
-        return str(self.obj.get("apiVersion", ""))
+        return str(self.obj.get("apiVersion") or "")
 
     @property
     def kind(self) -> str:
-        return str(self.obj.get("kind", ""))
+        return str(self.obj.get("kind") or "")
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        metadata: Mapping[str, Any] = self.obj.get("metadata") or {}
+        return metadata
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or "")
+
+    @property
+    def namespace(self) -> str:
+        """As written: empty when not given."""
+        return str(self.metadata.get("namespace") or "")
 
     @property
     def identity(self) -> str:
-        metadata = self.obj.get("metadata") or {}
-        namespace = metadata.get("namespace")
-        name = metadata.get("name", "")
-        return f"{self.kind} {namespace}/{name}" if namespace else f"{self.kind} {name}"
+        if self.namespace:
+            return f"{self.kind} {self.namespace}/{self.name}"
+        return f"{self.kind} {self.name}"
+
+
+def _shape_problem(obj: Mapping[str, Any]) -> str | None:
+    for field in ("apiVersion", "kind"):
+        value = obj.get(field)
+        if value is not None and not isinstance(value, str):
+            return f"{field} must be a string, not {_type_name(value)}"
+    kind = obj.get("kind") or "object"
+    metadata = obj.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        return f"{kind}: metadata must be a mapping, not {_type_name(metadata)}"
+    for field in ("name", "namespace"):
+        value = metadata.get(field)
+        if value is not None and not isinstance(value, str):
+            return f"{kind}: metadata.{field} must be a string, not {_type_name(value)}"
+    return None
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
 
 
 def read_documents(paths: list[str]) -> list[Document]:
     documents: list[Document] = []
-    for path in paths:
-        for file, text in _files(path):
-            documents.extend(_parse(file, text))
+    # Everything read lives on: the collector's passes over it while loading free nothing and
+    # take a third of the loading time.
+    with _collector_paused():
+        for path in paths:
+            for file, text in _files(path):
+                documents.extend(_parse(file, text))
     return documents
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _files(path: str) -> Iterator[tuple[str, str]]:
@@ -63,23 +138,190 @@ def _files(path: str) -> Iterator[tuple[str, str]]:
 
 
 def _parse(file: str, text: str) -> Iterator[Document]:
-    try:
-        loaded = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ManifestError(f"{file}{where}: not valid YAML: {problem}") from None
-    for index, obj in enumerate(loaded, start=1):
-        source = f"{file} (document {index})"
+    for source, obj in _objects(file, text):
         if obj is None:
             continue  # an empty document between separators
         if not isinstance(obj, Mapping):
-            raise ManifestError(f"{source}: expected a Kubernetes object, not {type(obj).__name__}")
+            raise ManifestError(f"{source}: expected a Kubernetes object, not {_type_name(obj)}")
         if str(obj.get("kind", "")).endswith("List") and "items" in obj:
-            for item_index, item in enumerate(obj.get("items") or (), start=1):
-                if not isinstance(item, Mapping):
-                    raise ManifestError(f"{source} item {item_index}: expected a Kubernetes object")
-                yield Document(f"{source} item {item_index}", item)
+            yield from _items(source, obj)
         else:
             yield Document(source, obj)
+
+
+def _items(source: str, listing: Mapping[str, Any]) -> Iterator[Document]:
+    """The objects of a kubectl List (or an HTTPRouteList, ...)."""
+    items = listing["items"]
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise ManifestError(
+            f"{source}: {listing['kind']}.items must be a list of objects, not {_type_name(items)}"
+        )
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, Mapping):
+            raise ManifestError(
+                f"{source} item {index}: expected a Kubernetes object, not {_type_name(item)}"
+            )
+        yield Document(f"{source} item {index}", item)
+
+
+def _objects(file: str, text: str) -> Iterator[tuple[str, Any]]:
+    """Each YAML document of `text` as Python objects, with the source that names it."""
+    loader = _LOADER(text)
+    source = f"{file} (document 1)"
+    try:
+        index = 1
+        while loader.check_node():
+            node = loader.get_node()
+            yield source, None if node is None else _ObjectBuilder(loader).build(node)
+            index += 1
+            source = f"{file} (document {index})"
+    except yaml.YAMLError as error:
+        raise ManifestError(f"{source}: {_yaml_problem(error)}") from None
+    except RecursionError:
+        # Only the pure-Python parser gets here: libyaml refuses such nesting itself.
+        raise ManifestError(f"{source}: cannot be read: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or str(error)
+    verdict = "cannot be read" if isinstance(error, _Refused) else "not valid YAML"
+    return f"{verdict}{where}: {' '.join(problem.split())}"
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that is not read: nested too deeply, or expanded too far by aliases."""
+
+
+class _ObjectBuilder:
+    """The Python objects of one YAML document, built from its nodes.
+
+    Stands in for PyYAML's constructor, whose per-node bookkeeping is most of the loading time:
+    mappings, sequences and strings (nearly every node of a manifest) are built here directly;
+    other scalars (numbers, booleans, null, timestamps) still go to the safe constructor. The
+    objects are the same, except that nesting deeper than MAX_NESTING and aliases that expand
+    the document more than MAX_ALIAS_GROWTH-fold are refused, and of YAML's collection types
+    only mappings and sequences are read (Kubernetes reads no others).
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+        # Collections already built: an alias gives the same object, as in PyYAML. Registered
+        # once complete, so an alias inside its own anchor nests until MAX_NESTING refuses it.
+        self._built: dict[Node, Any] = {}
+        self._aliased = False
+
+    def build(self, root: Node) -> Any:
+        try:
+            obj = self._object(root, 0)
+        finally:
+            self._loader.constructed_objects.clear()  # the safe constructor's scalars
+        if self._aliased:
+            self._check_alias_growth(root)
+        return obj
+
+    def _object(self, node: Node, depth: int) -> Any:
+        if isinstance(node, ScalarNode):
+            return node.value if node.tag == _STR else self._scalar(node)
+        built = self._built.get(node)
+        if built is not None:
+            self._aliased = True
+            return built
+        if depth == MAX_NESTING:
+            raise _Refused(
+                problem=f"nested more than {MAX_NESTING} levels deep", problem_mark=node.start_mark
+            )
+        if node.tag == _MAP and isinstance(node, MappingNode):
+            built = self._mapping(node, depth + 1)
+        elif node.tag == _SEQ and isinstance(node, SequenceNode):
+            built = [self._object(item, depth + 1) for item in node.value]
+        else:
+            raise ConstructorError(
+                problem=f"the tag {node.tag} is not read; only mappings and sequences are",
+                problem_mark=node.start_mark,
+            )
+        self._built[node] = built
+        return built
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
+            # What PyYAML's scalar constructors raise on a value that only looks like their
+            # type, such as the date 2024-13-45 or `!!int abc`.
+            raise ConstructorError(
+                problem=f"not a valid {node.tag}: {error}", problem_mark=node.start_mark
+            ) from None
+
+    def _mapping(self, node: MappingNode, depth: int) -> dict[Any, Any]:
+        mapping: dict[Any, Any] = {}
+        merged: list[dict[Any, Any]] = []  # lowest precedence first
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merged.extend(self._merge_sources(node, value_node, depth))
+            elif isinstance(key_node, ScalarNode):
+                key = key_node.value if key_node.tag == _STR else self._scalar(key_node)
+                mapping[key] = self._object(value_node, depth)
+            else:
+                raise ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found unhashable key",
+                    key_node.start_mark,
+                )
+        if not merged:
+            return mapping
+        result: dict[Any, Any] = {}
+        for source in merged:
+            result.update(source)
+        result.update(mapping)
+        return result
+
+    def _merge_sources(
+        self, node: MappingNode, value_node: Node, depth: int
+    ) -> list[dict[Any, Any]]:
+        """What a merge key (`<<: *defaults`) brings in, lowest precedence first. As in the YAML
+        merge-key spec and kubectl, the mapping's own keys win, then the first mapping of a
+        merged list (PyYAML 6.0.4 lets the last one win, unless the keys are one character)."""
+        value = self._object(value_node, depth)
+        if isinstance(value, dict):
+            return [value]
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            return value[::-1]
+        raise ConstructorError(
+            "while constructing a mapping",
+            node.start_mark,
+            "expected a mapping or list of mappings for merging",
+            value_node.start_mark,
+        )
+
+    def _check_alias_growth(self, root: Node) -> None:
+        sizes: dict[Node, int] = {}
+        expanded = _expanded_size(root, sizes)
+        if expanded > MAX_ALIAS_GROWTH * len(sizes) + _ALIAS_ALLOWANCE:
+            raise _Refused(
+                problem=f"aliases expand the document from {len(sizes):,} to {expanded:,} "
+                f"values; at most {MAX_ALIAS_GROWTH}-fold is read",
+                problem_mark=root.start_mark,
+            )
+
+
+def _expanded_size(node: Node, sizes: dict[Node, int]) -> int:
+    """How many values `node` holds with every alias written out; `sizes` holds each distinct
+    node's. Linear in the distinct nodes; the nesting is known to be bounded and acyclic."""
+    size = sizes.get(node)
+    if size is None:
+        if isinstance(node, MappingNode):
+            pairs = node.value
+            size = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in pairs)
+        elif isinstance(node, SequenceNode):
+            size = 1 + sum(_expanded_size(item, sizes) for item in node.value)
+        else:
+            size = 1
+        sizes[node] = size
+    return size

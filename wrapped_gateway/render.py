@@ -3,8 +3,9 @@
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import yaml
@@ -57,28 +58,17 @@ def _render(documents: Iterable[Document]) -> Rendered:
     routes: list[Route] = []
     namespace_labels: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}  # (group, identity) -> the source that defined it
     for document in documents:
-        # One object served at two versions (v1 and v1beta1 of one HTTPRoute) is still one.
-        group = document.api_version.rpartition("/")[0]
-        identity = f"{group} {document.identity}"
-        if identity in seen:
-            raise ManifestError(
-                f"{document.source}: {document.identity} is also defined in {seen[identity]}"
-            )
-        seen[identity] = document.source
-        if document.api_version == WRAPPED_API_VERSION and document.kind == WRAPPED_KIND:
-            try:
-                wrapped.append(parse_wrapped_gateway(document.obj))
-            except InvalidWrappedGateway as error:
-                raise ManifestError(f"{document.source}: {document.identity}: {error}") from None
-        elif route_kind(document.api_version, document.kind) is not None:
+        read_as = _read_as(document)
+        _check_named(document, read_as)
+        _check_defined_once(document, read_as, seen)
+        if read_as is _ReadAs.WRAPPED_GATEWAY:
+            wrapped.append(_wrapped_gateway(document))
+        elif read_as is _ReadAs.ROUTE:
             routes.append(parse_route(document.obj))
-        elif document.api_version == "v1" and document.kind == "Namespace":
-            metadata = document.obj.get("metadata") or {}
-            labels = metadata.get("labels") or {}
-            name = str(metadata.get("name"))
-            namespace_labels[name] = {str(k): str(v) for k, v in labels.items()}
+        elif read_as is _ReadAs.NAMESPACE:
+            namespace_labels[document.name] = _namespace_labels(document)
         else:
             notes.append(
                 f"note: {document.source}: skipped {document.api_version} {document.identity} "
@@ -99,6 +89,74 @@ def _render(documents: Iterable[Document]) -> Rendered:
         for w in sorted(wrapped, key=lambda w: (w.namespace, w.name))
     ]
     return Rendered(gateways, notes)
+
+
+class _ReadAs(Enum):
+    WRAPPED_GATEWAY = "WrappedGateway"
+    ROUTE = "route"
+    NAMESPACE = "Namespace"
+    SKIPPED = "skipped"
+
+
+def _read_as(document: Document) -> _ReadAs:
+    if document.api_version == WRAPPED_API_VERSION and document.kind == WRAPPED_KIND:
+        return _ReadAs.WRAPPED_GATEWAY
+    if route_kind(document.api_version, document.kind) is not None:
+        return _ReadAs.ROUTE
+    if document.api_version == "v1" and document.kind == "Namespace":
+        return _ReadAs.NAMESPACE
+    return _ReadAs.SKIPPED
+
+
+def _check_named(document: Document, read_as: _ReadAs) -> None:
+    if read_as is not _ReadAs.SKIPPED and not document.name:
+        raise ManifestError(f"{document.source}: {document.kind}: metadata.name is required")
+
+
+def _check_defined_once(
+    document: Document, read_as: _ReadAs, seen: dict[tuple[str, str], str]
+) -> None:
+    """Refuses a second definition of an object, however its namespace is spelled."""
+    identity = _identity(document, read_as)
+    # One object served at two versions (v1 and v1beta1 of one HTTPRoute) is still one.
+    key = (document.api_version.rpartition("/")[0], identity)
+    if key in seen:
+        raise ManifestError(f"{document.source}: {identity} is also defined in {seen[key]}")
+    seen[key] = document.source
+
+
+def _identity(document: Document, read_as: _ReadAs) -> str:
+    """The object as the API server names it. Routes and WrappedGateways are namespaced (an
+    unset namespace is `default`); a Namespace is not (a namespace written on it is ignored).
+    The scope of other kinds is unknown here: they are taken as written."""
+    if read_as is _ReadAs.SKIPPED:
+        return document.identity
+    if read_as is _ReadAs.NAMESPACE:
+        return f"{document.kind} {document.name}"
+    return f"{document.kind} {document.namespace or 'default'}/{document.name}"
+
+
+def _wrapped_gateway(document: Document) -> WrappedGateway:
+    try:
+        return parse_wrapped_gateway(document.obj)
+    except InvalidWrappedGateway as error:
+        raise ManifestError(f"{document.source}: {document.identity}: {error}") from None
+
+
+def _namespace_labels(document: Document) -> dict[str, str]:
+    """A Namespace's labels, which selector policies match: strings, as the API server has them."""
+    labels = document.metadata.get("labels")
+    if labels is None:
+        return {}
+    where = f"{document.source}: {document.identity}: metadata.labels"
+    if not isinstance(labels, Mapping):
+        raise ManifestError(f"{where} must be a mapping, not {type(labels).__name__}")
+    for key, value in labels.items():
+        if not isinstance(key, str):
+            raise ManifestError(f"{where} has a {type(key).__name__} key; keys are strings")
+        if not isinstance(value, str):
+            raise ManifestError(f"{where}.{key} must be a string, not {type(value).__name__}")
+    return dict(labels)
 
 
 # libyaml's dumper writes the same bytes as the pure-Python one, five times faster.
