@@ -34,13 +34,20 @@ class HostnameOwners:
 
     def rival(self, namespace: str, hostname: str) -> Owner | None:
         """The owner of a hostname that overlaps `hostname` and is not `namespace`."""
-        candidates = [self._by_hostname.get(hostname)]
+        owner = self._by_hostname.get(hostname)
+        if owner is not None and owner.namespace != namespace:
+            return owner
         # wildcards above it: *.example.com over a.example.com and over *.a.example.com
-        candidates.extend(self._by_hostname.get(f"*.{d}") for d in parent_domains(hostname))
+        for domain in parent_domains(hostname):
+            owner = self._by_hostname.get(f"*.{domain}")
+            if owner is not None and owner.namespace != namespace:
+                return owner
         if is_wildcard(hostname):
             # names and wildcards below it
-            candidates.extend(self._below.get(hostname[2:], {}).values())
-        return next((o for o in candidates if o is not None and o.namespace != namespace), None)
+            for owner in self._below.get(hostname[2:], {}).values():
+                if owner.namespace != namespace:
+                    return owner
+        return None
 
     def record(self, namespace: str, hostname: str, holder: str) -> None:
         owner = Owner(namespace, hostname, holder)

@@ -226,6 +226,8 @@ def _describe_ports(ports: tuple[int, ...]) -> str:
 def _one_per_reason_and_hostname(refusals: list[Refusal]) -> list[Refusal]:
     """A route's refusals folded so that each (reason, hostname) is reported once, naming
     every port it was refused on."""
+    if len(refusals) < 2:
+        return refusals
     groups: dict[tuple[str, str | None], list[Refusal]] = {}
     for refusal in refusals:
         groups.setdefault((refusal.reason, refusal.hostname), []).append(refusal)
@@ -233,6 +235,8 @@ def _one_per_reason_and_hostname(refusals: list[Refusal]) -> list[Refusal]:
 
 
 def _folded(first: Refusal, others: list[Refusal]) -> Refusal:
+    if not others:
+        return first
     ports = sorted({port for r in others for port in r.ports} - set(first.ports))
     if not ports:
         return first
