@@ -6,6 +6,8 @@ dependencies from PyPI (as the builder stage does) and run from there; and the D
 ENTRYPOINT, CMD and USER are compared with the chart. The install takes ~30-60 s (network).
 """
 
+import ast
+import importlib.metadata
 import json
 import os
 import re
@@ -120,6 +122,39 @@ def test_the_values_schema_describes_every_value() -> None:
                 check(node["properties"][key], item, f"{path}.{key}")
 
     check(schema, values(), "values")
+
+
+def _normalized(distribution: str) -> str:
+    """A distribution name as PEP 503 compares them: PyYAML, pyyaml and py_yaml are one."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def test_every_third_party_module_the_package_imports_is_a_declared_dependency() -> None:
+    """A module that only arrives as someone else's dependency can vanish with their release."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = set()
+    for requirement in project["dependencies"]:
+        name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+        assert name, requirement
+        declared.add(_normalized(name[0]))
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = set()
+    for path in sorted((REPO / "wrapped_gateway").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.partition(".")[0]
+                if top in sys.stdlib_module_names or top == "wrapped_gateway":
+                    continue
+                providers = {_normalized(d) for d in distributions.get(top, [top])}
+                if not providers & declared:
+                    undeclared.add(f"{top} ({path.relative_to(REPO)})")
+    assert not undeclared, f"add to [project] dependencies: {sorted(undeclared)}"
 
 
 def _dockerfile_context(target: Path) -> Path:

@@ -14,27 +14,30 @@ MAX_MESSAGE = 1024
 
 
 class EventLedger:
-    """Remembers which refusals were already reported, for `ttl` seconds."""
+    """Remembers which refusals were reported, for `ttl` seconds."""
 
     def __init__(self, ttl: float = 3600, maxsize: int = 50_000) -> None:
-        self._seen: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize=maxsize, ttl=ttl)
+        self._reported: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize=maxsize, ttl=ttl)
 
-    def fresh(self, gateway_key: str, refusals: Iterable[Refusal]) -> list[Refusal]:
-        """The refusals not reported yet; they count as reported from now on."""
-        new = []
-        for refusal in refusals:
-            mark = (
-                gateway_key,
-                refusal.kind,
-                refusal.namespace,
-                refusal.name,
-                refusal.reason,
-                refusal.message,
-            )
-            if mark not in self._seen:
-                self._seen[mark] = True
-                new.append(refusal)
-        return new
+    def unreported(self, gateway_key: str, refusals: Iterable[Refusal]) -> list[Refusal]:
+        """The refusals with no Event yet."""
+        return [r for r in refusals if _mark(gateway_key, r) not in self._reported]
+
+    def reported(self, gateway_key: str, refusal: Refusal) -> None:
+        """Called once its Event is posted: a refusal whose post failed stays unreported, so
+        the next reconcile posts it."""
+        self._reported[_mark(gateway_key, refusal)] = True
+
+
+def _mark(gateway_key: str, refusal: Refusal) -> tuple[str, ...]:
+    return (
+        gateway_key,
+        refusal.kind,
+        refusal.namespace,
+        refusal.name,
+        refusal.reason,
+        refusal.message,
+    )
 
 
 def refusal_event(

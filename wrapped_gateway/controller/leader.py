@@ -1,16 +1,23 @@
 """Leader election through a coordination.k8s.io Lease, so that one replica of many acts.
 
-The holder renews the Lease every `retry_period`; a standby takes it over once it has not
-been renewed for `lease_duration`. A leader that cannot renew within `renew_deadline` steps
-down before anyone else may take over, so two replicas never act at once. On shutdown the
-leader releases the Lease, so a standby takes over at its next attempt.
+The holder renews the Lease every `retry_period`. Whether another replica's Lease has expired
+is judged the way client-go judges it: by how long this replica has seen the Lease's record
+unchanged, on its own monotonic clock, never by comparing the holder's `renewTime` with the
+local clock (machines' clocks disagree; a skew would let two replicas act, or none). A
+standby takes the Lease over once the record has not changed for `lease_duration`.
+
+A leader that cannot renew within `renew_deadline` (shorter than `lease_duration`) steps
+down before anyone else may take over; one that sees another holder steps down at once. On
+shutdown the leader releases the Lease, so a standby takes over at its next attempt.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client import ApiException
@@ -27,114 +34,182 @@ class LeaseTiming:
     retry_period: float = 2.0
 
 
+class LeaseApi(Protocol):
+    """The calls of `client.CoordinationV1Api` the elector makes."""
+
+    def read_namespaced_lease(self, name: str, namespace: str) -> Any: ...
+
+    def create_namespaced_lease(self, namespace: str, body: Any) -> Any: ...
+
+    def replace_namespaced_lease(self, name: str, namespace: str, body: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """What a Lease says about its holder; any change to it is a sign of life."""
+
+    holder: str
+    acquire_time: datetime | None
+    renew_time: datetime | None
+    transitions: int
+    duration_seconds: int | None
+
+    @classmethod
+    def of(cls, lease: Any) -> "LeaseRecord":
+        spec = lease.spec
+        return cls(
+            holder=spec.holder_identity or "",
+            acquire_time=spec.acquire_time,
+            renew_time=spec.renew_time,
+            transitions=spec.lease_transitions or 0,
+            duration_seconds=spec.lease_duration_seconds,
+        )
+
+
 class LeaderElector:
     def __init__(
         self,
-        api_client: client.ApiClient,
+        leases: LeaseApi,
         *,
         namespace: str,
         name: str,
         identity: str,
         timing: LeaseTiming = LeaseTiming(),
         on_elected: Callable[[], None] = lambda: None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        utc_now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._api = client.CoordinationV1Api(api_client)
+        """`monotonic` times the election; `utc_now` only stamps the Lease's time fields."""
+        self._leases = leases
         self._namespace = namespace
         self._name = name
         self.identity = identity
         self._timing = timing
         self._on_elected = on_elected
-        self._clock = clock
-        self._renewed_at: datetime | None = None
+        self._monotonic = monotonic
+        self._utc_now = utc_now
+        self._observed: LeaseRecord | None = None
+        self._observed_at = 0.0  # local monotonic time at which `_observed` last changed
+        self._renewed_at: float | None = None  # local monotonic time of the last own renewal
         self.is_leader = False
 
     async def run(self) -> None:
         try:
             while True:
-                try:
-                    held = await asyncio.to_thread(self._try_acquire_or_renew)
-                except ApiException as error:
-                    log.warning("leader election: %s %s", error.status, error.reason)
-                    held = False
-                self._update(held)
+                await self.attempt()
                 await asyncio.sleep(self._timing.retry_period)
         finally:
             if self.is_leader:
+                # Stop acting before the Lease is free for a standby to take.
+                self._set_leader(False)
                 await asyncio.to_thread(self._release)
-                self._update(False)
 
-    def _update(self, held: bool) -> None:
-        now = self._clock()
+    async def attempt(self) -> None:
+        """One round: acquire or renew the Lease, then act on what happened."""
+        started = self._monotonic()
+        held: bool | None
+        try:
+            held = await asyncio.to_thread(self._try_acquire_or_renew)
+        except Exception as error:
+            # An unreachable API server raises urllib3's errors, not ApiException; either way
+            # the election goes on.
+            if isinstance(error, ApiException):
+                log.warning("leader election: %s %s", error.status, error.reason)
+            else:
+                log.warning("leader election: %s: %s", type(error).__name__, error)
+            held = None  # unknown
         if held:
-            self._renewed_at = now
-        elif self.is_leader and self._renewed_at is not None:
-            # Keep acting only while the last renewal is within the deadline.
-            held = now - self._renewed_at < timedelta(seconds=self._timing.renew_deadline)
-        if held and not self.is_leader:
+            # The renewal was sent no earlier than `started`, so no other replica can have
+            # seen it expire before `started + lease_duration`.
+            self._renewed_at = started
+            self._set_leader(True)
+        elif held is None and self._within_renew_deadline():
+            pass  # a leader keeps acting while its last renewal is recent enough
+        else:
+            self._set_leader(False)
+
+    def _within_renew_deadline(self) -> bool:
+        return (
+            self.is_leader
+            and self._renewed_at is not None
+            and self._monotonic() - self._renewed_at < self._timing.renew_deadline
+        )
+
+    def _set_leader(self, leader: bool) -> None:
+        if leader and not self.is_leader:
             log.info("became the leader (%s)", self.identity)
             self.is_leader = True
             self._on_elected()
-        elif not held and self.is_leader:
+        elif not leader and self.is_leader:
             log.warning("lost the leader Lease; standing by")
             self.is_leader = False
         metrics.LEADER.set(1 if self.is_leader else 0)
 
     def _try_acquire_or_renew(self) -> bool:
-        now = self._clock()
+        """Whether this replica holds the Lease now; False when another one does."""
         try:
-            lease = self._api.read_namespaced_lease(self._name, self._namespace)
+            lease = self._leases.read_namespaced_lease(self._name, self._namespace)
         except ApiException as error:
             if error.status != 404:
                 raise
-            self._api.create_namespaced_lease(self._namespace, self._lease_body(now))
-            return True
-        spec = lease.spec
-        holder = spec.holder_identity
-        renewed = spec.renew_time or spec.acquire_time
-        duration = spec.lease_duration_seconds or self._timing.lease_duration
-        expired = renewed is None or now - renewed > timedelta(seconds=duration)
-        if holder not in (None, "", self.identity) and not expired:
-            return False
-        transitions = (spec.lease_transitions or 0) + (0 if holder == self.identity else 1)
-        acquired = spec.acquire_time if holder == self.identity else now
+            return self._create()
+        record = LeaseRecord.of(lease)
+        now = self._monotonic()
+        if record != self._observed:
+            self._observed, self._observed_at = record, now
+        duration = record.duration_seconds or self._timing.lease_duration
+        if record.holder not in ("", self.identity) and now - self._observed_at <= duration:
+            return False  # its holder was seen alive within the lease duration
+        ours = record.holder == self.identity
+        stamp = self._utc_now()
         lease.spec = client.V1LeaseSpec(
             holder_identity=self.identity,
             lease_duration_seconds=int(self._timing.lease_duration),
-            acquire_time=acquired,
-            renew_time=now,
-            lease_transitions=transitions,
+            acquire_time=record.acquire_time if ours else stamp,
+            renew_time=stamp,
+            lease_transitions=record.transitions + (0 if ours else 1),
         )
         try:
             # The resourceVersion in `lease` makes this a compare-and-swap.
-            self._api.replace_namespaced_lease(self._name, self._namespace, lease)
+            stored = self._leases.replace_namespaced_lease(self._name, self._namespace, lease)
         except ApiException as error:
             if error.status == 409:
-                return False  # another replica got there first
+                return False  # another replica wrote the Lease since it was read
             raise
+        self._observed, self._observed_at = LeaseRecord.of(stored), now
+        return True
+
+    def _create(self) -> bool:
+        stamp = self._utc_now()
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(name=self._name, namespace=self._namespace),
+            spec=client.V1LeaseSpec(
+                holder_identity=self.identity,
+                lease_duration_seconds=int(self._timing.lease_duration),
+                acquire_time=stamp,
+                renew_time=stamp,
+                lease_transitions=0,
+            ),
+        )
+        try:
+            stored = self._leases.create_namespaced_lease(self._namespace, body)
+        except ApiException as error:
+            if error.status == 409:
+                return False  # another replica created it first
+            raise
+        self._observed, self._observed_at = LeaseRecord.of(stored), self._monotonic()
         return True
 
     def _release(self) -> None:
         try:
-            lease = self._api.read_namespaced_lease(self._name, self._namespace)
+            lease = self._leases.read_namespaced_lease(self._name, self._namespace)
             if lease.spec.holder_identity != self.identity:
                 return
             lease.spec.holder_identity = None
             lease.spec.renew_time = None
             lease.spec.acquire_time = None
-            self._api.replace_namespaced_lease(self._name, self._namespace, lease)
+            self._leases.replace_namespaced_lease(self._name, self._namespace, lease)
             log.info("released the leader Lease")
-        except ApiException as error:
-            log.warning("could not release the leader Lease: %s", error.reason)
-
-    def _lease_body(self, now: datetime) -> client.V1Lease:
-        return client.V1Lease(
-            metadata=client.V1ObjectMeta(name=self._name, namespace=self._namespace),
-            spec=client.V1LeaseSpec(
-                holder_identity=self.identity,
-                lease_duration_seconds=int(self._timing.lease_duration),
-                acquire_time=now,
-                renew_time=now,
-                lease_transitions=0,
-            ),
-        )
+        except Exception as error:
+            # Shutting down regardless: a standby then takes over once the Lease expires.
+            log.warning("could not release the leader Lease: %s", error)

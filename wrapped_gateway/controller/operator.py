@@ -1,16 +1,23 @@
 """The kopf operator: watches feed the index, workers reconcile what the index says changed."""
 
 import asyncio
+import itertools
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import kopf
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
-from wrapped_gateway.constants import GATEWAY_GROUP, WRAPPED_GROUP, WRAPPED_PLURAL, WRAPPED_VERSION
+from wrapped_gateway.constants import (
+    GATEWAY_GROUP,
+    WRAPPED_GROUP,
+    WRAPPED_KIND,
+    WRAPPED_PLURAL,
+    WRAPPED_VERSION,
+)
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventLedger
@@ -18,6 +25,7 @@ from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, Wra
 from wrapped_gateway.controller.kube import PLURALS, KubeApi
 from wrapped_gateway.controller.leader import LeaderElector
 from wrapped_gateway.controller.reconciler import Reconciler
+from wrapped_gateway.controller.relist import RelistTracker
 from wrapped_gateway.controller.settings import Settings
 from wrapped_gateway.controller.workqueue import WorkQueue
 from wrapped_gateway.routes import RouteKind, parse_route
@@ -25,6 +33,7 @@ from wrapped_gateway.routes.parse import SERVED_VERSIONS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
+EventHandler = Callable[[Mapping[str, Any]], None]
 
 
 class Controller:
@@ -35,10 +44,12 @@ class Controller:
         self.api = KubeApi(api_client)
         self.reconciler = Reconciler(self.index, self.api, EventLedger())
         self.ready = False
+        self.relists = RelistTracker()
+        self._background: set[asyncio.Task[None]] = set()
         self._failures: dict[Key, int] = {}
         self.elector = (
             LeaderElector(
-                api_client,
+                client.CoordinationV1Api(api_client),
                 namespace=settings.leader_election_namespace,
                 name=settings.lease_name,
                 identity=settings.identity,
@@ -101,25 +112,14 @@ class Controller:
 
     # --- start-up: one LIST per resource, then the watches take over ----------------------
     async def initial_sync(self, route_versions: Mapping[RouteKind, str]) -> None:
-        custom = client.CustomObjectsApi(self.api.api_client)
         core = client.CoreV1Api(self.api.api_client)
-
-        def listing(group: str, version: str, plural: str) -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = []
-            for namespace in self.settings.namespaces or (None,):
-                if namespace is None:
-                    result = custom.list_cluster_custom_object(group, version, plural)
-                else:
-                    result = custom.list_namespaced_custom_object(group, version, namespace, plural)
-                items.extend(result["items"])
-            return items
-
         for kind, version in route_versions.items():
-            for obj in await asyncio.to_thread(listing, GATEWAY_GROUP, version, PLURALS[kind]):
+            for obj in await asyncio.to_thread(self._list, GATEWAY_GROUP, version, PLURALS[kind]):
                 self.on_route({"type": None, "object": {**obj, "kind": kind.value}})
-        for obj in await asyncio.to_thread(listing, WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL):
+        wrapped = (WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL)
+        for obj in await asyncio.to_thread(self._list, *wrapped):
             self.on_wrapped({"type": None, "object": obj})
-        for obj in await asyncio.to_thread(listing, GATEWAY_GROUP, "v1", "gateways"):
+        for obj in await asyncio.to_thread(self._list, GATEWAY_GROUP, "v1", "gateways"):
             self.on_gateway({"type": None, "object": obj})
         namespaces = await asyncio.to_thread(core.list_namespace)
         for namespace in namespaces.items:
@@ -132,6 +132,36 @@ class Controller:
             self.index.wrapped_count,
         )
         self._enqueue_all()
+
+    def _list(self, group: str, version: str, plural: str) -> list[dict[str, Any]]:
+        custom = client.CustomObjectsApi(self.api.api_client)
+        if not group:  # core/v1: namespaces, never limited to the watched namespaces
+            namespaces = client.CoreV1Api(self.api.api_client).list_namespace()
+            return [{"metadata": {"name": n.metadata.name}} for n in namespaces.items]
+        items: list[dict[str, Any]] = []
+        for namespace in self.settings.namespaces or (None,):
+            if namespace is None:
+                result = custom.list_cluster_custom_object(group, version, plural)
+            else:
+                result = custom.list_namespaced_custom_object(group, version, namespace, plural)
+            items.extend(result["items"])
+        return items
+
+    async def _forget_vanished(
+        self, resource: tuple[str, str, str], kind: str, handle: EventHandler
+    ) -> None:
+        """After kopf re-listed `resource`, drop what was deleted while its watch was down."""
+        mark = self.relists.mark()
+        try:
+            items = await asyncio.to_thread(self._list, *resource)
+        except ApiException as error:
+            log.warning("could not list %s after a watch restart: %s", resource[2], error.reason)
+            return
+        listed = [_namespaced_name(item) for item in items]
+        for namespace, name in self.relists.vanished(resource, listed, mark):
+            log.info("%s %s/%s was deleted while the watch was down", kind, namespace, name)
+            metadata = {"name": name, "namespace": namespace}
+            handle({"type": "DELETED", "object": {"kind": kind, "metadata": metadata}})
 
     # --- workers ------------------------------------------------------------------------
     async def work(self) -> None:
@@ -179,10 +209,12 @@ class Controller:
             if kind not in route_versions:
                 log.info("%s is not served yet; it will be watched once its CRD exists", kind)
             for version in versions:
-                self._on_event(registry, GATEWAY_GROUP, version, PLURALS[kind], self.on_route)
-        self._on_event(registry, WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL, self.on_wrapped)
-        self._on_event(registry, GATEWAY_GROUP, "v1", "gateways", self.on_gateway)
-        self._on_event(registry, "", "v1", "namespaces", self.on_namespace)
+                resource = (GATEWAY_GROUP, version, PLURALS[kind])
+                self._on_event(registry, resource, kind.value, self.on_route)
+        wrapped = (WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL)
+        self._on_event(registry, wrapped, WRAPPED_KIND, self.on_wrapped)
+        self._on_event(registry, (GATEWAY_GROUP, "v1", "gateways"), "Gateway", self.on_gateway)
+        self._on_event(registry, ("", "v1", "namespaces"), "Namespace", self.on_namespace)
         return registry
 
     def _login(self, **_: Any) -> kopf.ConnectionInfo:
@@ -205,15 +237,24 @@ class Controller:
             private_key_path=configuration.key_file,
         )
 
-    @staticmethod
     def _on_event(
-        registry: kopf.OperatorRegistry, group: str, version: str, plural: str, handle: Any
+        self,
+        registry: kopf.OperatorRegistry,
+        resource: tuple[str, str, str],
+        kind: str,
+        handle: EventHandler,
     ) -> None:
         # async, so that it runs in the event loop the work queue lives in (kopf runs sync
         # handlers in a thread pool)
         async def handler(event: Mapping[str, Any], **_: Any) -> None:
             handle(event)
+            key = _namespaced_name(event["object"])
+            if self.relists.observe(resource, event.get("type"), key) and self.ready:
+                task = asyncio.create_task(self._forget_vanished(resource, kind, handle))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
+        group, version, plural = resource
         handler.__name__ = f"{plural}.{version}"
         kopf.on.event(group=group, version=version, plural=plural, registry=registry)(handler)
 
@@ -233,7 +274,21 @@ def kopf_settings() -> kopf.OperatorSettings:
     operator_settings.watching.client_timeout = 330
     operator_settings.watching.connect_timeout = 10
     operator_settings.watching.reconnect_backoff = 1.0
+    operator_settings.networking.error_backoffs = RetryForever()
     return operator_settings
+
+
+class RetryForever:
+    """kopf's backoffs between attempts of a request, without a last attempt.
+
+    kopf gives up after its eighth backoff (a minute in all), which would stop a watch for
+    good while the API server is down a little longer, as in an upgrade; the relisting that
+    follows a restarted watch is handled by `relist`.
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        yield from (1, 1, 2, 3, 5, 8, 13)
+        yield from itertools.repeat(20.0)
 
 
 def api_client_for(settings: Settings) -> client.ApiClient:

@@ -59,7 +59,12 @@ class Reconciler:
             await self._write_status(entry, verdict, None)
             return "invalid"
         routes = self._index.routes_for(key)
-        desired = desired_gateway(entry.model, routes, self._index.namespace_labels)
+        # In a thread: thousands of routes take a second, and the event loop must keep
+        # answering health probes and taking watch events meanwhile. Everything it reads is
+        # immutable or only looked up.
+        desired = await asyncio.to_thread(
+            desired_gateway, entry.model, routes, self._index.namespace_labels
+        )
         self._count_refusals(key, desired)
         await self._post_events(desired, routes)
         verdict, result = await self._converge(entry, desired)
@@ -128,19 +133,25 @@ class Reconciler:
         self._index.upsert_wrapped(dataclasses.replace(entry, status=status))
 
     async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> None:
-        fresh = self._ledger.fresh(desired.key, desired.refusals)
-        if not fresh:
+        unreported = self._ledger.unreported(desired.key, desired.refusals)
+        if not unreported:
             return
         by_identity = {route.identity: route for route in routes}
         now = self._clock()
-        for refusal in fresh:
+        for refusal in unreported:
             route = by_identity.get((refusal.kind, refusal.namespace, refusal.name))
             try:
                 await asyncio.to_thread(
                     self._api.create_event, refusal_event(refusal, route, desired.key, now)
                 )
-            except ApiException as error:
-                log.warning("could not post an Event for %s: %s", refusal, error.reason)
+            except Exception as error:
+                # Events are not worth failing the reconcile for; this one stays unreported,
+                # so the next reconcile posts it. An unreachable API server raises urllib3's
+                # errors, not ApiException.
+                detail = error.reason if isinstance(error, ApiException) else error
+                log.warning("could not post an Event for %s: %s", refusal, detail)
+                continue
+            self._ledger.reported(desired.key, refusal)
 
     def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
         counts: dict[str, int] = {}

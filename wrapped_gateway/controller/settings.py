@@ -114,7 +114,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         "--settle-seconds",
         "SETTLE_SECONDS",
-        "how long a WrappedGateway waits after a change, so bursts coalesce",
+        "how long a WrappedGateway rests after a reconcile before the next, so bursts "
+        "coalesce; a change to an idle one is reconciled at once",
         type=float,
         default="0.2",
     )

@@ -12,12 +12,14 @@ def refusal(message: str = "m") -> Refusal:
     return Refusal(RouteKind.HTTP, "team", "web", "HostnameConflict", message, "a.example.com", 443)
 
 
-def test_each_refusal_is_reported_once() -> None:
+def test_a_refusal_is_unreported_until_it_is_marked_reported() -> None:
     ledger = EventLedger()
-    assert ledger.fresh("infra/gw", [refusal()]) == [refusal()]
-    assert ledger.fresh("infra/gw", [refusal()]) == []
-    assert ledger.fresh("infra/other", [refusal()]) == [refusal()]
-    assert ledger.fresh("infra/gw", [refusal("changed")]) == [refusal("changed")]
+    assert ledger.unreported("infra/gw", [refusal()]) == [refusal()]
+    assert ledger.unreported("infra/gw", [refusal()]) == [refusal()]  # asking marks nothing
+    ledger.reported("infra/gw", refusal())
+    assert ledger.unreported("infra/gw", [refusal()]) == []
+    assert ledger.unreported("infra/other", [refusal()]) == [refusal()]
+    assert ledger.unreported("infra/gw", [refusal("changed")]) == [refusal("changed")]
 
 
 def test_the_event_is_a_warning_on_the_route() -> None:

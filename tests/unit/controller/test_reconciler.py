@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiException
 
 from tests.unit.builders import route, wrapped_obj
 from wrapped_gateway.controller.index import ClusterIndex, LiveGateway, WrappedEntry
@@ -112,6 +113,41 @@ def test_refusals_become_one_event_each_across_reconciles(
     index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
     index.upsert_route(route())
     reconciler = Reconciler(index, api)  # type: ignore[arg-type]
+    for _ in range(3):
+        asyncio.run(reconciler.reconcile(KEY))
+    assert [(e["reason"], e["involvedObject"]["name"]) for e in api.events] == [
+        ("InvalidHostname", "bad")
+    ]
+
+
+class EventsFailingOnce(RecordingApi):
+    """The first Event post fails with `failure`; later ones succeed."""
+
+    def __init__(self, failure: Exception) -> None:
+        super().__init__()
+        self.failure: Exception | None = failure
+
+    def create_event(self, event: dict[str, Any]) -> None:
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+        super().create_event(event)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ApiException(status=500, reason="Internal Server Error"), ConnectionError("refused")],
+    ids=["api-error", "unreachable"],
+)
+def test_an_event_whose_post_failed_is_posted_at_the_next_reconcile_and_then_never_again(
+    index: ClusterIndex, failure: Exception
+) -> None:
+    api = EventsFailingOnce(failure)
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    index.upsert_route(route())
+    reconciler = Reconciler(index, api)  # type: ignore[arg-type]
+    assert asyncio.run(reconciler.reconcile(KEY)) == "applied"  # the failure fails nothing else
+    assert api.events == []
     for _ in range(3):
         asyncio.run(reconciler.reconcile(KEY))
     assert [(e["reason"], e["involvedObject"]["name"]) for e in api.events] == [

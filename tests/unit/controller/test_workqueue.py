@@ -1,4 +1,5 @@
 import asyncio
+import random
 
 import pytest
 
@@ -16,6 +17,14 @@ async def drain(queue: WorkQueue[str], timeout: float = 0.05) -> list[str]:
         queue.done(key)
 
 
+async def wait_for_key(queue: WorkQueue[str], timeout: float) -> float:
+    """Seconds until `queue` hands a key out."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.wait_for(queue.get(), timeout)
+    return loop.time() - start
+
+
 @pytest.mark.parametrize("settle", [0.0, 0.01])
 def test_a_burst_of_additions_becomes_one_item(settle: float) -> None:
     async def scenario() -> list[str]:
@@ -28,29 +37,157 @@ def test_a_burst_of_additions_becomes_one_item(settle: float) -> None:
     assert sorted(asyncio.run(scenario())) == ["a", "b"]
 
 
-def test_a_key_added_while_processing_comes_back_once_afterwards() -> None:
+def test_an_idle_key_is_handed_out_at_once() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=10)
+        queue.add("a")
+        return await wait_for_key(queue, timeout=1)
+
+    assert asyncio.run(scenario()) < 0.05
+
+
+@pytest.mark.parametrize("settle", [0.0, 0.05])
+def test_a_key_added_while_processing_comes_back_once_afterwards(settle: float) -> None:
     async def scenario() -> tuple[str, list[str]]:
-        queue: WorkQueue[str] = WorkQueue(settle=0)
+        queue: WorkQueue[str] = WorkQueue(settle=settle)
         queue.add("a")
         key = await queue.get()
         for _ in range(10):
             queue.add("a")  # events during the reconcile
         # not handed out while it is being processed
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(queue.get(), 0.05)
+            await asyncio.wait_for(queue.get(), 0.1)
         queue.done(key)
-        return key, await drain(queue)
+        return key, await drain(queue, timeout=0.2)
 
     assert asyncio.run(scenario()) == ("a", ["a"])
+
+
+def test_a_burst_during_a_slow_reconcile_becomes_one_more_reconcile() -> None:
+    async def scenario() -> int:
+        queue: WorkQueue[str] = WorkQueue(settle=0.05)
+        runs = 0
+        processing = asyncio.Event()
+
+        async def worker() -> None:
+            nonlocal runs
+            while True:
+                key = await queue.get()
+                runs += 1
+                processing.set()
+                await asyncio.sleep(0.3)  # a slow reconcile
+                queue.done(key)
+
+        workers = [asyncio.create_task(worker()) for _ in range(4)]
+        queue.add("a")
+        await processing.wait()
+        for _ in range(1000):
+            queue.add("a")
+            await asyncio.sleep(0)
+        await asyncio.sleep(1)
+        for task in workers:
+            task.cancel()
+        return runs
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_a_key_rests_for_the_settle_time_after_a_reconcile() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=0.1)
+        queue.add("a")
+        queue.done(await queue.get())
+        queue.add("a")
+        return await wait_for_key(queue, timeout=1)
+
+    assert 0.09 <= asyncio.run(scenario()) < 0.5
+
+
+def test_a_key_whose_rest_is_over_is_handed_out_at_once() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=0.05)
+        queue.add("a")
+        queue.done(await queue.get())
+        await asyncio.sleep(0.1)
+        queue.add("a")
+        return await wait_for_key(queue, timeout=1)
+
+    assert asyncio.run(scenario()) < 0.04
 
 
 def test_a_delayed_key_waits() -> None:
     async def scenario() -> float:
         queue: WorkQueue[str] = WorkQueue(settle=0)
-        loop = asyncio.get_running_loop()
-        start = loop.time()
         queue.add("a", delay=0.1)
-        await queue.get()
-        return loop.time() - start
+        return await wait_for_key(queue, timeout=1)
 
     assert asyncio.run(scenario()) >= 0.09
+
+
+def test_a_retry_waits_at_least_the_settle_time() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=0.1)
+        queue.add("a")
+        queue.done(await queue.get())
+        queue.add("a", delay=0.01)  # what the operator does after a failure
+        return await wait_for_key(queue, timeout=1)
+
+    assert asyncio.run(scenario()) >= 0.09
+
+
+def test_a_change_during_a_retry_backoff_is_not_held_back_by_it() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=0)
+        queue.add("a", delay=60)
+        queue.add("a")
+        return await wait_for_key(queue, timeout=1)
+
+    assert asyncio.run(scenario()) < 0.05
+
+
+def test_a_later_request_does_not_postpone_an_earlier_one() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=0)
+        queue.add("a", delay=0.05)
+        queue.add("a", delay=60)
+        return await wait_for_key(queue, timeout=1)
+
+    assert asyncio.run(scenario()) < 0.5
+
+
+def test_under_random_load_no_key_runs_twice_at_once_and_every_addition_is_served() -> None:
+    keys = [f"gw{i}" for i in range(5)]
+    chance = random.Random(7)
+
+    async def scenario() -> tuple[dict[str, float], dict[str, float]]:
+        queue: WorkQueue[str] = WorkQueue(settle=0.005)
+        loop = asyncio.get_running_loop()
+        active: set[str] = set()
+        last_added: dict[str, float] = {}
+        last_started: dict[str, float] = {}
+
+        async def worker() -> None:
+            while True:
+                key = await queue.get()
+                assert key not in active, f"{key} handed out while being processed"
+                active.add(key)
+                last_started[key] = loop.time()
+                await asyncio.sleep(chance.uniform(0, 0.01))
+                active.discard(key)
+                queue.done(key)
+
+        workers = [asyncio.create_task(worker()) for _ in range(4)]
+        for _ in range(600):
+            key = chance.choice(keys)
+            last_added[key] = loop.time()
+            queue.add(key, delay=chance.choice([0.0, 0.0, 0.0, 0.02]))
+            await asyncio.sleep(chance.uniform(0, 0.001))
+        await asyncio.sleep(0.2)
+        for task in workers:
+            task.cancel()
+        assert len(queue) == 0
+        return last_added, last_started
+
+    last_added, last_started = asyncio.run(scenario())
+    for key, added in last_added.items():
+        assert last_started[key] >= added, f"{key}'s last addition was never served"

@@ -1,0 +1,73 @@
+"""Deletions that happened while a watch was down, found when kopf lists again.
+
+kopf restarts a failed watch (the API server gone for a while, a 410 Gone) with a fresh
+listing, which it delivers as events of type None, one per object that exists. It never
+reports the objects that were deleted in the gap, so the index would keep them forever (a
+deleted route keeping its listener). client-go's reflector replaces its store with each
+listing; this does the same for the index: after a re-listing of one resource, what the index
+holds of it but the listing did not contain, and that no event has touched since the listing
+began, is removed.
+
+A listing is told from live events by its type (None), and a re-listing from the first one by
+having seen a watch event, or a pause, since the last listing event of that resource.
+"""
+
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+
+# Listing events of one resource arrive back to back; a pause this long starts a new listing.
+LISTING_PAUSE = 5.0
+
+Resource = Hashable  # e.g. ("gateway.networking.k8s.io", "v1", "httproutes")
+ObjectKey = tuple[str, str]  # namespace, name
+
+
+@dataclass
+class _Seen:
+    listed_at: float | None = None  # the clock of the last listing event
+    watched_since: bool = False  # a watch event arrived after it
+    objects: dict[ObjectKey, int] = field(default_factory=dict)  # -> event number
+
+
+class RelistTracker:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._events = 0
+        self._resources: dict[Resource, _Seen] = {}
+
+    def observe(self, resource: Resource, event_type: str | None, key: ObjectKey) -> bool:
+        """Record one event; True when it starts a re-listing of `resource`."""
+        self._events += 1
+        seen = self._resources.setdefault(resource, _Seen())
+        if event_type == "DELETED":
+            seen.objects.pop(key, None)
+        else:
+            seen.objects[key] = self._events
+        if event_type is not None:
+            seen.watched_since = True
+            return False
+        now = self._clock()
+        relisting = seen.listed_at is not None and (
+            seen.watched_since or now - seen.listed_at > LISTING_PAUSE
+        )
+        seen.listed_at, seen.watched_since = now, False
+        return relisting
+
+    def mark(self) -> int:
+        """A point in the event sequence: take it before listing."""
+        return self._events
+
+    def vanished(
+        self, resource: Resource, listed: Iterable[ObjectKey], mark: int
+    ) -> list[ObjectKey]:
+        """What the index holds of `resource` that a listing begun at `mark` did not contain
+        and no event touched since: deleted while the watch was down. They are forgotten."""
+        seen = self._resources.get(resource)
+        if seen is None:
+            return []
+        present = set(listed)
+        gone = [k for k, n in seen.objects.items() if k not in present and n <= mark]
+        for key in gone:
+            del seen.objects[key]
+        return gone
