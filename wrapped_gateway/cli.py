@@ -2,32 +2,13 @@
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from wrapped_gateway import __version__
+from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.manifests import ManifestError, read_documents
 from wrapped_gateway.render import render, to_json, to_yaml
-
-
-class _SubcommandParser(argparse.ArgumentParser):
-    """A subcommand's parser; `add_arguments`, if given, adds its arguments once it is chosen."""
-
-    def __init__(
-        self,
-        *args: Any,
-        add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._add_arguments = add_arguments
-
-    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
-        if self._add_arguments is not None:
-            add_arguments, self._add_arguments = self._add_arguments, None
-            add_arguments(self)
-        return super().parse_known_args(*args, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,9 +23,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Generates Gateway listeners from the routes that attach to them.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(
-        required=True, metavar="COMMAND", parser_class=_SubcommandParser
-    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     render_parser = commands.add_parser(
         "render",
@@ -72,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run the controller: keep every generated Gateway in step with its routes",
         description="Watches routes and WrappedGateways and server-side-applies the generated "
         "Gateways. Every flag can also be set by the environment variable named in its help.",
-        add_arguments=_add_run_arguments,
     )
+    add_run_arguments(run_parser)
     run_parser.set_defaults(command=_run)
 
     demo_parser = commands.add_parser(
@@ -118,19 +97,9 @@ def _one_line(text: str) -> str:
     return "\\n".join(text.splitlines())
 
 
-# The controller's modules are imported only by `run`: they load kopf and the Kubernetes client,
-# a second of start-up that `render` would pay for nothing.
-
-
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    from wrapped_gateway.controller.settings import add_run_arguments  # noqa: PLC0415
-
-    add_run_arguments(parser)
-
-
 def _run(args: argparse.Namespace) -> int:
+    # Imported here so that `render` starts without loading kopf and the API client.
     from wrapped_gateway.controller.operator import run  # noqa: PLC0415
-    from wrapped_gateway.controller.settings import settings_from  # noqa: PLC0415
 
     return run(settings_from(args))
 

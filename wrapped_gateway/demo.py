@@ -111,9 +111,8 @@ def _local_cluster() -> ModuleType:
 
 @contextmanager
 def _controller(kubeconfig: Path) -> Iterator[None]:
-    from wrapped_gateway.controller.leader import LeaseTiming  # noqa: PLC0415
     from wrapped_gateway.controller.operator import run  # noqa: PLC0415 - loads kopf
-    from wrapped_gateway.controller.settings import Settings  # noqa: PLC0415
+    from wrapped_gateway.controller.settings import LeaseTiming, Settings  # noqa: PLC0415
 
     settings = Settings(
         kubeconfig=str(kubeconfig),

@@ -23,15 +23,11 @@ from kubernetes import client
 from kubernetes.client import ApiException
 
 from wrapped_gateway.controller import metrics
+from wrapped_gateway.controller.settings import LeaseTiming
+
+DEFAULT_TIMING = LeaseTiming()
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseTiming:
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
 
 
 class LeaseApi(Protocol):
@@ -74,7 +70,7 @@ class LeaderElector:
         namespace: str,
         name: str,
         identity: str,
-        timing: LeaseTiming = LeaseTiming(),
+        timing: LeaseTiming = DEFAULT_TIMING,
         on_elected: Callable[[], None] = lambda: None,
         monotonic: Callable[[], float] = time.monotonic,
         utc_now: Callable[[], datetime] = lambda: datetime.now(UTC),

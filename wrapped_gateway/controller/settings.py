@@ -7,9 +7,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from wrapped_gateway.controller.leader import LeaseTiming
-
 ENV_PREFIX = "WRAPPED_GATEWAY_"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTiming:
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
