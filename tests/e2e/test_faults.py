@@ -102,7 +102,7 @@ def assert_gateway_is_what_render_computes(own: OwnCluster, namespace: str) -> N
         live = gateway(own.custom, namespace)["spec"]
         return live == _with_server_defaults(desired.gateway["spec"], live)  # type: ignore[index]
 
-    eventually(agrees, timeout=60)
+    eventually(agrees, timeout=90)
 
 
 @pytest.fixture
@@ -131,7 +131,10 @@ def test_an_api_server_outage_mid_burst_loses_no_route(
         own.custom.delete_namespaced_custom_object(
             "gateway.networking.k8s.io", "v1", namespace, "httproutes", "r5"
         )
-        assert_gateway_is_what_render_computes(own, namespace)
+        try:
+            assert_gateway_is_what_render_computes(own, namespace)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\ncontroller log:\n{log.read_text()[-4000:]}") from None
         assert controller.ready()
         hostnames = {
             item["hostname"] for item in gateway(own.custom, namespace)["spec"]["listeners"]

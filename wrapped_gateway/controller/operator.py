@@ -151,12 +151,20 @@ class Controller:
         self, resource: tuple[str, str, str], kind: str, handle: EventHandler
     ) -> None:
         """After kopf re-listed `resource`, drop what was deleted while its watch was down."""
-        mark = self.relists.mark()
-        try:
-            items = await asyncio.to_thread(self._list, *resource)
-        except ApiException as error:
-            log.warning("could not list %s after a watch restart: %s", resource[2], error.reason)
-            return
+        for attempt in itertools.count():
+            mark = self.relists.mark()
+            try:
+                items = await asyncio.to_thread(self._list, *resource)
+                break
+            except Exception as error:  # the API server may still be starting
+                retry_in = min(MAX_BACKOFF, 2.0**attempt)
+                log.warning(
+                    "could not list %s after a watch restart (%s); retrying in %.0fs",
+                    resource[2],
+                    type(error).__name__,
+                    retry_in,
+                )
+                await asyncio.sleep(retry_in)
         listed = [_namespaced_name(item) for item in items]
         for namespace, name in self.relists.vanished(resource, listed, mark):
             log.info("%s %s/%s was deleted while the watch was down", kind, namespace, name)
