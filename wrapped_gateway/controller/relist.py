@@ -9,7 +9,8 @@ holds of it but the listing did not contain, and that no event has touched since
 began, is removed.
 
 A listing is told from live events by its type (None), and a re-listing from the first one by
-having seen a watch event, or a pause, since the last listing event of that resource.
+having seen a watch event, or a pause, since the last listing event of that resource (an empty
+first listing delivers no event at all).
 """
 
 import time
@@ -48,8 +49,9 @@ class RelistTracker:
             seen.watched_since = True
             return False
         now = self._clock()
-        relisting = seen.listed_at is not None and (
-            seen.watched_since or now - seen.listed_at > LISTING_PAUSE
+        # Watch events before any listing event: the first listing was empty.
+        relisting = seen.watched_since or (
+            seen.listed_at is not None and now - seen.listed_at > LISTING_PAUSE
         )
         seen.listed_at, seen.watched_since = now, False
         return relisting

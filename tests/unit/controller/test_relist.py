@@ -32,6 +32,13 @@ def test_a_listing_after_watch_events_is_a_relisting_once() -> None:
     assert listed(tracker, "a", "b") == [True, False]
 
 
+def test_a_listing_after_an_empty_first_listing_and_watch_events_is_a_relisting() -> None:
+    # the first listing found nothing, so it delivered no event at all
+    tracker = RelistTracker(Clock())
+    tracker.observe(ROUTES, "ADDED", ("team", "a"))
+    assert listed(tracker, "a") == [True]
+
+
 def test_a_listing_after_a_quiet_pause_is_a_relisting() -> None:
     clock = Clock()
     tracker = RelistTracker(clock)
