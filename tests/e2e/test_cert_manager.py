@@ -337,14 +337,17 @@ def test_acme_http01_solver_route_leaves_the_listeners_alone(
         )["items"]
         return items
 
-    (route,) = eventually(solver_routes, timeout=90)
-    assert route["spec"]["hostnames"] == ["acme.example.com"]
-    assert route["spec"]["parentRefs"][0]["name"] == "gw"
-    assert route["spec"]["parentRefs"][0]["sectionName"] == "http"
-    (challenge,) = custom.list_namespaced_custom_object(
+    # cert-manager may present a challenge again (a second solver route) under load
+    routes = eventually(solver_routes, timeout=90)
+    for route in routes:
+        assert route["spec"]["hostnames"] == ["acme.example.com"]
+        assert route["spec"]["parentRefs"][0]["name"] == "gw"
+        assert route["spec"]["parentRefs"][0]["sectionName"] == "http"
+    challenges = custom.list_namespaced_custom_object(
         "acme.cert-manager.io", "v1", ns, "challenges"
     )["items"]
-    assert challenge["spec"]["type"] == "HTTP-01"
+    assert challenges
+    assert all(c["spec"]["type"] == "HTTP-01" for c in challenges)
 
     # The controller leaves the listeners alone: the solver's route attaches to the static
     # HTTP listener and generates nothing; the Gateway is not even rewritten.
@@ -354,4 +357,5 @@ def test_acme_http01_solver_route_leaves_the_listeners_alone(
     assert after["spec"]["listeners"] == before["spec"]["listeners"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     refused = status(custom, ns).get("refusedRoutes", [])
-    assert all(r["name"] != route["metadata"]["name"] for r in refused), refused
+    solver_names = {route["metadata"]["name"] for route in routes}
+    assert all(r["name"] not in solver_names for r in refused), refused
