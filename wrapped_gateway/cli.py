@@ -87,8 +87,8 @@ def _render(args: argparse.Namespace) -> int:
         return 1
     # One write: stderr is line-buffered, and a large input can refuse thousands of routes.
     sys.stderr.write("".join(f"{_one_line(line)}\n" for line in rendered.diagnostics))
-    gateways = [g.gateway for g in rendered.gateways if g.gateway is not None]
-    sys.stdout.write(to_json(gateways) if args.output == "json" else to_yaml(gateways))
+    manifests = rendered.manifests
+    sys.stdout.write(to_json(manifests) if args.output == "json" else to_yaml(manifests))
     return 0
 
 

@@ -5,6 +5,8 @@ from typing import Final
 GATEWAY_GROUP: Final = "gateway.networking.k8s.io"
 GATEWAY_API_VERSION: Final = f"{GATEWAY_GROUP}/v1"
 GATEWAY_KIND: Final = "Gateway"
+LISTENER_SET_KIND: Final = "ListenerSet"
+LISTENER_SET_PLURAL: Final = "listenersets"
 
 WRAPPED_GROUP: Final = "wrapped-gateway.dev"
 WRAPPED_VERSION: Final = "v1alpha1"
@@ -47,6 +49,12 @@ NOT_COPIED_ANNOTATION_PREFIXES: Final = (
     "kopf.zalando.org/",
 )
 
+# On every generated ListenerSet: the uid of the WrappedGateway that wrote it. ListenerSets live
+# in the routes' namespaces, where an owner reference to the WrappedGateway is not allowed, so the
+# controller finds (and deletes) its own ListenerSets by this label.
+OWNER_UID_LABEL: Final = f"{WRAPPED_GROUP}/owner-uid"
+OWNER_ANNOTATION: Final = f"{WRAPPED_GROUP}/owner"  # "namespace/name", for people
+
 NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
 
 MAX_LISTENERS: Final = 64
@@ -75,3 +83,8 @@ class Reason:
     INVALID_TLS_MODE: Final = "InvalidTLSMode"
     INVALID_SECTION_NAME: Final = "InvalidSectionName"
     INVALID_PARENT_REF: Final = "InvalidParentRef"
+    # ListenerSets mode
+    NEEDS_LISTENER_SET_REF: Final = "NeedsListenerSetRef"
+    CROSS_NAMESPACE_LISTENER_SET: Final = "CrossNamespaceListenerSet"
+    SERVED_BY_STATIC_LISTENER: Final = "ServedByStaticListener"
+    LISTENER_SET_NOT_OWNED: Final = "ListenerSetNotOwned"

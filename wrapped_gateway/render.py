@@ -1,9 +1,9 @@
-"""Offline rendering: manifests in, the Gateways the controller would apply out."""
+"""Offline rendering: manifests in, the Gateways and ListenerSets the controller would apply."""
 
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -18,14 +18,24 @@ from wrapped_gateway.listeners import (
     desired_gateway,
     parse_wrapped_gateway,
 )
+from wrapped_gateway.listeners.wrapped import Output
 from wrapped_gateway.manifests import Document, ManifestError
-from wrapped_gateway.routes import Route, parse_route, route_kind
+from wrapped_gateway.routes import ParentKind, Route, parse_route, route_kind
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
     gateways: list[DesiredGateway]
     notes: list[str]
+
+    @property
+    def manifests(self) -> list[dict[str, Any]]:
+        """Each Gateway followed by its ListenerSets."""
+        return [
+            manifest
+            for desired in self.gateways
+            for manifest in ((desired.gateway,) if desired.gateway else ()) + desired.listener_sets
+        ]
 
     @property
     def diagnostics(self) -> list[str]:
@@ -74,21 +84,43 @@ def _render(documents: Iterable[Document]) -> Rendered:
                 f"note: {document.source}: skipped {document.api_version} {document.identity} "
                 "(not a WrappedGateway, route or Namespace)"
             )
-    by_target: dict[tuple[str, str], list[Route]] = defaultdict(list)
+    by_target: dict[tuple[ParentKind, str], list[Route]] = defaultdict(list)
     for route in routes:
-        for target in {(p.namespace, p.name) for p in route.parents}:
+        for target in set(_targets(route)):
             by_target[target].append(route)
-    known = {(w.namespace, w.name) for w in wrapped}
+    known = {target for w in wrapped for target in _reached_through(w)}
     notes.extend(
         f"note: {route} targets no WrappedGateway in the input"
         for route in sorted(routes, key=lambda r: (r.namespace, r.name, r.kind))
-        if not any((p.namespace, p.name) in known for p in route.parents)
+        if known.isdisjoint(_targets(route))
     )
     gateways = [
-        desired_gateway(w, by_target.get((w.namespace, w.name), ()), namespace_labels)
+        desired_gateway(w, _routes_of(w, by_target), namespace_labels)
         for w in sorted(wrapped, key=lambda w: (w.namespace, w.name))
     ]
     return Rendered(gateways, notes)
+
+
+def _targets(route: Route) -> Iterator[tuple[ParentKind, str]]:
+    """Where a route may reach a WrappedGateway: a Gateway by "namespace/name", and a
+    ListenerSet by name alone, as every namespace's ListenerSet is named like its Gateway."""
+    for p in route.parents:
+        yield (p.kind, p.name if p.kind is ParentKind.LISTENER_SET else f"{p.namespace}/{p.name}")
+
+
+def _reached_through(wrapped: WrappedGateway) -> list[tuple[ParentKind, str]]:
+    targets = [(ParentKind.GATEWAY, wrapped.key)]
+    if wrapped.output is Output.LISTENER_SETS:
+        targets.append((ParentKind.LISTENER_SET, wrapped.name))
+    return targets
+
+
+def _routes_of(
+    wrapped: WrappedGateway, by_target: Mapping[tuple[ParentKind, str], list[Route]]
+) -> list[Route]:
+    """The routes that may reach `wrapped`, each once."""
+    found = (r for target in _reached_through(wrapped) for r in by_target.get(target, ()))
+    return list({id(route): route for route in found}.values())
 
 
 class _ReadAs(Enum):

@@ -249,3 +249,38 @@ def test_kubectl_lists_are_unpacked(tmp_path: Path, capsys: pytest.CaptureFixtur
     code, out, _ = run(capsys, "-f", str(tmp_path / "in.yaml"))
     assert code == 0
     assert "https-443-a.example.com" in out
+
+
+def test_listener_sets_mode_prints_each_gateway_followed_by_its_listener_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = {
+        "output": "ListenerSets",
+        "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+        "routes": {"namespaces": {"from": "All"}},
+    }
+    through_set = {"kind": "ListenerSet", "name": "shared"}
+    path = write(
+        tmp_path / "in.yaml",
+        wrapped_obj("shared", spec=spec),
+        route_obj("HTTPRoute", "b", "team-b", hostnames=["b.example.com"], parents=[through_set]),
+        route_obj("HTTPRoute", "a", "team-a", hostnames=["a.example.com"], parents=[through_set]),
+        # a ListenerSet named like a WrappedGateway in Gateway mode reaches nothing
+        route_obj(
+            "HTTPRoute",
+            "x",
+            "team-a",
+            hostnames=["x.example.com"],
+            parents=[{"kind": "ListenerSet", "name": "elsewhere"}],
+        ),
+    )
+    code, out, err = run(capsys, "-f", str(path))
+    assert code == 0
+    documents = list(yaml.safe_load_all(out))
+    assert [(d["kind"], d["metadata"]["namespace"]) for d in documents] == [
+        ("Gateway", "infra"),
+        ("ListenerSet", "team-a"),
+        ("ListenerSet", "team-b"),
+    ]
+    assert documents[1]["spec"]["listeners"][0]["hostname"] == "a.example.com"
+    assert err.splitlines() == ["note: HTTPRoute team-a/x targets no WrappedGateway in the input"]

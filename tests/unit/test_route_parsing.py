@@ -3,7 +3,15 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.unit.builders import parent, route, route_obj
-from wrapped_gateway.routes import GatewayRef, Protocol, RouteKind, TLSMode, parse_route, route_kind
+from wrapped_gateway.routes import (
+    ParentKind,
+    ParentRef,
+    Protocol,
+    RouteKind,
+    TLSMode,
+    parse_route,
+    route_kind,
+)
 
 
 @pytest.mark.parametrize(
@@ -12,6 +20,7 @@ from wrapped_gateway.routes import GatewayRef, Protocol, RouteKind, TLSMode, par
         ("HTTPRoute", "v1", Protocol.HTTPS),
         ("HTTPRoute", "v1beta1", Protocol.HTTPS),
         ("GRPCRoute", "v1", Protocol.HTTPS),
+        ("GRPCRoute", "v1alpha2", Protocol.HTTPS),  # Gateway API v1.0 and v1.1
         ("TLSRoute", "v1", Protocol.TLS),
         ("TLSRoute", "v1alpha3", Protocol.TLS),
         ("TLSRoute", "v1alpha2", Protocol.TLS),
@@ -25,7 +34,7 @@ def test_every_served_kind_and_version_is_read(kind: str, version: str, protocol
     parsed = parse_route(route_obj(kind, version=version, hostnames=["a.example.com"]))
     assert parsed.kind == RouteKind(kind)
     assert parsed.protocol is protocol
-    assert parsed.parents == (GatewayRef("infra", "gw"),)
+    assert parsed.parents == (ParentRef("infra", "gw"),)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +55,7 @@ def test_other_objects_are_not_routes(api_version: str, kind: str) -> None:
 
 def test_parent_namespace_defaults_to_the_routes_namespace() -> None:
     parsed = route(namespace="team-a", parents=[parent(namespace=None)])
-    assert parsed.parents == (GatewayRef("team-a", "gw"),)
+    assert parsed.parents == (ParentRef("team-a", "gw"),)
     assert parsed.targets("team-a", "gw")
     assert not parsed.targets("infra", "gw")
 
@@ -54,13 +63,20 @@ def test_parent_namespace_defaults_to_the_routes_namespace() -> None:
 def test_parent_refs_to_other_kinds_and_groups_are_ignored() -> None:
     parsed = route(
         parents=[
-            parent(kind="ListenerSet"),
             parent(kind="Service", group=""),
             parent(group="example.com", kind="Gateway"),
+            parent(group="example.com", kind="ListenerSet"),
             parent(name="real", sectionName="web", port=8443),
         ]
     )
-    assert parsed.parents == (GatewayRef("infra", "real", "web", 8443),)
+    assert parsed.parents == (ParentRef("infra", "real", "web", 8443),)
+
+
+def test_a_parent_ref_to_a_listener_set_is_read_with_its_kind() -> None:
+    parsed = route(namespace="team-a", parents=[parent(kind="ListenerSet", namespace=None)])
+    assert parsed.parents == (ParentRef("team-a", "gw", kind=ParentKind.LISTENER_SET),)
+    assert parsed.listener_set_refs("gw") == list(parsed.parents)
+    assert not parsed.targets("team-a", "gw")  # a ListenerSet is not the Gateway
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,26 @@ _HOSTNAME_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TLS"})
 
 
 class ListenerBook:
-    def __init__(self, static: Iterable[StaticListener], platform_namespace: str) -> None:
+    """The listeners of one WrappedGateway.
+
+    With `per_namespace` (ListenerSets mode) the generated listeners go into one ListenerSet per
+    route namespace: the 64-listener limit and listener names are per namespace, while the
+    distinctness and tenancy rules still span the whole Gateway, which merges every
+    ListenerSet's listeners with its own.
+    """
+
+    def __init__(
+        self, static: Iterable[StaticListener], platform_namespace: str, per_namespace: bool
+    ) -> None:
         self._static = {ListenerKey(s.port, s.protocol, s.hostname): s for s in static}
+        self._per_namespace = per_namespace
         self._generated: dict[ListenerKey, GeneratedListener] = {}
-        # name -> what holds it, for conflict messages
-        self._names: dict[str, str] = {s.name: f"static listener {s.name!r}" for s in static}
+        self._generated_in: dict[str, int] = {}  # listeners per namespace
+        # (scope, name) -> what holds it, for conflict messages; a scope is a ListenerSet's
+        # namespace, or "" for the Gateway's own listeners
+        self._names: dict[tuple[str, str], str] = {
+            ("", s.name): f"static listener {s.name!r}" for s in static
+        }
         self._by_hostname_slot: dict[tuple[int, str | None], str] = {}
         self._hostname_ports: dict[int, str] = {}
         self._tcp_ports: dict[int, str] = {}
@@ -57,6 +72,14 @@ class ListenerBook:
         """Attach `route` to the listener for `key`, creating it when allowed."""
         if key in self._static:
             static = self._static[key]
+            if self._per_namespace:
+                return _refusal(
+                    route,
+                    key,
+                    Reason.SERVED_BY_STATIC_LISTENER,
+                    f"{key} is the Gateway's static listener {static.name!r}; a route attaches "
+                    "to it through a parentRef to the Gateway, not to a ListenerSet",
+                )
             if section_name and section_name != static.name:
                 return _refusal(
                     route,
@@ -86,23 +109,26 @@ class ListenerBook:
         if conflict is not None:
             reason, occupant = conflict
             return _refusal(route, key, reason, f"{key} would conflict with {occupant}")
+        scope = route.namespace if self._per_namespace else ""
         name = section_name or listener_name(key.protocol, key.port, key.hostname)
-        if name in self._names:
+        if (scope, name) in self._names:
             if section_name:
+                holder = self._names[scope, name]
                 return _refusal(
                     route,
                     key,
                     Reason.SECTION_NAME_CONFLICT,
-                    f"sectionName {section_name!r} is already the name of {self._names[name]}",
+                    f"sectionName {section_name!r} is already the name of {holder}",
                 )
-            name = self._free_name(name, str(key))
-        if len(self._static) + len(self._generated) >= MAX_LISTENERS:
+            name = self._free_name(scope, name, str(key))
+        full = self._full(route.namespace)
+        if full:
             return _refusal(
                 route,
                 key,
                 Reason.TOO_MANY_LISTENERS,
-                f"{key} is not added: the Gateway already has {MAX_LISTENERS} listeners, "
-                "the Gateway API's limit; older routes keep theirs",
+                f"{key} is not added: {full} already has {MAX_LISTENERS} listeners, the "
+                "Gateway API's limit; older routes keep theirs",
             )
         listener = GeneratedListener(
             name=name,
@@ -112,15 +138,26 @@ class ListenerBook:
             first_route=str(route),
         )
         self._generated[key] = listener
-        self._names[name] = listener.holder
+        self._generated_in[route.namespace] = self._generated_in.get(route.namespace, 0) + 1
+        self._names[scope, name] = listener.holder
         self._occupy(key, listener.holder)
         return self._attach(listener, route)
 
-    def _free_name(self, name: str, salt: str) -> str:
+    def _full(self, namespace: str) -> str | None:
+        """What has no room for another listener of a route in `namespace`, if anything."""
+        if self._per_namespace:
+            if self._generated_in.get(namespace, 0) >= MAX_LISTENERS:
+                return f"the ListenerSet of namespace {namespace!r}"
+            return None
+        if len(self._static) + len(self._generated) >= MAX_LISTENERS:
+            return "the Gateway"
+        return None
+
+    def _free_name(self, scope: str, name: str, salt: str) -> str:
         """`name` made unique: a tenant's sectionName may already hold any spelling."""
         attempt = 0
         candidate = disambiguated(name, salt)
-        while candidate in self._names:
+        while (scope, candidate) in self._names:
             attempt += 1
             candidate = disambiguated(name, f"{salt}#{attempt}")
         return candidate

@@ -102,7 +102,15 @@ class DesiredGateway:
     gateway: dict[str, Any] | None
     listeners: tuple[GeneratedListener, ...]
     refusals: tuple[Refusal, ...]
+    # ListenerSets mode: the ListenerSets holding the generated listeners, one per namespace.
+    listener_sets: tuple[dict[str, Any], ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def listener_count(self) -> int:
+        """Listeners of the Gateway and of its ListenerSets."""
+        manifests = (self.gateway, *self.listener_sets) if self.gateway else self.listener_sets
+        return sum(len(m["spec"]["listeners"]) for m in manifests)

@@ -1,36 +1,26 @@
 """desired_gateway: the pure function from a WrappedGateway and its routes to a Gateway."""
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from itertools import islice, product
-from typing import Any
 
 from wrapped_gateway.constants import (
     DEFAULT_TLS_PORT,
-    GATEWAY_API_VERSION,
-    GATEWAY_GROUP,
-    GATEWAY_KIND,
-    LISTENER_HOSTNAMES_ANNOTATION,
     MAX_LISTENERS,
-    NAMESPACE_NAME_LABEL,
-    WRAPPED_API_VERSION,
-    WRAPPED_KIND,
     Reason,
 )
 from wrapped_gateway.hostnames import hostname_problem
 from wrapped_gateway.listeners.book import ListenerBook
 from wrapped_gateway.listeners.model import (
     DesiredGateway,
-    GeneratedListener,
     ListenerKey,
     Refusal,
 )
-from wrapped_gateway.listeners.naming import secret_name
+from wrapped_gateway.listeners.output import gateway_manifest, listener_set_manifests
 from wrapped_gateway.listeners.policy import hostname_allowed, namespace_allowed
 from wrapped_gateway.listeners.static import is_listener_name
-from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway
-from wrapped_gateway.routes import GatewayRef, Protocol, Route, TLSMode
+from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
+from wrapped_gateway.routes import ParentKind, ParentRef, Protocol, Route
 from wrapped_gateway.routes.model import HOSTNAMED_KINDS
 
 NamespaceLabels = Mapping[str, Mapping[str, str]]
@@ -47,10 +37,11 @@ def desired_gateway(
     Routes not targeting `wrapped` are ignored; the others claim listeners oldest first, so
     the result does not depend on the order of `routes`.
     """
-    book = ListenerBook(wrapped.static_listeners, wrapped.namespace)
+    listener_sets = wrapped.output is Output.LISTENER_SETS
+    book = ListenerBook(wrapped.static_listeners, wrapped.namespace, per_namespace=listener_sets)
     refusals: list[Refusal] = []
     targeting = sorted(
-        (r for r in routes if r.targets(wrapped.namespace, wrapped.name)),
+        (r for r in routes if _targets(wrapped, r)),
         key=lambda r: (*r.precedence, r.kind),
     )
     for route in targeting:
@@ -59,10 +50,17 @@ def desired_gateway(
     return DesiredGateway(
         namespace=wrapped.namespace,
         name=wrapped.name,
-        gateway=_gateway_manifest(wrapped, listeners),
+        gateway=gateway_manifest(wrapped, listeners),
         listeners=listeners,
         refusals=tuple(sorted(set(refusals), key=lambda r: r.sort_key)),
+        listener_sets=listener_set_manifests(wrapped, listeners) if listener_sets else (),
     )
+
+
+def _targets(wrapped: WrappedGateway, route: Route) -> bool:
+    if route.targets(wrapped.namespace, wrapped.name):
+        return True
+    return wrapped.output is Output.LISTENER_SETS and bool(route.listener_set_refs(wrapped.name))
 
 
 def _claim_route(
@@ -75,17 +73,9 @@ def _claim_route(
         return []  # served by the HTTP listener the platform provides for ACME challenges
     if route.defects:
         return [Refusal.of(route, d.reason, d.message) for d in route.defects]
-    # A ref naming a static listener attaches to it: that listener's own allowedRoutes decide,
-    # and the route needs no hostname or port from us.
-    generating = [
-        parent
-        for parent in route.parents
-        if parent.namespace == wrapped.namespace
-        and parent.name == wrapped.name
-        and parent.section_name not in book.static_names
-    ]
+    generating, refusals = _generating_parents(wrapped, route, book.static_names)
     if not generating:
-        return []
+        return refusals
     if not namespace_allowed(wrapped, route.namespace, namespace_labels):
         return [
             Refusal.of(
@@ -95,12 +85,59 @@ def _claim_route(
                 f"{_namespace_policy(wrapped)}, not from namespace {route.namespace!r}",
             )
         ]
-    hostnames, refusals = _usable_hostnames(wrapped, route)
+    hostnames, hostname_refusals = _usable_hostnames(wrapped, route)
+    refusals.extend(hostname_refusals)
     if hostnames is None:
         return refusals
     for parent in generating:
         refusals.extend(_claim_parent(route, parent, hostnames, book))
     return _one_per_reason_and_hostname(refusals)
+
+
+def _generating_parents(
+    wrapped: WrappedGateway, route: Route, static_names: frozenset[str]
+) -> tuple[list[ParentRef], list[Refusal]]:
+    """The parentRefs of `route` that ask `wrapped` for generated listeners.
+
+    A ref naming a static listener attaches to it: that listener's own allowedRoutes decide,
+    and the route needs no hostname or port from us.
+    """
+    to_gateway = [
+        parent
+        for parent in route.parents
+        if parent.kind is ParentKind.GATEWAY
+        and parent.namespace == wrapped.namespace
+        and parent.name == wrapped.name
+        and parent.section_name not in static_names
+    ]
+    if wrapped.output is Output.GATEWAY:
+        return to_gateway, []
+    # ListenerSets mode: the Gateway API attaches a route to a ListenerSet's listeners only
+    # through a parentRef to that ListenerSet, which lives in the route's own namespace.
+    to_listener_sets = route.listener_set_refs(wrapped.name)
+    generating = [p for p in to_listener_sets if p.namespace == route.namespace]
+    refusals = [
+        Refusal.of(
+            route,
+            Reason.CROSS_NAMESPACE_LISTENER_SET,
+            f"parentRef to ListenerSet {p.namespace}/{p.name}: WrappedGateway {wrapped.key} "
+            f"writes a route's listeners into the ListenerSet {route.namespace}/{wrapped.name} "
+            "of the route's own namespace; refer to that one",
+        )
+        for p in to_listener_sets
+        if p.namespace != route.namespace
+    ]
+    if to_gateway and not to_listener_sets:
+        refusals.append(
+            Refusal.of(
+                route,
+                Reason.NEEDS_LISTENER_SET_REF,
+                f"WrappedGateway {wrapped.key} writes generated listeners into ListenerSets; "
+                f"add the parentRef {{kind: ListenerSet, name: {wrapped.name}}} to get one "
+                "(through the Gateway the route reaches only its static listeners)",
+            )
+        )
+    return generating, refusals
 
 
 def _usable_hostnames(
@@ -141,7 +178,7 @@ def _usable_hostnames(
 
 def _claim_parent(
     route: Route,
-    parent: GatewayRef,
+    parent: ParentRef,
     hostnames: tuple[str | None, ...],
     book: ListenerBook,
 ) -> list[Refusal]:
@@ -244,7 +281,7 @@ def _folded(first: Refusal, others: list[Refusal]) -> Refusal:
     return replace(first, message=first.message + also, more_ports=(*first.more_ports, *ports))
 
 
-def _ports(route: Route, parent: GatewayRef) -> tuple[int, ...]:
+def _ports(route: Route, parent: ParentRef) -> tuple[int, ...]:
     if parent.port is not None:
         return (parent.port,)
     if route.annotated_ports:
@@ -258,74 +295,3 @@ def _namespace_policy(wrapped: WrappedGateway) -> str:
     if wrapped.namespaces_from is NamespacesFrom.SAME:
         return f"its own namespace {wrapped.namespace!r}"
     return "namespaces matching its selector"
-
-
-def _gateway_manifest(
-    wrapped: WrappedGateway, listeners: tuple[GeneratedListener, ...]
-) -> dict[str, Any] | None:
-    manifests = [dict(s.manifest) for s in wrapped.static_listeners]
-    manifests.extend(_listener_manifest(wrapped, listener) for listener in listeners)
-    if not manifests:
-        return None
-    metadata: dict[str, Any] = {"name": wrapped.name, "namespace": wrapped.namespace}
-    if wrapped.labels:
-        metadata["labels"] = dict(wrapped.labels)
-    annotations = wrapped.gateway_annotations
-    route_hostnames = {
-        listener.name: sorted(listener.route_hostnames)
-        for listener in listeners
-        if listener.route_hostnames
-    }
-    if route_hostnames:
-        annotations[LISTENER_HOSTNAMES_ANNOTATION] = json.dumps(
-            route_hostnames, sort_keys=True, separators=(",", ":")
-        )
-    if annotations:
-        metadata["annotations"] = annotations
-    if wrapped.uid:
-        metadata["ownerReferences"] = [
-            {
-                "apiVersion": WRAPPED_API_VERSION,
-                "kind": WRAPPED_KIND,
-                "name": wrapped.name,
-                "uid": wrapped.uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ]
-    return {
-        "apiVersion": GATEWAY_API_VERSION,
-        "kind": GATEWAY_KIND,
-        "metadata": metadata,
-        "spec": {**wrapped.gateway_spec, "listeners": manifests},
-    }
-
-
-def _listener_manifest(wrapped: WrappedGateway, listener: GeneratedListener) -> dict[str, Any]:
-    key = listener.key
-    manifest: dict[str, Any] = {"name": listener.name, "port": key.port, "protocol": key.protocol}
-    if key.hostname is not None:
-        manifest["hostname"] = key.hostname
-    if listener.tls_mode is TLSMode.PASSTHROUGH:
-        manifest["tls"] = {"mode": TLSMode.PASSTHROUGH.value}
-    elif listener.tls_mode is TLSMode.TERMINATE and key.hostname is not None:
-        manifest["tls"] = {
-            "mode": TLSMode.TERMINATE.value,
-            "certificateRefs": [
-                {"group": "", "kind": "Secret", "name": secret_name(key.port, key.hostname)}
-            ],
-        }
-    manifest["allowedRoutes"] = {
-        "namespaces": _owner_namespaces(wrapped, listener.owner_namespace),
-        "kinds": [{"group": GATEWAY_GROUP, "kind": kind.value} for kind in sorted(listener.kinds)],
-    }
-    return manifest
-
-
-def _owner_namespaces(wrapped: WrappedGateway, owner: str) -> dict[str, Any]:
-    if owner == wrapped.namespace:
-        return {"from": "Same"}
-    return {
-        "from": "Selector",
-        "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: owner}},
-    }

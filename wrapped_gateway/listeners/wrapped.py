@@ -19,6 +19,14 @@ class InvalidWrappedGateway(ValueError):
     """The WrappedGateway cannot be rendered; the message names the field and the problem."""
 
 
+class Output(StrEnum):
+    """Where the generated listeners go."""
+
+    GATEWAY = "Gateway"  # into the Gateway, up to the Gateway API's 64 listeners in all
+    # Into one ListenerSet per route namespace, 64 listeners each, certificates in that namespace
+    LISTENER_SETS = "ListenerSets"
+
+
 class NamespacesFrom(StrEnum):
     SAME = "Same"
     ALL = "All"
@@ -40,6 +48,7 @@ class WrappedGateway:
     namespace_selector: LabelSelector
     # None: every hostname is allowed.
     allowed_hostnames: tuple[str, ...] | None
+    output: Output = Output.GATEWAY
 
     @property
     def key(self) -> str:
@@ -54,6 +63,10 @@ class WrappedGateway:
         }
 
 
+# WrappedGateway fields that are the controller's policy, not the Gateway's.
+_NOT_GATEWAY_FIELDS = frozenset({"routes", "listeners", "output"})
+
+
 def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
     """The WrappedGateway model of an object; raises InvalidWrappedGateway when malformed."""
     metadata = _mapping(obj.get("metadata"), "metadata")
@@ -65,6 +78,13 @@ def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
         raise InvalidWrappedGateway("spec.gatewayClassName is required")
     routes = _mapping(spec.get("routes"), "spec.routes")
     namespaces = _mapping(routes.get("namespaces"), "spec.routes.namespaces")
+    output = _output(spec)
+    static_listeners = _static_listeners(spec.get("listeners"))
+    if output is Output.LISTENER_SETS and not static_listeners:
+        raise InvalidWrappedGateway(
+            "spec.output ListenerSets needs at least one static listener in spec.listeners: the "
+            "generated listeners go into ListenerSets, and a Gateway must have a listener"
+        )
     return WrappedGateway(
         namespace=str(metadata.get("namespace") or "default"),
         name=name,
@@ -72,12 +92,30 @@ def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
         generation=metadata.get("generation"),
         labels=_string_map(metadata.get("labels"), "metadata.labels"),
         annotations=_string_map(metadata.get("annotations"), "metadata.annotations"),
-        gateway_spec={k: v for k, v in spec.items() if k not in ("routes", "listeners")},
-        static_listeners=_static_listeners(spec.get("listeners")),
+        gateway_spec={k: v for k, v in spec.items() if k not in _NOT_GATEWAY_FIELDS},
+        static_listeners=static_listeners,
         namespaces_from=_namespaces_from(namespaces.get("from")),
         namespace_selector=_namespace_selector(namespaces),
         allowed_hostnames=_allowed_hostnames(routes.get("hostnames")),
+        output=output,
     )
+
+
+def _output(spec: Mapping[str, Any]) -> Output:
+    value = spec.get("output") or Output.GATEWAY
+    try:
+        output = Output(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in Output)
+        raise InvalidWrappedGateway(
+            f"spec.output is {value!r}; expected one of {choices}"
+        ) from None
+    if output is Output.LISTENER_SETS and "allowedListeners" in spec:
+        raise InvalidWrappedGateway(
+            "spec.allowedListeners is written by the controller when spec.output is ListenerSets "
+            "(it admits exactly the namespaces holding generated ListenerSets); remove it"
+        )
+    return output
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

@@ -2,7 +2,8 @@
 
 from wrapped_gateway.routes.model import (
     Defect,
-    GatewayRef,
+    ParentKind,
+    ParentRef,
     Protocol,
     Route,
     RouteKind,
@@ -12,7 +13,8 @@ from wrapped_gateway.routes.parse import parse_route, route_kind
 
 __all__ = [
     "Defect",
-    "GatewayRef",
+    "ParentKind",
+    "ParentRef",
     "Protocol",
     "Route",
     "RouteKind",

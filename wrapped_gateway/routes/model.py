@@ -37,14 +37,22 @@ PROTOCOL_BY_KIND: dict[RouteKind, Protocol] = {
 HOSTNAMED_KINDS = frozenset({RouteKind.HTTP, RouteKind.GRPC, RouteKind.TLS})
 
 
+class ParentKind(StrEnum):
+    """The parents a route may name to reach a WrappedGateway's listeners."""
+
+    GATEWAY = "Gateway"  # the generated Gateway: its own listeners
+    LISTENER_SET = "ListenerSet"  # a generated ListenerSet (ListenerSets mode)
+
+
 @dataclass(frozen=True, slots=True)
-class GatewayRef:
-    """A route's parentRef to a generated Gateway (and so to the WrappedGateway behind it)."""
+class ParentRef:
+    """A route's parentRef to a generated Gateway or ListenerSet, and so to a WrappedGateway."""
 
     namespace: str
     name: str
     section_name: str | None = None
     port: int | None = None
+    kind: ParentKind = ParentKind.GATEWAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +69,7 @@ class Route:
     namespace: str
     name: str
     created: datetime | None
-    parents: tuple[GatewayRef, ...]
+    parents: tuple[ParentRef, ...]
     # spec.hostnames for HTTP/GRPC/TLS routes; the hostname annotation for TCP/UDP routes.
     hostnames: tuple[str, ...]
     # Ports from the ports annotation, used where a parentRef names no port.
@@ -97,4 +105,12 @@ class Route:
         return (0 if self.created else 1, self.created or datetime.min, self.key)
 
     def targets(self, namespace: str, name: str) -> bool:
-        return any(p.namespace == namespace and p.name == name for p in self.parents)
+        """Whether a parentRef names the Gateway `namespace/name`."""
+        return any(
+            p.kind is ParentKind.GATEWAY and p.namespace == namespace and p.name == name
+            for p in self.parents
+        )
+
+    def listener_set_refs(self, name: str) -> list[ParentRef]:
+        """The parentRefs to a ListenerSet called `name`, in any namespace."""
+        return [p for p in self.parents if p.kind is ParentKind.LISTENER_SET and p.name == name]

@@ -21,7 +21,8 @@ from wrapped_gateway.constants import (
 from wrapped_gateway.routes.model import (
     HOSTNAMED_KINDS,
     Defect,
-    GatewayRef,
+    ParentKind,
+    ParentRef,
     Route,
     RouteKind,
     TLSMode,
@@ -31,12 +32,13 @@ from wrapped_gateway.routes.model import (
 # (parentRefs, hostnames) have the same shape in all of them.
 SERVED_VERSIONS: dict[RouteKind, tuple[str, ...]] = {
     RouteKind.HTTP: ("v1", "v1beta1"),
-    RouteKind.GRPC: ("v1",),
+    RouteKind.GRPC: ("v1", "v1alpha2"),
     RouteKind.TLS: ("v1", "v1alpha3", "v1alpha2"),
     RouteKind.TCP: ("v1", "v1alpha2"),
     RouteKind.UDP: ("v1", "v1alpha2"),
 }
 
+PARENT_KINDS = frozenset(kind.value for kind in ParentKind)
 _MIN_PORT, _MAX_PORT = 1, 65535
 # At most five ASCII digits: str.isdigit() also accepts digits int() cannot read, and int()
 # raises on thousands of digits.
@@ -77,7 +79,7 @@ def parse_route(obj: Mapping[str, Any]) -> Route:
         namespace=namespace,
         name=str(metadata.get("name", "")),
         created=_timestamp(metadata.get("creationTimestamp")),
-        parents=_gateway_refs(spec.get("parentRefs"), namespace, defects),
+        parents=_parent_refs(spec.get("parentRefs"), namespace, defects),
         hostnames=_hostnames(kind, spec, annotations, defects),
         annotated_ports=_annotated_ports(annotations, defects),
         tls_mode=_tls_mode(kind, annotations, defects),
@@ -88,7 +90,7 @@ def parse_route(obj: Mapping[str, Any]) -> Route:
     )
 
 
-def _gateway_refs(raw: Any, route_namespace: str, defects: list[Defect]) -> tuple[GatewayRef, ...]:
+def _parent_refs(raw: Any, route_namespace: str, defects: list[Defect]) -> tuple[ParentRef, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -100,18 +102,18 @@ def _gateway_refs(raw: Any, route_namespace: str, defects: list[Defect]) -> tupl
             defects.append(
                 Defect(Reason.INVALID_PARENT_REF, f"spec.parentRefs[{index}] is not a mapping")
             )
-        elif (ref := _gateway_ref(item, route_namespace, defects)) is not None:
+        elif (ref := _parent_ref(item, route_namespace, defects)) is not None:
             refs.append(ref)
     return tuple(refs)
 
 
-def _gateway_ref(
+def _parent_ref(
     raw: Mapping[str, Any], route_namespace: str, defects: list[Defect]
-) -> GatewayRef | None:
+) -> ParentRef | None:
     group = raw.get("group", GATEWAY_GROUP)
     kind = raw.get("kind", GATEWAY_KIND)
-    if group != GATEWAY_GROUP or kind != GATEWAY_KIND:
-        return None  # a ListenerSet, a Service (GAMMA) or another group: not ours
+    if group != GATEWAY_GROUP or kind not in PARENT_KINDS:
+        return None  # a Service (GAMMA) or another group: not ours
     port = raw.get("port")
     if port is not None and not _valid_port(port):
         defects.append(
@@ -126,11 +128,12 @@ def _gateway_ref(
             )
         )
         section_name = None
-    return GatewayRef(
+    return ParentRef(
         namespace=str(raw.get("namespace") or route_namespace),
         name=str(raw.get("name", "")),
         section_name=section_name,
         port=port,
+        kind=ParentKind(kind),
     )
 
 
