@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wrapped_gateway.constants import WRAPPED_GROUP
-from wrapped_gateway.controller.index import LiveGateway
+from wrapped_gateway.controller.index import LiveGateway, LiveListenerSet
 
 APPLIED_DIGEST_ANNOTATION = f"{WRAPPED_GROUP}/applied-digest"
 
@@ -25,7 +25,7 @@ def with_digest(gateway: Mapping[str, Any]) -> dict[str, Any]:
     return {**gateway, "metadata": metadata}
 
 
-def needs_apply(desired: Mapping[str, Any], live: LiveGateway | None) -> bool:
+def needs_apply(desired: Mapping[str, Any], live: LiveGateway | LiveListenerSet | None) -> bool:
     """`desired` must come from `with_digest`."""
     if live is None:
         return True

@@ -3,21 +3,23 @@
 Every watch event goes through `ClusterIndex`, which answers which WrappedGateways the change
 touches (old and new targets alike), so that a route event never needs a LIST. It holds no
 API objects, only the route model, parsed WrappedGateways, namespace labels and the part of
-each generated Gateway that the controller compares against.
+each generated Gateway and ListenerSet that the controller compares against.
 """
 
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from wrapped_gateway.constants import WRAPPED_KIND
+from wrapped_gateway.constants import OWNER_ANNOTATION, WRAPPED_KIND
 from wrapped_gateway.listeners import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
-from wrapped_gateway.listeners.wrapped import NamespacesFrom
-from wrapped_gateway.routes import Route, RouteKind
+from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output
+from wrapped_gateway.routes import ParentKind, Route, RouteKind
 
 Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
 RouteId = tuple[RouteKind, str, str]
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +88,58 @@ class LiveGateway:
         return self.controller_kind == WRAPPED_KIND and self.controller_uid == uid
 
 
+@dataclass(frozen=True, slots=True)
+class LiveListenerSet:
+    """The part of a ListenerSet the controller compares its desired ListenerSets with."""
+
+    namespace: str
+    name: str
+    owner: str | None  # "namespace/name" of the WrappedGateway that wrote it
+    metadata: Mapping[str, Any]  # labels and annotations
+    spec: Mapping[str, Any]
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> "LiveListenerSet":
+        metadata = obj.get("metadata") or {}
+        annotations = dict(metadata.get("annotations") or {})
+        return cls(
+            namespace=str(metadata.get("namespace")),
+            name=str(metadata.get("name")),
+            owner=annotations.get(OWNER_ANNOTATION),
+            metadata={"labels": dict(metadata.get("labels") or {}), "annotations": annotations},
+            spec=dict(obj.get("spec") or {}),
+        )
+
+
 class ClusterIndex:
     def __init__(self) -> None:
         self._routes: dict[RouteId, Route] = {}
         self._by_target: dict[Key, set[RouteId]] = defaultdict(set)
+        # Routes with a parentRef to a ListenerSet, by its name: every namespace's ListenerSet
+        # of a WrappedGateway is named like it.
+        self._by_set_name: dict[str, set[RouteId]] = defaultdict(set)
         self._namespaces: dict[str, dict[str, str]] = {}
         self._wrapped: dict[Key, WrappedEntry] = {}
+        self._wrapped_by_name: dict[str, set[Key]] = defaultdict(set)
         self._gateways: dict[Key, LiveGateway] = {}
+        self._listener_sets: dict[Key, LiveListenerSet] = {}
+        self._sets_by_name: dict[str, set[Key]] = defaultdict(set)
 
     # --- reads -------------------------------------------------------------------------
     def routes_for(self, key: Key) -> list[Route]:
-        return [self._routes[route_id] for route_id in self._by_target.get(key, ())]
+        ids = set(self._by_target.get(key, ()))
+        entry = self._wrapped.get(key)
+        model = entry.model if entry else None
+        if model is not None and model.output is Output.LISTENER_SETS:
+            ids.update(self._by_set_name.get(model.name, ()))
+        return [self._routes[route_id] for route_id in ids]
+
+    def listener_set(self, namespace: str, name: str) -> LiveListenerSet | None:
+        return self._listener_sets.get((namespace, name))
+
+    def listener_sets_named(self, name: str) -> list[LiveListenerSet]:
+        """The ListenerSets called `name`, in every namespace."""
+        return [self._listener_sets[key] for key in self._sets_by_name.get(name, ())]
 
     @property
     def namespace_labels(self) -> Mapping[str, Mapping[str, str]]:
@@ -129,6 +172,9 @@ class ClusterIndex:
         for target in _targets(route):
             self._by_target[target].add(route.identity)
             touched.add(target)
+        for name in _set_names(route):
+            self._by_set_name[name].add(route.identity)
+            touched.update(self._wrapped_by_name.get(name, ()))
         return touched
 
     def remove_route(self, kind: RouteKind, namespace: str, name: str) -> set[Key]:
@@ -151,10 +197,28 @@ class ClusterIndex:
         key = (entry.namespace, entry.name)
         previous = self._wrapped.get(key)
         self._wrapped[key] = entry  # always: the status it carries is the latest
+        self._wrapped_by_name[entry.name].add(key)
         return set() if previous == entry else {key}
 
     def remove_wrapped(self, namespace: str, name: str) -> set[Key]:
-        return {(namespace, name)} if self._wrapped.pop((namespace, name), None) else set()
+        if self._wrapped.pop((namespace, name), None) is None:
+            return set()
+        _discard(self._wrapped_by_name, name, (namespace, name))
+        return {(namespace, name)}
+
+    def upsert_listener_set(self, live: LiveListenerSet) -> set[Key]:
+        key = (live.namespace, live.name)
+        if self._listener_sets.get(key) == live:
+            return set()
+        self._listener_sets[key] = live
+        self._sets_by_name[live.name].add(key)
+        return set(self._wrapped_by_name.get(live.name, ()))
+
+    def remove_listener_set(self, namespace: str, name: str) -> set[Key]:
+        if self._listener_sets.pop((namespace, name), None) is None:
+            return set()
+        _discard(self._sets_by_name, name, (namespace, name))
+        return set(self._wrapped_by_name.get(name, ()))
 
     def upsert_gateway(self, live: LiveGateway) -> set[Key]:
         key = (live.namespace, live.name)
@@ -173,11 +237,10 @@ class ClusterIndex:
     def _untarget(self, route: Route) -> set[Key]:
         targets = _targets(route)
         for target in targets:
-            members = self._by_target.get(target)
-            if members is not None:
-                members.discard(route.identity)
-                if not members:
-                    del self._by_target[target]
+            _discard(self._by_target, target, route.identity)
+        for name in _set_names(route):
+            _discard(self._by_set_name, name, route.identity)
+            targets.update(self._wrapped_by_name.get(name, ()))
         return targets
 
     def _selector_gateways_with_routes_from(self, namespace: str) -> set[Key]:
@@ -191,4 +254,18 @@ class ClusterIndex:
 
 
 def _targets(route: Route) -> set[Key]:
-    return {(parent.namespace, parent.name) for parent in route.parents}
+    return {(p.namespace, p.name) for p in route.parents if p.kind is ParentKind.GATEWAY}
+
+
+def _set_names(route: Route) -> set[str]:
+    return {p.name for p in route.parents if p.kind is ParentKind.LISTENER_SET}
+
+
+def _discard(groups: dict[T, set[U]], group: T, member: U) -> None:
+    """Remove `member` from its group, and the group once empty, so that the index does not
+    keep a key for every name it ever saw."""
+    members = groups.get(group)
+    if members is not None:
+        members.discard(member)
+        if not members:
+            del groups[group]

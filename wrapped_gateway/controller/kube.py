@@ -7,6 +7,7 @@ from kubernetes import client
 
 from wrapped_gateway.constants import (
     GATEWAY_GROUP,
+    LISTENER_SET_PLURAL,
     WRAPPED_API_VERSION,
     WRAPPED_GROUP,
     WRAPPED_KIND,
@@ -34,14 +35,41 @@ class KubeApi:
         The client decodes only 200 responses; an apply that creates the object (201)
         returns None, and the watch brings the stored object.
         """
-        metadata = gateway["metadata"]
+        return self._apply("gateways", gateway)
+
+    def apply_listener_set(self, listener_set: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Server-side apply of a generated ListenerSet, as `apply_gateway`."""
+        return self._apply(LISTENER_SET_PLURAL, listener_set)
+
+    def delete_listener_set(self, namespace: str, name: str) -> None:
+        """Delete a ListenerSet; one already gone is fine."""
+        try:
+            self._custom.delete_namespaced_custom_object(
+                GATEWAY_GROUP, "v1", namespace, LISTENER_SET_PLURAL, name
+            )
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+
+    def serves_listener_sets(self) -> bool:
+        """Whether the API server serves gateway.networking.k8s.io/v1 ListenerSet (v1.5+)."""
+        try:
+            resources = self._get(f"/apis/{GATEWAY_GROUP}/v1").get("resources", ())
+        except client.ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return any(r["name"] == LISTENER_SET_PLURAL for r in resources)
+
+    def _apply(self, plural: str, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+        metadata = manifest["metadata"]
         result: dict[str, Any] | None = self._custom.patch_namespaced_custom_object(
             GATEWAY_GROUP,
             "v1",
             metadata["namespace"],
-            "gateways",
+            plural,
             metadata["name"],
-            body=gateway,
+            body=manifest,
             field_manager=self._field_manager,
             force=True,
             _content_type=APPLY_PATCH,

@@ -13,6 +13,8 @@ from kubernetes.client import ApiException
 
 from wrapped_gateway.constants import (
     GATEWAY_GROUP,
+    LISTENER_SET_KIND,
+    LISTENER_SET_PLURAL,
     WRAPPED_GROUP,
     WRAPPED_KIND,
     WRAPPED_PLURAL,
@@ -21,7 +23,13 @@ from wrapped_gateway.constants import (
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventLedger
-from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
+from wrapped_gateway.controller.index import (
+    ClusterIndex,
+    Key,
+    LiveGateway,
+    LiveListenerSet,
+    WrappedEntry,
+)
 from wrapped_gateway.controller.kube import PLURALS, KubeApi
 from wrapped_gateway.controller.leader import LeaderElector
 from wrapped_gateway.controller.reconciler import Reconciler
@@ -33,6 +41,7 @@ from wrapped_gateway.routes.parse import SERVED_VERSIONS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
+LISTENER_SETS = (GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL)
 EventHandler = Callable[[Mapping[str, Any]], None]
 
 
@@ -100,6 +109,14 @@ class Controller:
             touched = self.index.upsert_gateway(LiveGateway.from_object(obj))
         self._enqueue(touched)
 
+    def on_listener_set(self, event: Mapping[str, Any]) -> None:
+        obj = event["object"]
+        if event.get("type") == "DELETED":
+            touched = self.index.remove_listener_set(*_namespaced_name(obj))
+        else:
+            touched = self.index.upsert_listener_set(LiveListenerSet.from_object(obj))
+        self._enqueue(touched)
+
     def _enqueue(self, keys: Iterable[Key]) -> None:
         if not self.ready:
             return  # the initial sync enqueues everything once the index is complete
@@ -121,6 +138,9 @@ class Controller:
             self.on_wrapped({"type": None, "object": obj})
         for obj in await asyncio.to_thread(self._list, GATEWAY_GROUP, "v1", "gateways"):
             self.on_gateway({"type": None, "object": obj})
+        if await asyncio.to_thread(self.api.serves_listener_sets):
+            for obj in await asyncio.to_thread(self._list, *LISTENER_SETS):
+                self.on_listener_set({"type": None, "object": obj})
         namespaces = await asyncio.to_thread(core.list_namespace)
         for namespace in namespaces.items:
             labels = namespace.metadata.labels or {}
@@ -222,6 +242,8 @@ class Controller:
         wrapped = (WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL)
         self._on_event(registry, wrapped, WRAPPED_KIND, self.on_wrapped)
         self._on_event(registry, (GATEWAY_GROUP, "v1", "gateways"), "Gateway", self.on_gateway)
+        # Watched even before its CRD exists (Gateway API before v1.5), like a route kind.
+        self._on_event(registry, LISTENER_SETS, LISTENER_SET_KIND, self.on_listener_set)
         self._on_event(registry, ("", "v1", "namespaces"), "Namespace", self.on_namespace)
         return registry
 

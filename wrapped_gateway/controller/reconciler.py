@@ -1,12 +1,13 @@
-"""One reconcile of one WrappedGateway: index in, Gateway, status and Events out."""
+"""One reconcile of one WrappedGateway: index in; Gateway, ListenerSets, status and Events out."""
 
 import asyncio
 import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes.client import ApiException
 
@@ -16,7 +17,8 @@ from wrapped_gateway.controller.events import EventLedger, refusal_event
 from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.controller.status import Outcome, Verdict, status_for
-from wrapped_gateway.listeners import DesiredGateway, desired_gateway
+from wrapped_gateway.listeners import DesiredGateway, WrappedGateway, desired_gateway
+from wrapped_gateway.listeners.wrapped import Output
 from wrapped_gateway.routes import Route
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Reconciler:
         self._ledger = ledger or EventLedger()
         self._clock = clock
         self._refusals_by_gateway: dict[Key, dict[str, int]] = {}
+        self._listener_sets_known_served = False
 
     async def reconcile(self, key: Key) -> str:
         """Bring the Gateway of `key` in line; returns what happened, for metrics and logs."""
@@ -53,23 +56,83 @@ class Reconciler:
         entry = self._index.wrapped(key)
         if entry is None:
             self._forget(key)
-            return "deleted"  # garbage collection removes the Gateway it owned
+            # Garbage collection removes the Gateway, and the ListenerSet in its namespace;
+            # owner references cannot reach the tenants' namespaces.
+            await self._delete_listener_sets(f"{key[0]}/{key[1]}", keep=())
+            return "deleted"
         if entry.model is None:
             verdict = Verdict(False, Outcome.INVALID_SPEC, entry.error or "invalid spec")
             await self._write_status(entry, verdict, None)
             return "invalid"
+        listener_sets = entry.model.output is Output.LISTENER_SETS
+        if listener_sets and not await self._listener_sets_served():
+            await self._write_status(entry, _LISTENER_SETS_UNAVAILABLE, None)
+            return "unavailable"
         routes = self._index.routes_for(key)
+        foreign = self._foreign_listener_sets(entry.model) if listener_sets else {}
         # In a thread: thousands of routes take a second, and the event loop must keep
         # answering health probes and taking watch events meanwhile. Everything it reads is
         # immutable or only looked up.
         desired = await asyncio.to_thread(
-            desired_gateway, entry.model, routes, self._index.namespace_labels
+            desired_gateway, entry.model, routes, self._index.namespace_labels, foreign
         )
         self._count_refusals(key, desired)
         await self._post_events(desired, routes)
         verdict, result = await self._converge(entry, desired)
+        if listener_sets and verdict.ready:
+            verdict = await self._converge_listener_sets(desired) or verdict
         await self._write_status(entry, verdict, desired)
         return result
+
+    async def _listener_sets_served(self) -> bool:
+        """Asked until the answer is yes: the CRD may be installed while the controller runs."""
+        if not self._listener_sets_known_served:
+            served = await asyncio.to_thread(self._api.serves_listener_sets)
+            self._listener_sets_known_served = served
+        return self._listener_sets_known_served
+
+    def _foreign_listener_sets(self, wrapped: WrappedGateway) -> dict[str, str]:
+        """Namespaces where a ListenerSet named like `wrapped` exists that it did not write."""
+        foreign = {}
+        for live in self._index.listener_sets_named(wrapped.name):
+            if live.owner == wrapped.key:
+                continue
+            foreign[live.namespace] = (
+                f"belongs to WrappedGateway {live.owner}"
+                if live.owner
+                else "was not written by wrapped-gateway"
+            )
+        return foreign
+
+    async def _converge_listener_sets(self, desired: DesiredGateway) -> Verdict | None:
+        """Apply the desired ListenerSets and delete the stale ones; a Verdict if refused."""
+        for listener_set in desired.listener_sets:
+            manifest = with_digest(listener_set)
+            metadata = manifest["metadata"]
+            live = self._index.listener_set(metadata["namespace"], metadata["name"])
+            if not needs_apply(manifest, live):
+                continue
+            try:
+                await asyncio.to_thread(self._api.apply_listener_set, manifest)
+            except ApiException as error:
+                if error.status not in (400, 409, 422):
+                    raise
+                where = f"ListenerSet {metadata['namespace']}/{metadata['name']}"
+                log.error("%s rejected by the API server: %s", where, error.body)
+                message = f"the API server rejected {where}: {_api_message(error)}"
+                return Verdict(False, Outcome.APPLY_FAILED, message)
+            metrics.APPLIES.inc()
+            log.info("applied ListenerSet %s/%s", metadata["namespace"], metadata["name"])
+        await self._delete_listener_sets(desired.key, keep=desired.listener_sets)
+        return None
+
+    async def _delete_listener_sets(self, owner: str, keep: Iterable[Mapping[str, Any]]) -> None:
+        kept = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in keep}
+        name = owner.partition("/")[2]
+        for live in self._index.listener_sets_named(name):
+            if live.owner == owner and (live.namespace, live.name) not in kept:
+                await asyncio.to_thread(self._api.delete_listener_set, live.namespace, live.name)
+                log.info("deleted ListenerSet %s/%s, which no route needs", live.namespace, name)
 
     async def _converge(self, entry: WrappedEntry, desired: DesiredGateway) -> tuple[Verdict, str]:
         key = (entry.namespace, entry.name)
@@ -110,7 +173,7 @@ class Reconciler:
             raise
         metrics.APPLIES.inc()
         self._index.upsert_gateway(LiveGateway.from_object(stored or manifest))
-        log.info("applied Gateway %s (%d listeners)", desired.key, _listener_count(desired))
+        log.info("applied Gateway %s (%d listeners)", desired.key, desired.listener_count)
         return self._programmed(desired), "applied"
 
     @staticmethod
@@ -118,7 +181,7 @@ class Reconciler:
         return Verdict(
             True,
             Outcome.PROGRAMMED,
-            f"Gateway {desired.key} has {_listener_count(desired)} listeners",
+            f"Gateway {desired.key} has {desired.listener_count} listeners",
         )
 
     async def _write_status(
@@ -165,8 +228,13 @@ class Reconciler:
             metrics.publish_refusals(self._refusals_by_gateway.values())
 
 
-def _listener_count(desired: DesiredGateway) -> int:
-    return len(desired.gateway["spec"]["listeners"]) if desired.gateway else 0
+_LISTENER_SETS_UNAVAILABLE = Verdict(
+    False,
+    Outcome.LISTENER_SETS_UNAVAILABLE,
+    "spec.output is ListenerSets, but the API server does not serve "
+    "gateway.networking.k8s.io/v1 ListenerSet; install the Gateway API v1.5 or later, or use "
+    "spec.output Gateway",
+)
 
 
 def _api_message(error: ApiException) -> str:

@@ -18,6 +18,7 @@ class Outcome:
     GATEWAY_NOT_OWNED = "GatewayNotOwned"
     NO_LISTENERS = "NoListeners"
     APPLY_FAILED = "ApplyFailed"
+    LISTENER_SETS_UNAVAILABLE = "ListenerSetsUnavailable"  # Gateway API before v1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,9 @@ def status_for(
             generation,
         ),
     ]
-    listeners = 0
-    if desired and desired.gateway:
-        listeners = len(desired.gateway["spec"]["listeners"])
     return {
         "observedGeneration": generation,
-        "listeners": listeners,
+        "listeners": desired.listener_count if desired else 0,
         "refusedRouteCount": len(refusals),
         "refusedRoutes": [
             {

@@ -31,11 +31,14 @@ def desired_gateway(
     wrapped: WrappedGateway,
     routes: Iterable[Route],
     namespace_labels: NamespaceLabels,
+    foreign_listener_sets: Mapping[str, str] | None = None,
 ) -> DesiredGateway:
     """The Gateway `wrapped` should produce from `routes`, and every refusal on the way.
 
     Routes not targeting `wrapped` are ignored; the others claim listeners oldest first, so
-    the result does not depend on the order of `routes`.
+    the result does not depend on the order of `routes`. `foreign_listener_sets` maps a
+    namespace to what already holds the ListenerSet `wrapped` would write there (ListenerSets
+    mode): that namespace gets no listeners, and the Gateway does not admit it.
     """
     listener_sets = wrapped.output is Output.LISTENER_SETS
     book = ListenerBook(wrapped.static_listeners, wrapped.namespace, per_namespace=listener_sets)
@@ -45,7 +48,9 @@ def desired_gateway(
         key=lambda r: (*r.precedence, r.kind),
     )
     for route in targeting:
-        refusals.extend(_claim_route(wrapped, route, namespace_labels, book))
+        refusals.extend(
+            _claim_route(wrapped, route, namespace_labels, foreign_listener_sets or {}, book)
+        )
     listeners = tuple(book.generated)
     return DesiredGateway(
         namespace=wrapped.namespace,
@@ -67,6 +72,7 @@ def _claim_route(
     wrapped: WrappedGateway,
     route: Route,
     namespace_labels: NamespaceLabels,
+    foreign_listener_sets: Mapping[str, str],
     book: ListenerBook,
 ) -> list[Refusal]:
     if route.acme_solver:
@@ -83,6 +89,16 @@ def _claim_route(
                 Reason.NOT_ALLOWED_NAMESPACE,
                 f"WrappedGateway {wrapped.key} accepts routes from "
                 f"{_namespace_policy(wrapped)}, not from namespace {route.namespace!r}",
+            )
+        ]
+    if wrapped.output is Output.LISTENER_SETS and route.namespace in foreign_listener_sets:
+        return [
+            Refusal.of(
+                route,
+                Reason.LISTENER_SET_NOT_OWNED,
+                f"ListenerSet {route.namespace}/{wrapped.name} exists and "
+                f"{foreign_listener_sets[route.namespace]}; it is left untouched and namespace "
+                f"{route.namespace!r} gets no listeners until it is deleted or renamed",
             )
         ]
     hostnames, hostname_refusals = _usable_hostnames(wrapped, route)
