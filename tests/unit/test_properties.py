@@ -618,7 +618,11 @@ def assert_valid_gateway(gateway: Mapping[str, Any]) -> None:
     """Every listener rule the API server (CEL) enforces, and no two listeners in conflict."""
     assert gateway["apiVersion"] == f"{GROUP}/v1"
     assert gateway["kind"] == "Gateway"
-    listeners = gateway["spec"]["listeners"]
+    assert_valid_listeners(gateway["spec"]["listeners"])
+
+
+def assert_valid_listeners(listeners: list[Mapping[str, Any]]) -> None:
+    """The rules a Gateway's and a ListenerSet's listener list share."""
     assert 1 <= len(listeners) <= MAX_LISTENERS, len(listeners)
 
     names = [listener["name"] for listener in listeners]
