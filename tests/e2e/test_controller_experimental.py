@@ -69,3 +69,35 @@ def test_v1alpha2_routes_get_listeners(legacy: LegacyCluster) -> None:
     )
     assert listeners()["kube-apiserver"]["tls"] == {"mode": "Passthrough"}
     assert listeners()["kube-apiserver"]["port"] == 6443
+
+
+def test_listener_sets_mode_says_the_gateway_api_lacks_listener_sets(legacy: LegacyCluster) -> None:
+    """Gateway API v1.4 serves no ListenerSet: the WrappedGateway says so, and no Gateway is
+    applied that the API server would strip of `allowedListeners`."""
+    namespace = "legacy-listener-sets"
+    legacy.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    apply(
+        legacy.custom,
+        wrapped(
+            namespace,
+            output="ListenerSets",
+            listeners=[{"name": "http", "port": 80, "protocol": "HTTP"}],
+        ),
+    )
+    apply(legacy.custom, http_route(namespace, "web", ["web.example.com"], kind="HTTPRoute"))
+
+    def ready() -> dict[str, str]:
+        status = (
+            legacy.custom.get_namespaced_custom_object(
+                "wrapped-gateway.dev", "v1alpha1", namespace, "wrappedgateways", "gw"
+            ).get("status")
+            or {}
+        )
+        return next((c for c in status.get("conditions") or () if c["type"] == "Ready"), {})
+
+    condition = eventually(lambda: ready() if ready().get("reason") else None)
+    assert (condition["status"], condition["reason"]) == ("False", "ListenerSetsUnavailable")
+    assert "Gateway API v1.5" in condition["message"]
+    with pytest.raises(client.ApiException) as missing:
+        gateway(legacy.custom, namespace)
+    assert missing.value.status == 404
