@@ -1091,12 +1091,46 @@ def cert_manager_crd_dir(versions: dict[str, Any] | None = None) -> Path:
     return crd_dir
 
 
-def _start_cert_manager(state: State, cm_bin: Path, pki: Path, timeout: float) -> Component:
-    """Start our cert-manager controller program; ready once its informer caches synced."""
+def serves_listener_sets(api: Api) -> bool:
+    """Whether the API server serves ``gateway.networking.k8s.io/v1`` ListenerSet.
+
+    The same discovery check cert-manager makes before starting its ListenerSet shim (it exits
+    when the shim is on and the kind is missing). Gateway API v1.5+ serves it in the standard
+    channel; v1.4's experimental channel has only ``gateway.networking.x-k8s.io/v1alpha1``
+    XListenerSet, which cert-manager v1.21 does not read.
+    """
+    try:
+        doc = api.request("GET", "/apis/gateway.networking.k8s.io/v1")
+    except ApiError as e:
+        if e.status == 404:
+            return False
+        raise
+    return any(r.get("kind") == "ListenerSet" for r in doc.get("resources", []))
+
+
+def _start_cert_manager(
+    state: State,
+    cm_bin: Path,
+    pki: Path,
+    timeout: float,
+    *,
+    listener_sets: bool,
+) -> Component:
+    """Start our cert-manager controller program; ready once its informer caches synced.
+
+    ``listener_sets`` also runs cert-manager's ListenerSet certificate shim, which upstream
+    switches on with the alpha feature gate ``ListenerSets`` *and* the option
+    ``--enable-gateway-api-listenerset``; the ready file then lists ``listenerset``.
+    """
     kubeconfig = pki / "cert-manager.kubeconfig"
     kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "cert-manager"))
     ready_file = state.dir / "logs" / "cert-manager.ready"
     ready_file.unlink(missing_ok=True)
+    listener_set_flags = (
+        ["--enable-gateway-api-listenerset=true", "--feature-gates=ListenerSets=true"]
+        if listener_sets
+        else []
+    )
     comp = start_process(
         state,
         "cert-manager",
@@ -1104,6 +1138,7 @@ def _start_cert_manager(state: State, cm_bin: Path, pki: Path, timeout: float) -
             str(cm_bin),
             f"--kubeconfig={kubeconfig}",
             "--enable-gateway-api=true",
+            *listener_set_flags,
             "--cluster-resource-namespace=kube-system",
             f"--ready-file={ready_file}",
             "--v=2",
@@ -1112,6 +1147,27 @@ def _start_cert_manager(state: State, cm_bin: Path, pki: Path, timeout: float) -
     )
     wait_for(comp, ready_file.exists, "ready (informer caches not synced)", timeout)
     return comp
+
+
+def _cert_manager_listener_sets(api: Api, wanted: bool | None, gateway_api: str) -> bool:
+    """Decide whether cert-manager runs its ListenerSet shim: ``wanted``, or None for "if served".
+
+    On by default wherever it can work: the shim only acts on ListenerSets whose parent Gateway
+    (or they themselves) carry an issuer annotation, so clusters without ListenerSets behave
+    as before, and ListenerSet mode gets its certificates as in a real installation with the
+    gate on. Off where the API server does not serve v1 ListenerSet, where cert-manager would
+    refuse to start.
+    """
+    served = serves_listener_sets(api)
+    if wanted and not served:
+        raise ClusterError(
+            f"cert-manager's ListenerSet support needs gateway.networking.k8s.io/v1 ListenerSet, "
+            f"which Gateway API {gateway_api} as installed here does not serve (cert-manager "
+            "reads no x-k8s.io XListenerSet); use a Gateway API release of v1.5 or later"
+        )
+    listener_sets = served if wanted is None else wanted
+    log(f"cert-manager: ListenerSet certificate shim {'on' if listener_sets else 'off'}")
+    return listener_sets
 
 
 DATA_PLANE_PORTS = (8443, 9443)
@@ -1277,12 +1333,17 @@ def up(
     *,
     gateway_api: str | None = None,
     with_cert_manager: bool = False,
+    cert_manager_listener_sets: bool | None = None,
     with_data_plane: bool = False,
     data_plane_ports: tuple[int, ...] = DATA_PLANE_PORTS,
     extra_crd_dirs: list[Path] | None = None,
     timeout: float = 120.0,
 ) -> State:
     """Build (cached) and start the control plane; return its state once everything is ready.
+
+    ``cert_manager_listener_sets`` (with ``with_cert_manager``): run cert-manager's ListenerSet
+    certificate shim; None (the default) runs it when the API server serves
+    ``gateway.networking.k8s.io/v1`` ListenerSet, True fails where it does not.
 
     ``with_data_plane`` also starts Traefik (GatewayClass ``traefik``, one entryPoint per
     port of ``data_plane_ports``) and, unless ``gateway_api`` says otherwise, installs the
@@ -1335,7 +1396,15 @@ def up(
             _start_controller_manager(state, bins["kube-controller-manager"], pki, api, timeout)
         if with_cert_manager:
             with timed("start cert-manager (until its caches synced)", timings):
-                _start_cert_manager(state, bins["cert-manager-controller"], pki, timeout)
+                _start_cert_manager(
+                    state,
+                    bins["cert-manager-controller"],
+                    pki,
+                    timeout,
+                    listener_sets=_cert_manager_listener_sets(
+                        api, cert_manager_listener_sets, gateway_api
+                    ),
+                )
         if with_data_plane:
             with timed("start traefik (until it accepted its GatewayClass)", timings):
                 _start_traefik(
@@ -1452,6 +1521,14 @@ def main(argv: list[str] | None = None) -> int:
         "support enabled); built from the pinned cert-manager module on first use",
     )
     p_up.add_argument(
+        "--cert-manager-listener-sets",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --with-cert-manager: run cert-manager's ListenerSet certificate shim (its "
+        "alpha gate ListenerSets and --enable-gateway-api-listenerset); default: on when the "
+        "Gateway API release serves gateway.networking.k8s.io/v1 ListenerSet (v1.5 and later)",
+    )
+    p_up.add_argument(
         "--with-data-plane",
         action="store_true",
         help="also run Traefik (its Gateway API provider, GatewayClass "
@@ -1502,6 +1579,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.dir,
                 gateway_api=args.gateway_api,
                 with_cert_manager=args.with_cert_manager,
+                cert_manager_listener_sets=args.cert_manager_listener_sets,
                 with_data_plane=args.with_data_plane,
                 data_plane_ports=args.data_plane_ports,
                 extra_crd_dirs=args.crds,

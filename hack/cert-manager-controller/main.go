@@ -29,6 +29,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/component-base/featuregate"
 	"k8s.io/klog/v2"
 
 	controllerpkg "github.com/cert-manager/cert-manager/pkg/controller"
@@ -39,6 +40,7 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/controller/acmechallenges"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/acmeorders"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificate-shim/gateways"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificate-shim/listenerset"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/acme"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/approver"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/ca"
@@ -58,9 +60,20 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
 )
 
+// listenerSetController is the name the ListenerSet certificate shim registers under
+// (ControllerName in pkg/controller/certificate-shim/listenerset).
+const listenerSetController = "listenerset"
+
+// listenerSetsGate is cert-manager's alpha feature gate for the ListenerSet shim. Its
+// Go constant lives in internal/controller/feature, which this program may not import;
+// that package registers the gate (importing pkg/controller pulls it in).
+const listenerSetsGate featuregate.Feature = "ListenerSets"
+
 // defaultControllers are the controllers run unless --controllers says otherwise:
 // everything needed for SelfSigned, CA and ACME (Cluster)Issuers, the automatic
-// approval of CertificateRequests, and the Gateway API certificate shim.
+// approval of CertificateRequests, and the Gateway API certificate shims. The
+// ListenerSet shim is listed but only runs when it is switched on (see
+// --enable-gateway-api-listenerset).
 var defaultControllers = []string{
 	"issuers",
 	"clusterissuers",
@@ -77,6 +90,7 @@ var defaultControllers = []string{
 	"orders",
 	"challenges",
 	"gateway-shim",
+	listenerSetController,
 }
 
 func main() {
@@ -85,15 +99,17 @@ func main() {
 
 func run() int {
 	var (
-		kubeconfig       = flag.String("kubeconfig", "", "path to the kubeconfig (required)")
-		controllers      = flag.String("controllers", strings.Join(defaultControllers, ","), "comma-separated controllers to run")
-		enableGatewayAPI = flag.Bool("enable-gateway-api", true, "run the Gateway API certificate shim (gateway-shim) and allow the HTTP-01 gatewayHTTPRoute solver")
-		clusterResNS     = flag.String("cluster-resource-namespace", "kube-system", "namespace of the Secrets referenced by ClusterIssuers")
-		featureGates     = flag.String("feature-gates", "", "cert-manager feature gates, e.g. ServerSideApply=true")
-		solverImage      = flag.String("acme-http01-solver-image", "quay.io/jetstack/cert-manager-acmesolver:local", "image of the HTTP-01 solver Pod (never runs without a kubelet)")
-		workers          = flag.Int("workers", 5, "workers per controller")
-		readyFile        = flag.String("ready-file", "", "file written once all informer caches have synced")
-		listControllers  = flag.Bool("list-controllers", false, "print the registered controllers and exit")
+		kubeconfig        = flag.String("kubeconfig", "", "path to the kubeconfig (required)")
+		controllers       = flag.String("controllers", strings.Join(defaultControllers, ","), "comma-separated controllers to run")
+		enableGatewayAPI  = flag.Bool("enable-gateway-api", true, "run the Gateway API certificate shim (gateway-shim) and allow the HTTP-01 gatewayHTTPRoute solver")
+		enableListenerSet = flag.Bool("enable-gateway-api-listenerset", false, "run the ListenerSet certificate shim (listenerset) for gateway.networking.k8s.io/v1 ListenerSets; "+
+			"it also needs --feature-gates=ListenerSets=true and --enable-gateway-api, and the ListenerSet CRD (cert-manager exits without it)")
+		clusterResNS    = flag.String("cluster-resource-namespace", "kube-system", "namespace of the Secrets referenced by ClusterIssuers")
+		featureGates    = flag.String("feature-gates", "", "cert-manager feature gates, e.g. ServerSideApply=true")
+		solverImage     = flag.String("acme-http01-solver-image", "quay.io/jetstack/cert-manager-acmesolver:local", "image of the HTTP-01 solver Pod (never runs without a kubelet)")
+		workers         = flag.Int("workers", 5, "workers per controller")
+		readyFile       = flag.String("ready-file", "", "file written once all informer caches have synced")
+		listControllers = flag.Bool("list-controllers", false, "print the registered controllers and exit")
 	)
 	klog.InitFlags(flag.CommandLine)
 	flag.Parse()
@@ -163,7 +179,10 @@ func run() int {
 			CertificateRequestMaximumBackoffDuration: 32 * time.Hour,
 		},
 		SchedulerOptions: controllerpkg.SchedulerOptions{MaxConcurrentChallenges: 60},
-		ConfigOptions:    controllerpkg.ConfigOptions{EnableGatewayAPI: *enableGatewayAPI},
+		ConfigOptions: controllerpkg.ConfigOptions{
+			EnableGatewayAPI:            *enableGatewayAPI,
+			EnableGatewayAPIListenerSet: *enableListenerSet,
+		},
 	}
 
 	factory, err := controllerpkg.NewContextFactory(rootCtx, opts)
@@ -179,10 +198,20 @@ func run() int {
 		return 1
 	}
 
+	// The ListenerSet shim needs the alpha gate and the option together, as the option's
+	// documentation says (EnableListenerSet in pkg/apis/config/controller/v1alpha1) and
+	// as NewContextFactory checks them: with both on it has already refused to start if
+	// the API server does not serve gateway.networking.k8s.io/v1 ListenerSet.
+	listenerSetsEnabled := shared.GatewaySolverEnabled && *enableListenerSet &&
+		utilfeature.DefaultFeatureGate.Enabled(listenerSetsGate)
 	runners := map[string]controllerpkg.Interface{}
 	for _, n := range enabled {
 		if n == "gateway-shim" && !shared.GatewaySolverEnabled {
 			log.Info("not starting controller: the Gateway API is not enabled", "controller", n)
+			continue
+		}
+		if n == listenerSetController && !listenerSetsEnabled {
+			log.Info("not starting controller: ListenerSet support is not enabled (needs --enable-gateway-api, --enable-gateway-api-listenerset and --feature-gates=ListenerSets=true)", "controller", n)
 			continue
 		}
 		iface, err := controllerpkg.Known()[n](factory)
@@ -226,7 +255,7 @@ func run() int {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		log.Info("informer caches synced; controllers running", "controllers", names, "gatewayAPI", shared.GatewaySolverEnabled)
+		log.Info("informer caches synced; controllers running", "controllers", names, "gatewayAPI", shared.GatewaySolverEnabled, "listenerSets", listenerSetsEnabled)
 		if *readyFile != "" {
 			if err := os.WriteFile(*readyFile, []byte(strings.Join(names, "\n")+"\n"), 0o644); err != nil {
 				log.Error(err, "cannot write the ready file")

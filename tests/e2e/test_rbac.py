@@ -4,7 +4,9 @@ The chart's ServiceAccount, ClusterRole(Binding) and leader-election Role(Bindin
 with `helm template`, applied, and the controller runs with a kubeconfig holding a token for
 that ServiceAccount (TokenRequest API), with the arguments and environment of the chart's
 Deployment. It must pass the core scenarios without a single "forbidden"; and with any one
-permission removed, it must be denied (403) a request it makes for those scenarios.
+permission removed, it must be denied (403) a request it makes for those scenarios. The core
+scenarios include ListenerSet mode (a ListenerSet created for a route, deleted with it) where the
+API server serves ListenerSet (Gateway API v1.5 and later).
 """
 
 import copy
@@ -23,6 +25,13 @@ from tests.e2e.conftest import Cluster, eventually
 from tests.e2e.controller_process import running_controller
 from tests.e2e.test_controller import apply, gateway, hostnames, http_route, status, wrapped
 from tests.e2e.test_helm_chart import container, render, server_side_apply
+from tests.e2e.test_listener_sets import (
+    STATIC_HTTP,
+    listener_set,
+    listener_set_hostnames,
+    listener_set_route,
+    serves_listener_sets,
+)
 
 pytestmark = pytest.mark.e2e
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
@@ -44,6 +53,10 @@ PERMISSIONS = [
         for verb in ("list", "watch")
     ],
     *[(CLUSTER, GW, "gateways", verb) for verb in ("list", "watch", "create", "patch")],
+    *[
+        (CLUSTER, GW, "listenersets", verb)
+        for verb in ("list", "watch", "create", "patch", "delete")
+    ],
     (CLUSTER, WG, "wrappedgateways", "list"),
     (CLUSTER, WG, "wrappedgateways", "watch"),
     (CLUSTER, WG, "wrappedgateways/status", "patch"),
@@ -318,6 +331,41 @@ def run_scenario(
         )
 
     eventually(done, timeout=timeout)
+    if not stop() and serves_listener_sets(custom.api_client):
+        run_listener_set_scenario(custom, namespace, timeout, stop)
+
+
+LISTENER_SET_WRAPPED = "ls"
+
+
+def run_listener_set_scenario(
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    timeout: float,
+    stop: Callable[[], bool],
+) -> None:
+    """ListenerSet mode: a route's ListenerSet is created, then deleted with its last route."""
+    apply(
+        custom,
+        wrapped(namespace, LISTENER_SET_WRAPPED, output="ListenerSets", listeners=[STATIC_HTTP]),
+    )
+    route = listener_set_route(namespace, "self-service", ["ls.example.com"], LISTENER_SET_WRAPPED)
+    apply(custom, route)
+
+    def generated() -> bool:
+        found = listener_set(custom, namespace, LISTENER_SET_WRAPPED)
+        return found is not None and listener_set_hostnames(found["spec"]["listeners"]) == {
+            "ls.example.com"
+        }
+
+    eventually(lambda: stop() or generated(), timeout=timeout)
+    if stop():
+        return
+    custom.delete_namespaced_custom_object(GW, "v1", namespace, "httproutes", "self-service")
+    eventually(
+        lambda: stop() or listener_set(custom, namespace, LISTENER_SET_WRAPPED) is None,
+        timeout=timeout,
+    )
 
 
 PORT_5432 = {"wrapped-gateway.dev/ports": "5432"}
@@ -338,6 +386,8 @@ def test_every_permission_is_needed(  # noqa: PLR0917 - pytest fixtures
     tmp_path: Path,
 ) -> None:
     """Without it the controller is denied (403) a request it makes for the core scenario."""
+    if permission[2] == "listenersets" and not serves_listener_sets(custom.api_client):
+        pytest.skip("this API server serves no ListenerSet (Gateway API before v1.5)")
     install = install_rbac(without(chart_rbac(namespace), permission))
     coordination = client.CoordinationV1Api(core.api_client)
     log = tmp_path / "controller.log"

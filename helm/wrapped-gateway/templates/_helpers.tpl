@@ -96,6 +96,11 @@ Each verb is proven needed by tests/e2e/test_rbac.py.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["gateways"]
   verbs: ["list", "watch", "create", "patch"]
+# ListenerSets mode: one ListenerSet per route namespace, applied (patch, create), deleted when no
+# route needs it.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["listenersets"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["wrapped-gateway.dev"]
   resources: ["wrappedgateways"]
   verbs: ["list", "watch"]
