@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.settings import LeaseTiming
 
 DEFAULT_TIMING = LeaseTiming()
@@ -139,7 +138,6 @@ class LeaderElector:
         elif not leader and self.is_leader:
             log.warning("lost the leader Lease; standing by")
             self.is_leader = False
-        metrics.LEADER.set(1 if self.is_leader else 0)
 
     def _try_acquire_or_renew(self) -> bool:
         """Whether this replica holds the Lease now; False when another one does."""

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 from kubernetes.client import ApiException
+from prometheus_client import REGISTRY
 
 from wrapped_gateway.constants import (
     GATEWAY_GROUP,
@@ -18,12 +19,12 @@ from wrapped_gateway.constants import (
     WRAPPED_PLURAL,
     WRAPPED_VERSION,
 )
-from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
 from wrapped_gateway.controller.kube import PLURALS, KubeApi
 from wrapped_gateway.controller.leader import LeaderElector
+from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.controller.relist import RelistTracker
 from wrapped_gateway.controller.settings import Settings
@@ -64,6 +65,16 @@ class Controller:
     def acting(self) -> bool:
         return self.elector is None or self.elector.is_leader
 
+    def state(self) -> ControllerState:
+        """What the controller holds now, for the metrics."""
+        return ControllerState(
+            indexed_routes=self.index.route_count,
+            indexed_wrapped_gateways=self.index.wrapped_count,
+            queue_depth=len(self.queue),
+            leader=self.elector is not None and self.elector.is_leader,
+            refusals_by_reason=self.reconciler.refusals_by_reason(),
+        )
+
     # --- watch events -> index -> queue ---------------------------------------------------
     def on_route(self, event: Mapping[str, Any]) -> None:
         obj = event["object"]
@@ -71,7 +82,6 @@ class Controller:
             touched = self.index.remove_route(RouteKind(obj["kind"]), *_namespaced_name(obj))
         else:
             touched = self.index.upsert_route(parse_route(obj))
-        metrics.INDEXED_ROUTES.set(self.index.route_count)
         self._enqueue(touched)
 
     def on_wrapped(self, event: Mapping[str, Any]) -> None:
@@ -80,7 +90,6 @@ class Controller:
             touched = self.index.remove_wrapped(*_namespaced_name(obj))
         else:
             touched = self.index.upsert_wrapped(WrappedEntry.from_object(obj))
-        metrics.INDEXED_WRAPPED.set(self.index.wrapped_count)
         self._enqueue(touched)
 
     def on_namespace(self, event: Mapping[str, Any]) -> None:
@@ -105,7 +114,6 @@ class Controller:
             return  # the initial sync enqueues everything once the index is complete
         for key in keys:
             self.queue.add(key)
-        metrics.QUEUE_DEPTH.set(len(self.queue))
 
     def _enqueue_all(self) -> None:
         self._enqueue(self.index.wrapped_keys())
@@ -197,7 +205,6 @@ class Controller:
                 self.queue.done(key)
             if retry_in is not None:
                 self.queue.add(key, delay=retry_in)
-            metrics.QUEUE_DEPTH.set(len(self.queue))
 
     async def resync(self) -> None:
         while True:
@@ -349,12 +356,17 @@ def run(settings: Settings, stop_flag: threading.Event | None = None) -> int:
         for runner in runners:
             await runner.cleanup()
 
-    kopf.run(
-        registry=registry,
-        settings=kopf_settings(),
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        standalone=True,
-        stop_flag=stop_flag,
-    )
+    state_collector = StateCollector(controller.state)
+    REGISTRY.register(state_collector)
+    try:
+        kopf.run(
+            registry=registry,
+            settings=kopf_settings(),
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            standalone=True,
+            stop_flag=stop_flag,
+        )
+    finally:
+        REGISTRY.unregister(state_collector)
     return 0

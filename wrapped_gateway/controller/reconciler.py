@@ -158,11 +158,17 @@ class Reconciler:
         for refusal in desired.refusals:
             counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
         self._refusals_by_gateway[key] = counts
-        metrics.publish_refusals(self._refusals_by_gateway.values())
 
     def _forget(self, key: Key) -> None:
-        if self._refusals_by_gateway.pop(key, None) is not None:
-            metrics.publish_refusals(self._refusals_by_gateway.values())
+        self._refusals_by_gateway.pop(key, None)
+
+    def refusals_by_reason(self) -> dict[str, int]:
+        """Current refusals over every WrappedGateway, by reason."""
+        totals: dict[str, int] = {}
+        for counts in self._refusals_by_gateway.values():
+            for reason, count in counts.items():
+                totals[reason] = totals.get(reason, 0) + count
+        return totals
 
 
 def _listener_count(desired: DesiredGateway) -> int:

@@ -159,3 +159,21 @@ def test_a_deleted_wrapped_gateway_is_forgotten(index: ClusterIndex, api: Record
     index.remove_wrapped(*KEY)
     assert reconcile(index, api) == "deleted"
     assert api.gateways == api.statuses == []
+
+
+def test_the_refusals_counted_for_metrics_are_the_current_ones(
+    index: ClusterIndex, api: RecordingApi
+) -> None:
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    index.upsert_route(route())
+    reconciler = Reconciler(index, api)  # type: ignore[arg-type]
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.refusals_by_reason() == {"InvalidHostname": 1}
+    index.upsert_route(route(name="bad", hostnames=["bad.example.com"]))
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.refusals_by_reason() == {}
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    asyncio.run(reconciler.reconcile(KEY))
+    index.remove_wrapped(*KEY)
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.refusals_by_reason() == {}
