@@ -23,7 +23,7 @@ from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
 from wrapped_gateway.controller.kube import PLURALS, KubeApi
-from wrapped_gateway.controller.leader import LeaderElector
+from wrapped_gateway.controller.leader import Election, LeaderElector
 from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.controller.relist import RelistTracker
@@ -51,10 +51,12 @@ class Controller:
         self.elector = (
             LeaderElector(
                 client.CoordinationV1Api(api_client),
-                namespace=settings.leader_election_namespace,
-                name=settings.lease_name,
-                identity=settings.identity,
-                timing=settings.lease_timing,
+                Election(
+                    settings.leader_election_namespace,
+                    settings.lease_name,
+                    settings.identity,
+                    settings.lease_timing,
+                ),
                 on_elected=self._enqueue_all,
             )
             if settings.leader_election
