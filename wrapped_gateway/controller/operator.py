@@ -92,6 +92,7 @@ class Controller:
             touched = self.index.remove_wrapped(*_namespaced_name(obj))
         else:
             touched = self.index.upsert_wrapped(WrappedEntry.from_object(obj))
+        self.reconciler.observed_wrapped(_namespaced_name(obj))
         self._enqueue(touched)
 
     def on_namespace(self, event: Mapping[str, Any]) -> None:
@@ -109,6 +110,7 @@ class Controller:
             touched = self.index.remove_gateway(*_namespaced_name(obj))
         else:
             touched = self.index.upsert_gateway(LiveGateway.from_object(obj))
+        self.reconciler.observed_gateway(_namespaced_name(obj))
         self._enqueue(touched)
 
     def _enqueue(self, keys: Iterable[Key]) -> None:

@@ -1,19 +1,19 @@
 """One reconcile of one WrappedGateway: index in, Gateway, status and Events out."""
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes.client import ApiException
 
 from wrapped_gateway.controller import metrics
-from wrapped_gateway.controller.drift import needs_apply, with_digest
+from wrapped_gateway.controller.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
 from wrapped_gateway.controller.events import EventLedger, refusal_event
-from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
+from wrapped_gateway.controller.index import ClusterIndex, Key, WrappedEntry
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.controller.status import Outcome, Verdict, status_for
 from wrapped_gateway.listeners import DesiredGateway, desired_gateway
@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 
 
 class Reconciler:
+    """Reads the index, never writes it.
+
+    What this reconciler last applied (the Gateway's digest) and last wrote (the status) is
+    remembered per key until the watch shows that object again, so that a reconcile that runs
+    before the watch event of its own write arrives does not write the same thing again. It
+    is remembered from before the write is sent, since the watch event may arrive before the
+    API call returns; any watch event of the object makes the index the reference again, as
+    it then holds the write or something newer (someone else's change).
+    """
+
     def __init__(
         self,
         index: ClusterIndex,
@@ -35,6 +45,16 @@ class Reconciler:
         self._ledger = ledger or EventLedger()
         self._clock = clock
         self._refusals_by_gateway: dict[Key, dict[str, int]] = {}
+        self._applied_digests: dict[Key, str] = {}
+        self._written_statuses: dict[Key, dict[str, Any]] = {}
+
+    def observed_gateway(self, key: Key) -> None:
+        """The watch showed the Gateway of `key` (changed or deleted)."""
+        self._applied_digests.pop(key, None)
+
+    def observed_wrapped(self, key: Key) -> None:
+        """The watch showed the WrappedGateway `key` (changed or deleted)."""
+        self._written_statuses.pop(key, None)
 
     async def reconcile(self, key: Key) -> str:
         """Bring the Gateway of `key` in line; returns what happened, for metrics and logs."""
@@ -97,19 +117,21 @@ class Reconciler:
                 "no-listeners",
             )
         manifest = with_digest(desired.gateway)
-        if not needs_apply(manifest, live):
+        digest = manifest["metadata"]["annotations"][APPLIED_DIGEST_ANNOTATION]
+        if self._applied_digests.get(key) == digest or not needs_apply(manifest, live):
             return self._programmed(desired), "unchanged"
+        self._applied_digests[key] = digest
         try:
-            stored = await asyncio.to_thread(self._api.apply_gateway, manifest)
-        except ApiException as error:
-            if error.status in (400, 409, 422):
+            await asyncio.to_thread(self._api.apply_gateway, manifest)
+        except BaseException as error:
+            self._applied_digests.pop(key, None)  # not applied, or not known to be
+            if isinstance(error, ApiException) and error.status in (400, 409, 422):
                 # The API server refused the Gateway: retrying the same object cannot help.
                 log.error("Gateway %s rejected by the API server: %s", desired.key, error.body)
                 message = f"the API server rejected the Gateway: {_api_message(error)}"
                 return Verdict(False, Outcome.APPLY_FAILED, message), "rejected"
             raise
         metrics.APPLIES.inc()
-        self._index.upsert_gateway(LiveGateway.from_object(stored or manifest))
         log.info("applied Gateway %s (%d listeners)", desired.key, _listener_count(desired))
         return self._programmed(desired), "applied"
 
@@ -124,13 +146,17 @@ class Reconciler:
     async def _write_status(
         self, entry: WrappedEntry, verdict: Verdict, desired: DesiredGateway | None
     ) -> None:
-        status = status_for(entry.generation, verdict, desired, entry.status, self._clock())
-        if status == entry.status:
+        key = (entry.namespace, entry.name)
+        previous = self._written_statuses.get(key, entry.status)
+        status = status_for(entry.generation, verdict, desired, previous, self._clock())
+        if status == previous:
             return
-        await asyncio.to_thread(self._api.apply_status, entry.namespace, entry.name, status)
-        # Remember what was written so an event that arrives before the watch does not
-        # write it again.
-        self._index.upsert_wrapped(dataclasses.replace(entry, status=status))
+        self._written_statuses[key] = status
+        try:
+            await asyncio.to_thread(self._api.apply_status, entry.namespace, entry.name, status)
+        except BaseException:
+            self._written_statuses.pop(key, None)
+            raise
 
     async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> None:
         unreported = self._ledger.unreported(desired.key, desired.refusals)
@@ -161,6 +187,8 @@ class Reconciler:
 
     def _forget(self, key: Key) -> None:
         self._refusals_by_gateway.pop(key, None)
+        self._applied_digests.pop(key, None)
+        self._written_statuses.pop(key, None)
 
     def refusals_by_reason(self) -> dict[str, int]:
         """Current refusals over every WrappedGateway, by reason."""
