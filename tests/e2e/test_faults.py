@@ -3,7 +3,8 @@
 - kube-apiserver stopped for 20 s and started again mid-burst (same etcd, same port): the
   controller recovers, misses no route, and ends with exactly the Gateway `render` computes
   from the final objects.
-- SIGKILL of the controller mid-burst, then a new one: the same end state.
+- SIGKILL of the controller mid-burst, then a new one: the same end state, and a refused
+  route's Event is not posted a second time.
 
 The fixture starts a separate control plane, since stopping the API server would disturb the
 other tests' session cluster.
@@ -145,19 +146,31 @@ def test_an_api_server_outage_mid_burst_loses_no_route(
     assert REJECTED not in log.read_text()
 
 
-def test_a_killed_controller_is_replaced_without_losing_a_route(
+def test_a_killed_controller_is_replaced_without_losing_a_route_or_repeating_an_event(
     own: OwnCluster, fault_namespace: str, tmp_path: Path
 ) -> None:
     namespace = fault_namespace
     log = tmp_path / "controller.log"
     apply(own.custom, wrapped(namespace))
+
+    def refusal_events() -> list[client.CoreV1Event]:
+        events: list[client.CoreV1Event] = own.core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=db"
+        ).items
+        return events
+
     with running_controller(own.kubeconfig, log) as first:
+        apply(own.custom, http_route(namespace, "db", [], kind="TCPRoute"))  # MissingPorts
         for route in routes_for(namespace, 0, 30):
             apply(own.custom, route)
+        eventually(lambda: len(refusal_events()) == 1)
         first.stop(kill=True)
     for route in routes_for(namespace, 30, 50):
         apply(own.custom, route)
     with running_controller(own.kubeconfig, log) as second:
+        # Events are posted before the apply of the same reconcile, so once the new routes
+        # are on the Gateway the new controller has reported the refusal too.
         assert_gateway_is_what_render_computes(own, namespace)
         assert second.ready()
+    assert [event.reason for event in refusal_events()] == ["MissingPorts"]
     assert REJECTED not in log.read_text()

@@ -171,12 +171,17 @@ class Reconciler:
                     self._api.create_event, refusal_event(refusal, route, desired.key, now)
                 )
             except Exception as error:
-                # Events are not worth failing the reconcile for; this one stays unreported,
-                # so the next reconcile posts it. An unreachable API server raises urllib3's
-                # errors, not ApiException.
-                detail = error.reason if isinstance(error, ApiException) else error
-                log.warning("could not post an Event for %s: %s", refusal, detail)
-                continue
+                if not _already_exists(error):
+                    # Events are not worth failing the reconcile for; this one stays
+                    # unreported, so the next reconcile posts it. An unreachable API server
+                    # raises urllib3's errors, not ApiException.
+                    detail = error.reason if isinstance(error, ApiException) else error
+                    log.warning("could not post an Event for %s: %s", refusal, detail)
+                    continue
+                # Its name is derived from the refusal: this controller before a restart, or
+                # another replica, posted it. Its count and lastTimestamp are left alone: the
+                # refusal did not happen again, it is the same one seen anew, and a restart
+                # with nothing changed should write nothing.
             self._ledger.reported(desired.key, refusal)
 
     def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
@@ -201,6 +206,10 @@ class Reconciler:
 
 def _listener_count(desired: DesiredGateway) -> int:
     return len(desired.gateway["spec"]["listeners"]) if desired.gateway else 0
+
+
+def _already_exists(error: Exception) -> bool:
+    return isinstance(error, ApiException) and error.status == 409
 
 
 def _api_message(error: ApiException) -> str:

@@ -283,3 +283,30 @@ def test_a_status_someone_else_overwrote_is_written_again(
     reconcile()
     assert api.statuses[-1] == written
     assert len(api.statuses) == 2
+
+
+class EventStore(RecordingApi):
+    """Events stored by name, as the API server does: a second create of a name fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posts = 0
+
+    def create_event(self, event: dict[str, Any]) -> None:
+        self.posts += 1
+        if any(e["metadata"]["name"] == event["metadata"]["name"] for e in self.events):
+            raise ApiException(status=409, reason="AlreadyExists")
+        super().create_event(event)
+
+
+def test_a_restarted_controller_posts_no_refusal_event_twice(index: ClusterIndex) -> None:
+    api = EventStore()
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    index.upsert_route(route(name="bad2", hostnames=["10.0.0.2"]))
+    asyncio.run(Reconciler(index, api).reconcile(KEY))  # type: ignore[arg-type]
+    assert len(api.events) == 2
+    restarted = Reconciler(index, api)  # type: ignore[arg-type]  # its ledger is empty
+    asyncio.run(restarted.reconcile(KEY))
+    assert (len(api.events), api.posts) == (2, 4)  # both refused as AlreadyExists
+    asyncio.run(restarted.reconcile(KEY))
+    assert api.posts == 4  # and then known as posted
