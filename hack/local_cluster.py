@@ -228,38 +228,42 @@ def module_excludes(gomod_text: str) -> list[str]:
     return excludes
 
 
-def _write_build_module(
-    build_dir: Path,
-    module: str,
-    version: str,
-    *,
-    packages: list[str],
-    replaces: list[str],
-    go_version: str,
-    main_files: dict[str, str] | None = None,
-    excludes: list[str] | None = None,
-) -> str | None:
-    """Write go.mod + tools.go for a throw-away module that builds ``packages``.
+@dataclass(frozen=True)
+class BuildModule:
+    """A throw-away Go module that builds ``packages`` of ``module`` at ``version``.
 
     With ``main_files`` (name -> Go source of our own ``main`` package), these are written
     instead of tools.go and the module itself is the program to build.
+    """
+
+    module: str
+    version: str
+    go_version: str
+    packages: list[str]
+    replaces: list[str]
+    main_files: dict[str, str] | None = None
+    excludes: list[str] | None = None
+
+
+def _write_build_module(build_dir: Path, spec: BuildModule) -> str | None:
+    """Write go.mod + tools.go (or the ``main_files``) of ``spec`` into ``build_dir``.
 
     Returns the stamp to record after a successful ``go mod tidy``, or None when the module
     was already generated from the same inputs and tidied.
     """
     build_dir.mkdir(parents=True, exist_ok=True)
     gomod = [
-        f"module local-cluster-build/{module.replace('/', '-')}",
+        f"module local-cluster-build/{spec.module.replace('/', '-')}",
         "",
-        f"go {go_version}",
+        f"go {spec.go_version}",
         "",
-        f"require {module} {version}",
+        f"require {spec.module} {spec.version}",
         "",
     ]
-    if replaces:
-        gomod += ["replace (", *[f"\t{r}" for r in replaces], ")", ""]
-    if excludes:
-        gomod += ["exclude (", *[f"\t{e}" for e in excludes], ")", ""]
+    if spec.replaces:
+        gomod += ["replace (", *[f"\t{r}" for r in spec.replaces], ")", ""]
+    if spec.excludes:
+        gomod += ["exclude (", *[f"\t{e}" for e in spec.excludes], ")", ""]
     tools = [
         "//go:build tools",
         "",
@@ -269,8 +273,8 @@ def _write_build_module(
         "",
         "import (",
     ]
-    tools += [f'\t_ "{p}"' for p in packages] + [")", ""]
-    sources = dict(main_files) if main_files else {"tools.go": "\n".join(tools)}
+    tools += [f'\t_ "{p}"' for p in spec.packages] + [")", ""]
+    sources = dict(spec.main_files) if spec.main_files else {"tools.go": "\n".join(tools)}
     stamp = build_dir / ".generated"
     want = "\n".join(gomod) + "".join(f"\0{src}" for _, src in sorted(sources.items()))
     if stamp.exists() and stamp.read_text() == want and (build_dir / "go.sum").exists():
@@ -354,13 +358,15 @@ def ensure_binaries(
             packages = {n: f"{module}/{sub}" if sub else module for n, sub in binaries.items()}
         stamp = _write_build_module(
             build_root,
-            module,
-            version,
-            packages=[] if glue else list(packages.values()),
-            replaces=replaces,
-            go_version=_go_directive(gomod_text),
-            main_files=glue,
-            excludes=module_excludes(gomod_text),
+            BuildModule(
+                module,
+                version,
+                go_version=_go_directive(gomod_text),
+                packages=[] if glue else list(packages.values()),
+                replaces=replaces,
+                main_files=glue,
+                excludes=module_excludes(gomod_text),
+            ),
         )
         env = {**os.environ, "GOFLAGS": _strip_mod_flag(os.environ.get("GOFLAGS", ""))}
         if stamp is not None:
@@ -947,28 +953,31 @@ def _etcd_health(port: int) -> bool:
     return bool(json.loads(body).get("health") == "true")
 
 
-def _start_with_retry(
-    state: State,
-    name: str,
-    *,
-    make_argv: Any,
-    ready: Any,
-    what: str,
-    timeout: float,
-    nports: int,
-    env: dict[str, str] | None = None,
-) -> Component:
+@dataclass(frozen=True)
+class Launch:
+    """How to start one component: its command line for ``nports`` fresh ports, and when it
+    is ready (``what`` says what is awaited, for the error message)."""
+
+    name: str
+    make_argv: Any
+    nports: int
+    ready: Any
+    what: str
+    env: dict[str, str] | None = None
+
+
+def _start_with_retry(state: State, launch: Launch, timeout: float) -> Component:
     """Start a component on fresh free ports, retrying if a port was taken meanwhile."""
     for attempt in range(3):
-        ports = [free_port() for _ in range(nports)]
-        comp = start_process(state, name, make_argv(*ports), ports, env)
+        ports = [free_port() for _ in range(launch.nports)]
+        comp = start_process(state, launch.name, launch.make_argv(*ports), ports, launch.env)
         try:
-            wait_for(comp, lambda c=comp: ready(c), what, timeout)
+            wait_for(comp, lambda c=comp: launch.ready(c), launch.what, timeout)
             return comp
         except ClusterError:
             text = Path(comp.log).read_text(errors="replace")
             if attempt < 2 and "address already in use" in text:
-                log(f"{name}: a port was taken meanwhile, retrying on other ports")
+                log(f"{launch.name}: a port was taken meanwhile, retrying on other ports")
                 stop_components([comp])
                 state.components.remove(comp)
                 state.save()
@@ -995,12 +1004,8 @@ def _start_etcd(state: State, etcd_bin: Path, timeout: float) -> Component:
 
     comp = _start_with_retry(
         state,
-        "etcd",
-        make_argv=argv,
-        ready=lambda c: _etcd_health(c.ports[0]),
-        what="healthy",
-        timeout=timeout,
-        nports=2,
+        Launch("etcd", argv, nports=2, ready=lambda c: _etcd_health(c.ports[0]), what="healthy"),
+        timeout,
     )
     state.etcd = f"http://127.0.0.1:{comp.ports[0]}"
     return comp
@@ -1036,12 +1041,14 @@ def _start_apiserver(
 
     comp = _start_with_retry(
         state,
-        "kube-apiserver",
-        make_argv=argv,
-        ready=lambda c: Api(server(c), pki).ready(),
-        what="ready (/readyz)",
-        timeout=timeout,
-        nports=1,
+        Launch(
+            "kube-apiserver",
+            argv,
+            nports=1,
+            ready=lambda c: Api(server(c), pki).ready(),
+            what="ready (/readyz)",
+        ),
+        timeout,
     )
     state.server = server(comp)
     state.save()
@@ -1215,24 +1222,20 @@ def gateway_class_accepted(api: Api, name: str) -> bool:
 
 
 def _start_traefik(
-    state: State,
-    traefik_bin: Path,
-    pki: Path,
-    api: Api,
-    *,
-    ports: tuple[int, ...],
-    versions: dict[str, Any],
-    timeout: float,
+    state: State, traefik_bin: Path, api: Api, versions: dict[str, Any], options: ClusterOptions
 ) -> Component:
     """Start Traefik with its Gateway API provider; ready once it accepted our GatewayClass.
 
-    One entryPoint per port in ``ports`` (on 127.0.0.1): a Gateway listener is served only
+    One entryPoint per port of ``options.data_plane_ports`` (on 127.0.0.1): a Gateway
+    listener is served only
     where an entryPoint has the listener's port. Traefik reads the cluster through its own
     client-certificate kubeconfig (``KUBECONFIG``), as an external client.
 
     Traefik v3.6 reads TLSRoute and TCPRoute only as v1alpha2, with its experimentalChannel
     option; that is turned on where the installed Gateway API channel serves v1alpha2.
     """
+    ports = tuple(options.data_plane_ports)
+    pki = state.dir / "pki"
     check_data_plane_ports(ports)
     channel = versions["gateway_api"]["releases"][state.gateway_api]["channel"]
     experimental_channel = channel == "experimental"
@@ -1283,13 +1286,15 @@ def _start_traefik(
 
     comp = _start_with_retry(
         state,
-        "traefik",
-        make_argv=argv,
-        ready=ready,
-        what=f"ready (/ping, GatewayClass {DATA_PLANE_GATEWAY_CLASS} Accepted)",
-        timeout=timeout,
-        nports=1,
-        env=env,
+        Launch(
+            "traefik",
+            argv,
+            nports=1,
+            ready=ready,
+            what=f"ready (/ping, GatewayClass {DATA_PLANE_GATEWAY_CLASS} Accepted)",
+            env=env,
+        ),
+        options.timeout,
     )
     state.data_plane = {
         "gateway_class": DATA_PLANE_GATEWAY_CLASS,
@@ -1328,22 +1333,31 @@ def _install_crds(
     return names
 
 
-def up(
-    directory: Path | str,
-    *,
-    gateway_api: str | None = None,
-    with_cert_manager: bool = False,
-    cert_manager_listener_sets: bool | None = None,
-    with_data_plane: bool = False,
-    data_plane_ports: tuple[int, ...] = DATA_PLANE_PORTS,
-    extra_crd_dirs: list[Path] | None = None,
-    timeout: float = 120.0,
-) -> State:
-    """Build (cached) and start the control plane; return its state once everything is ready.
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What ``up`` starts besides etcd, kube-apiserver and kube-controller-manager."""
 
-    ``cert_manager_listener_sets`` (with ``with_cert_manager``): run cert-manager's ListenerSet
-    certificate shim; None (the default) runs it when the API server serves
-    ``gateway.networking.k8s.io/v1`` ListenerSet, True fails where it does not.
+    gateway_api: str | None = None
+    with_cert_manager: bool = False
+    # cert-manager's ListenerSet certificate shim (with with_cert_manager): None runs it where
+    # the API server serves gateway.networking.k8s.io/v1 ListenerSet; True insists
+    cert_manager_listener_sets: bool | None = None
+    with_data_plane: bool = False
+    data_plane_ports: tuple[int, ...] = DATA_PLANE_PORTS
+    extra_crd_dirs: tuple[Path, ...] = ()
+    timeout: float = 120.0  # seconds to wait for each component
+
+
+def _gateway_api_release(options: ClusterOptions, versions: dict[str, Any]) -> str:
+    if options.gateway_api:
+        return options.gateway_api
+    if options.with_data_plane:
+        return str(versions["traefik"]["gateway_api"])
+    return str(versions["gateway_api"]["default"])
+
+
+def up(directory: Path | str, options: ClusterOptions = ClusterOptions()) -> State:
+    """Build (cached) and start the control plane; return its state once everything is ready.
 
     ``with_data_plane`` also starts Traefik (GatewayClass ``traefik``, one entryPoint per
     port of ``data_plane_ports``) and, unless ``gateway_api`` says otherwise, installs the
@@ -1353,9 +1367,7 @@ def up(
     """
     directory = Path(directory).resolve()
     versions = load_versions()
-    if not gateway_api and with_data_plane:
-        gateway_api = versions["traefik"]["gateway_api"]
-    gateway_api = gateway_api or versions["gateway_api"]["default"]
+    gateway_api = _gateway_api_release(options, versions)
     if (directory / STATE_FILE).exists():
         old = State.load(directory)
         if any(process_alive(c.pid, c.start_time) for c in old.components):
@@ -1364,8 +1376,8 @@ def up(
                 f"run `hack/local-cluster down --dir {directory}` first"
             )
         remove_state(directory)
-    if with_data_plane:
-        check_data_plane_ports(data_plane_ports)
+    if options.with_data_plane:
+        check_data_plane_ports(options.data_plane_ports)
     directory.mkdir(parents=True, exist_ok=True)
     state = State(dir=directory, gateway_api=gateway_api)
     t0 = time.monotonic()
@@ -1373,49 +1385,43 @@ def up(
     try:
         keys = (
             *CONTROL_PLANE,
-            *(("cert_manager",) if with_cert_manager else ()),
-            *(("traefik",) if with_data_plane else ()),
+            *(("cert_manager",) if options.with_cert_manager else ()),
+            *(("traefik",) if options.with_data_plane else ()),
         )
         bins = ensure_all_binaries(versions, timings, keys)
         crd_dirs = [gateway_api_crd_dir(gateway_api, versions), REPO_ROOT / "crds"]
-        if with_cert_manager:
+        if options.with_cert_manager:
             crd_dirs.append(cert_manager_crd_dir(versions))
         pki = directory / "pki"
         with timed("pki (openssl)", timings):
             make_pki(pki)
         with timed("start etcd", timings):
-            _start_etcd(state, bins["etcd"], timeout)
+            _start_etcd(state, bins["etcd"], options.timeout)
         with timed("start kube-apiserver (until /readyz ok)", timings):
-            apiserver, api = _start_apiserver(state, bins["kube-apiserver"], pki, timeout)
+            apiserver, api = _start_apiserver(state, bins["kube-apiserver"], pki, options.timeout)
         names = _install_crds(
-            api, apiserver, [*crd_dirs, *(extra_crd_dirs or [])], timings, timeout
+            api, apiserver, [*crd_dirs, *options.extra_crd_dirs], timings, options.timeout
         )
         # started after the CRDs are served, so that the garbage collector watches custom
         # resources from the start (it rediscovers resources added later only every 30s)
         with timed("start kube-controller-manager", timings):
-            _start_controller_manager(state, bins["kube-controller-manager"], pki, api, timeout)
-        if with_cert_manager:
+            _start_controller_manager(
+                state, bins["kube-controller-manager"], pki, api, options.timeout
+            )
+        if options.with_cert_manager:
             with timed("start cert-manager (until its caches synced)", timings):
                 _start_cert_manager(
                     state,
                     bins["cert-manager-controller"],
                     pki,
-                    timeout,
+                    options.timeout,
                     listener_sets=_cert_manager_listener_sets(
-                        api, cert_manager_listener_sets, gateway_api
+                        api, options.cert_manager_listener_sets, gateway_api
                     ),
                 )
-        if with_data_plane:
+        if options.with_data_plane:
             with timed("start traefik (until it accepted its GatewayClass)", timings):
-                _start_traefik(
-                    state,
-                    bins["traefik"],
-                    pki,
-                    api,
-                    ports=tuple(data_plane_ports),
-                    versions=versions,
-                    timeout=timeout,
-                )
+                _start_traefik(state, bins["traefik"], api, versions, options)
         state.kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "admin"))
         state.kubeconfig.chmod(0o600)
         timings["up total"] = time.monotonic() - t0
@@ -1577,13 +1583,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             state = up(
                 args.dir,
-                gateway_api=args.gateway_api,
-                with_cert_manager=args.with_cert_manager,
-                cert_manager_listener_sets=args.cert_manager_listener_sets,
-                with_data_plane=args.with_data_plane,
-                data_plane_ports=args.data_plane_ports,
-                extra_crd_dirs=args.crds,
-                timeout=args.timeout,
+                ClusterOptions(
+                    gateway_api=args.gateway_api,
+                    with_cert_manager=args.with_cert_manager,
+                    cert_manager_listener_sets=args.cert_manager_listener_sets,
+                    with_data_plane=args.with_data_plane,
+                    data_plane_ports=args.data_plane_ports,
+                    extra_crd_dirs=tuple(args.crds),
+                    timeout=args.timeout,
+                ),
             )
             if state.data_plane:
                 log(

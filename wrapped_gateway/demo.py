@@ -85,9 +85,11 @@ def _start_cluster(
             # v1 there. Traefik then serves HTTPRoute and GRPCRoute (the demo needs no more).
             lambda: local_cluster.up(
                 state_dir,
-                gateway_api=local_cluster.load_versions()["gateway_api"]["default"],
-                with_cert_manager=with_cert_manager,
-                with_data_plane=with_data_plane,
+                local_cluster.ClusterOptions(
+                    gateway_api=local_cluster.load_versions()["gateway_api"]["default"],
+                    with_cert_manager=with_cert_manager,
+                    with_data_plane=with_data_plane,
+                ),
             ),
         )
     except local_cluster.ClusterError as error:

@@ -70,7 +70,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         return
     state_dir = tmp_path_factory.mktemp("local-cluster")
     try:
-        state = local_cluster.up(state_dir, gateway_api=os.environ.get(GATEWAY_API_ENV))
+        state = local_cluster.up(
+            state_dir, local_cluster.ClusterOptions(gateway_api=os.environ.get(GATEWAY_API_ENV))
+        )
     except local_cluster.ClusterError as e:
         pytest.fail(f"hack/local-cluster up failed: {e}", pytrace=False)
     _TIMINGS.update(state.timings)

@@ -70,15 +70,10 @@ def ca_issuer(custom: client.CustomObjectsApi, core: client.CoreV1Api, pem: Path
 
 
 def issue(
-    custom: client.CustomObjectsApi,
-    core: client.CoreV1Api,
-    namespace: str,
-    name: str,
-    *,
-    dns_name: str,
-    directory: Path,
+    core: client.CoreV1Api, namespace: str, name: str, *, dns_name: str, directory: Path
 ) -> tuple[Path, Path]:
     """A certificate for ``dns_name`` from the CA issuer, as (cert, key) files."""
+    custom = client.CustomObjectsApi(core.api_client)
     certificate = {
         "apiVersion": f"{CM}/v1",
         "kind": "Certificate",

@@ -40,7 +40,7 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         return
     state_dir = tmp_path_factory.mktemp("cert-manager-cluster")
     try:
-        state = local_cluster.up(state_dir, with_cert_manager=True)
+        state = local_cluster.up(state_dir, local_cluster.ClusterOptions(with_cert_manager=True))
     except local_cluster.ClusterError as e:
         pytest.fail(f"hack/local-cluster up --with-cert-manager failed: {e}", pytrace=False)
     try:

@@ -4,7 +4,7 @@ import copy
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pytest
 from kubernetes import client
@@ -64,28 +64,44 @@ def wrapped(
     }
 
 
-def http_route(  # noqa: PLR0917 - a route reads best with its parentRef fields as keywords
-    namespace: str,
-    name: str,
-    hostnames: list[str],
-    gateway: str = "gw",
-    gateway_namespace: str | None = None,
-    kind: str = "HTTPRoute",
-    annotations: dict[str, str] | None = None,
-    version: str = "v1",
-    **parent: Any,
+class RouteFields(TypedDict, total=False):
+    """How a test route differs from an HTTPRoute of v1 with one parentRef to its own
+    namespace's Gateway `gw`."""
+
+    gateway: str
+    gateway_namespace: str
+    kind: str
+    annotations: dict[str, str]
+    version: str
+    sectionName: str  # parentRef fields, as the API spells them
+    port: int
+
+
+def http_route(
+    namespace: str, name: str, hostnames: list[str], **fields: Unpack[RouteFields]
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "parentRefs": [{"name": gateway, "namespace": gateway_namespace or namespace, **parent}]
+    kind = fields.get("kind", "HTTPRoute")
+    parent_ref: dict[str, Any] = {
+        "name": fields.get("gateway", "gw"),
+        "namespace": fields.get("gateway_namespace") or namespace,
     }
+    if "sectionName" in fields:
+        parent_ref["sectionName"] = fields["sectionName"]
+    if "port" in fields:
+        parent_ref["port"] = fields["port"]
+    spec: dict[str, Any] = {"parentRefs": [parent_ref]}
     if kind in ("HTTPRoute", "GRPCRoute", "TLSRoute"):
         spec["hostnames"] = hostnames
     if kind == "TLSRoute" or kind in ("TCPRoute", "UDPRoute"):
         spec["rules"] = [{"backendRefs": [{"name": "backend", "port": 443}]}]
     return {
-        "apiVersion": f"{GW}/{version}",
+        "apiVersion": f"{GW}/{fields.get('version', 'v1')}",
         "kind": kind,
-        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": fields.get("annotations") or {},
+        },
         "spec": spec,
     }
 

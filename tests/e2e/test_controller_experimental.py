@@ -24,7 +24,7 @@ class LegacyCluster:
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LegacyCluster]:
     state_dir = tmp_path_factory.mktemp("gateway-api-v1.4.1")
-    state = local_cluster.up(state_dir, gateway_api="v1.4.1")
+    state = local_cluster.up(state_dir, local_cluster.ClusterOptions(gateway_api="v1.4.1"))
     try:
         configuration = client.Configuration()
         config.load_kube_config(str(state.kubeconfig), client_configuration=configuration)

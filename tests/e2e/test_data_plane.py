@@ -42,7 +42,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import local_cluster
 import netns_backend
@@ -84,7 +84,10 @@ def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cl
     ports = (local_cluster.free_port(), local_cluster.free_port())
     try:
         state = local_cluster.up(
-            state_dir, with_cert_manager=True, with_data_plane=True, data_plane_ports=ports
+            state_dir,
+            local_cluster.ClusterOptions(
+                with_cert_manager=True, with_data_plane=True, data_plane_ports=ports
+            ),
         )
     except local_cluster.ClusterError as e:
         pytest.fail(f"hack/local-cluster up --with-data-plane failed: {e}", pytrace=False)
@@ -118,26 +121,36 @@ class Edge:
         return self.host.backends[backend].requests()
 
 
+class EdgeRouteFields(TypedDict):
+    """Where a test route attaches (the Gateway `edge` in `gateway_namespace`, on `port` if
+    given) and which backend (name, port) serves it."""
+
+    gateway_namespace: str
+    backend: tuple[str, int]
+    annotations: NotRequired[dict[str, str]]
+    port: NotRequired[int]
+
+
 def route(
-    kind: str,
-    namespace: str,
-    name: str,
-    hostnames: list[str],
-    *,
-    gateway_namespace: str,
-    backend: tuple[str, int],
-    annotations: dict[str, str] | None = None,
-    **parent: Any,
+    kind: str, namespace: str, name: str, hostnames: list[str], **fields: Unpack[EdgeRouteFields]
 ) -> dict[str, Any]:
     version = "v1" if kind == "HTTPRoute" else "v1alpha2"  # Traefik v3.6 reads TLSRoute v1alpha2
+    parent_ref: dict[str, Any] = {"name": "edge", "namespace": fields["gateway_namespace"]}
+    if "port" in fields:
+        parent_ref["port"] = fields["port"]
+    backend_name, backend_port = fields["backend"]
     return {
         "apiVersion": f"{GW}/{version}",
         "kind": kind,
-        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": fields.get("annotations") or {},
+        },
         "spec": {
-            "parentRefs": [{"name": "edge", "namespace": gateway_namespace, **parent}],
+            "parentRefs": [parent_ref],
             "hostnames": hostnames,
-            "rules": [{"backendRefs": [{"name": backend[0], "port": backend[1]}]}],
+            "rules": [{"backendRefs": [{"name": backend_name, "port": backend_port}]}],
         },
     }
 
@@ -175,7 +188,7 @@ def edge(
             ):
                 backend = host.serve(f"{namespace}/{name}", port)
                 netns_backend.apply_service(api, namespace, name, 80, backend)
-            tls = issue(custom, core, team_b, "secure-backend", dns_name=PASS, directory=work)
+            tls = issue(core, team_b, "secure-backend", dns_name=PASS, directory=work)
             backend = host.serve(f"{team_b}/secure", 8443, tls=tls)
             netns_backend.apply_service(api, team_b, "secure", 443, backend)
 

@@ -3,14 +3,22 @@
 - kube-apiserver stopped for 20 s and started again mid-burst (same etcd, same port): the
   controller recovers, misses no route, and ends with exactly the Gateway `render` computes
   from the final objects.
-- SIGKILL of the controller mid-burst, then a new one: the same end state.
+- SIGKILL of the controller mid-burst, then a new one: the same end state, and a refused
+  route's Event is not posted a second time.
+- A watch that expired (410 Gone) while the controller stalled: the new listing brings every
+  route created, changed and deleted meanwhile.
 
 The fixture starts a separate control plane, since stopping the API server would disturb the
 other tests' session cluster.
 """
 
+import base64
 import copy
+import json
+import os
+import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +60,26 @@ class OwnCluster:
         time.sleep(down_for)
         local_cluster.start_process(state, "kube-apiserver", argv, old.ports)
         eventually(self.serving, timeout=60)
+
+    def compact_etcd(self) -> int:
+        """Compact etcd at its current revision: every older resourceVersion is gone, as
+        the API server's own compaction does after five minutes. Returns that revision."""
+        state = local_cluster.State.load(self.dir)
+
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            request = urllib.request.Request(
+                f"{state.etcd}/v3/kv/{path}",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer: dict[str, Any] = json.load(response)
+                return answer
+
+        any_key = base64.b64encode(b"/").decode()
+        revision = int(post("range", {"key": any_key, "limit": 1})["header"]["revision"])
+        post("compaction", {"revision": revision, "physical": True})
+        return revision
 
     def serving(self) -> bool:
         try:
@@ -145,19 +173,76 @@ def test_an_api_server_outage_mid_burst_loses_no_route(
     assert REJECTED not in log.read_text()
 
 
-def test_a_killed_controller_is_replaced_without_losing_a_route(
+def test_a_killed_controller_is_replaced_without_losing_a_route_or_repeating_an_event(
     own: OwnCluster, fault_namespace: str, tmp_path: Path
 ) -> None:
     namespace = fault_namespace
     log = tmp_path / "controller.log"
     apply(own.custom, wrapped(namespace))
+
+    def refusal_events() -> list[client.CoreV1Event]:
+        events: list[client.CoreV1Event] = own.core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=db"
+        ).items
+        return events
+
     with running_controller(own.kubeconfig, log) as first:
+        apply(own.custom, http_route(namespace, "db", [], kind="TCPRoute"))  # MissingPorts
         for route in routes_for(namespace, 0, 30):
             apply(own.custom, route)
+        eventually(lambda: len(refusal_events()) == 1)
         first.stop(kill=True)
     for route in routes_for(namespace, 30, 50):
         apply(own.custom, route)
     with running_controller(own.kubeconfig, log) as second:
+        # Events are posted before the apply of the same reconcile, so once the new routes
+        # are on the Gateway the new controller has reported the refusal too.
         assert_gateway_is_what_render_computes(own, namespace)
         assert second.ready()
+    assert [event.reason for event in refusal_events()] == ["MissingPorts"]
+    assert REJECTED not in log.read_text()
+
+
+def test_a_watch_that_expired_while_the_controller_stalled_is_listed_again(
+    own: OwnCluster, fault_namespace: str, tmp_path: Path
+) -> None:
+    """The controller is stopped (SIGSTOP) and its watch connections are cut (kube-apiserver
+    restarts) before routes are created, changed and deleted, so that no event of them can
+    wait in its sockets. Then etcd is compacted past every resourceVersion its watches hold,
+    and kube-apiserver restarts again, so that its watch cache starts after them too. Resumed,
+    the controller's watches ask for a resourceVersion that is gone: 410 Gone, and kopf lists
+    again. Only that listing can show the changes, a deletion included."""
+    namespace = fault_namespace
+    log = tmp_path / "controller.log"
+    apply(own.custom, wrapped(namespace))
+    with running_controller(own.kubeconfig, log, "--log-level", "debug") as controller:
+        for route in routes_for(namespace, 0, 10):
+            apply(own.custom, route)
+        assert_gateway_is_what_render_computes(own, namespace)
+        os.kill(controller.process.pid, signal.SIGSTOP)
+        try:
+            own.restart_apiserver(down_for=1)
+            for route in routes_for(namespace, 10, 15):
+                apply_retrying(own, route)  # the first ones wait for the CRDs to be served
+            apply(own.custom, http_route(namespace, "r3", ["changed.example.com"]))
+            own.custom.delete_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", namespace, "httproutes", "r5"
+            )
+            own.compact_etcd()
+            own.restart_apiserver(down_for=1)
+        finally:
+            os.kill(controller.process.pid, signal.SIGCONT)
+        try:
+            assert_gateway_is_what_render_computes(own, namespace)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\ncontroller log:\n{log.read_text()[-4000:]}") from None
+        hostnames = {
+            item["hostname"] for item in gateway(own.custom, namespace)["spec"]["listeners"]
+        }
+        assert {"changed.example.com", "h14.example.com"} <= hostnames
+        assert not {"h3.example.com", "h5.example.com"} & hostnames
+        assert controller.ready()
+    # kopf's words for the 410 Gone of a watch: proof that the watch expired, rather than
+    # resumed where it stopped
+    assert "Restarting the watch-stream for httproutes" in log.read_text()
     assert REJECTED not in log.read_text()

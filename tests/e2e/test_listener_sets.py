@@ -95,7 +95,10 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         return
     state_dir = tmp_path_factory.mktemp("listener-set-cluster")
     try:
-        state = local_cluster.up(state_dir, with_cert_manager=True, cert_manager_listener_sets=True)
+        options = local_cluster.ClusterOptions(
+            with_cert_manager=True, cert_manager_listener_sets=True
+        )
+        state = local_cluster.up(state_dir, options)
     except local_cluster.ClusterError as e:
         pytest.fail(f"hack/local-cluster up --with-cert-manager failed: {e}", pytrace=False)
     try:

@@ -377,18 +377,18 @@ PORT_53 = {"wrapped-gateway.dev/ports": "53"}
     PERMISSIONS,
     ids=[f"{resource.replace('/', '-')}-{verb}" for _, _, resource, verb in PERMISSIONS],
 )
-def test_every_permission_is_needed(  # noqa: PLR0917 - pytest fixtures
+def test_every_permission_is_needed(
     permission: Permission,
     install_rbac: Callable[[list[dict[str, Any]]], Install],
-    custom: client.CustomObjectsApi,
     core: client.CoreV1Api,
     namespace: str,
     tmp_path: Path,
 ) -> None:
     """Without it the controller is denied (403) a request it makes for the core scenario."""
-    if permission[2] == "listenersets" and not serves_listener_sets(custom.api_client):
+    if permission[2] == "listenersets" and not serves_listener_sets(core.api_client):
         pytest.skip("this API server serves no ListenerSet (Gateway API before v1.5)")
     install = install_rbac(without(chart_rbac(namespace), permission))
+    custom = client.CustomObjectsApi(core.api_client)
     coordination = client.CoordinationV1Api(core.api_client)
     log = tmp_path / "controller.log"
     failure = None

@@ -1,6 +1,6 @@
 """Small builders for the objects the core reads, so each test states only what matters to it."""
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from wrapped_gateway.listeners import WrappedGateway, parse_wrapped_gateway
 from wrapped_gateway.routes import Route, parse_route
@@ -52,27 +52,35 @@ def parent(name: str = "gw", namespace: str | None = "infra", **extra: Any) -> d
     return ref
 
 
+class RouteFields(TypedDict, total=False):
+    """The optional parts of a route object; each is left out, or defaulted, when absent."""
+
+    hostnames: list[str]
+    parents: list[dict[str, Any]]  # default: one parentRef to infra/gw
+    annotations: dict[str, str]
+    created: str | None  # creationTimestamp; default 2026-01-01T00:00:00Z, None leaves it out
+    version: str  # default: the kind's version in VERSION_OF
+
+
 def route_obj(
     kind: str = "HTTPRoute",
     name: str = "r",
     namespace: str = "infra",
-    *,
-    hostnames: list[str] | None = None,
-    parents: list[dict[str, Any]] | None = None,
-    annotations: dict[str, str] | None = None,
-    created: str | None = "2026-01-01T00:00:00Z",
-    version: str | None = None,
+    **fields: Unpack[RouteFields],
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
-    if annotations:
-        metadata["annotations"] = annotations
+    if fields.get("annotations"):
+        metadata["annotations"] = fields["annotations"]
+    created = fields.get("created", "2026-01-01T00:00:00Z")
     if created:
         metadata["creationTimestamp"] = created
+    parents = fields.get("parents")
     spec: dict[str, Any] = {"parentRefs": parents if parents is not None else [parent()]}
+    hostnames = fields.get("hostnames")
     if hostnames is not None:
         spec["hostnames"] = hostnames
     return {
-        "apiVersion": f"{GROUP}/{version or VERSION_OF[kind]}",
+        "apiVersion": f"{GROUP}/{fields.get('version') or VERSION_OF[kind]}",
         "kind": kind,
         "metadata": metadata,
         "spec": spec,

@@ -1,5 +1,12 @@
-"""Warning Events on refused routes, each posted once, not once per reconcile."""
+"""Warning Events on refused routes, each posted once, not once per reconcile.
 
+The ledger of what was posted lives in memory, so a restarted controller would post every
+refusal again; the Event's name is therefore derived from what it reports (the route's uid,
+the reason, the hostname and ports, the message), and the API server's AlreadyExists answer
+to a second post of the same refusal says that it is posted already.
+"""
+
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -11,6 +18,8 @@ from wrapped_gateway.routes import Route
 
 COMPONENT = "wrapped-gateway"
 MAX_MESSAGE = 1024
+MAX_NAME = 253  # a DNS subdomain
+DIGEST_CHARS = 16
 
 
 class EventLedger:
@@ -45,6 +54,7 @@ def refusal_event(
 ) -> dict[str, Any]:
     """A core/v1 Warning Event on the refused route."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = f"WrappedGateway {gateway_key}: {refusal.message}"[:MAX_MESSAGE]
     involved: dict[str, Any] = {
         "kind": str(refusal.kind),
         "namespace": refusal.namespace,
@@ -57,11 +67,14 @@ def refusal_event(
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{refusal.name}.", "namespace": refusal.namespace},
+        "metadata": {
+            "name": event_name(refusal, involved, message),
+            "namespace": refusal.namespace,
+        },
         "involvedObject": involved,
         "type": "Warning",
         "reason": refusal.reason,
-        "message": f"WrappedGateway {gateway_key}: {refusal.message}"[:MAX_MESSAGE],
+        "message": message,
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,
         "reportingInstance": COMPONENT,
@@ -69,3 +82,17 @@ def refusal_event(
         "lastTimestamp": stamp,
         "count": 1,
     }
+
+
+def event_name(refusal: Refusal, involved: dict[str, Any], message: str) -> str:
+    """The same name for the same refusal of the same route, from any replica or restart.
+
+    The route's uid is part of it, so a route deleted and created again under its name gets
+    its Events again; without a uid (a route no longer indexed) its kind and name stand in.
+    """
+    identity = involved.get("uid") or f"{involved['kind']}/{refusal.namespace}/{refusal.name}"
+    ports = ",".join(map(str, refusal.ports))
+    fields = (identity, refusal.reason, refusal.hostname or "", ports, message)
+    digest = hashlib.sha256("\0".join(fields).encode()).hexdigest()[:DIGEST_CHARS]
+    prefix = refusal.name[: MAX_NAME - DIGEST_CHARS - 1].rstrip(".-")
+    return f"{prefix}.{digest}"

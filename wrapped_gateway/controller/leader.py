@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.settings import LeaseTiming
 
 DEFAULT_TIMING = LeaseTiming()
@@ -62,28 +61,49 @@ class LeaseRecord:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Election:
+    """Which Lease this replica competes for, as whom, on which timing."""
+
+    namespace: str
+    name: str
+    identity: str
+    timing: LeaseTiming = DEFAULT_TIMING
+
+
+class Clock(Protocol):
+    """`monotonic` times the election; `utc_now` only stamps the Lease's time fields."""
+
+    def monotonic(self) -> float: ...
+
+    def utc_now(self) -> datetime: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def utc_now(self) -> datetime:
+        return datetime.now(UTC)
+
+
 class LeaderElector:
     def __init__(
         self,
         leases: LeaseApi,
-        *,
-        namespace: str,
-        name: str,
-        identity: str,
-        timing: LeaseTiming = DEFAULT_TIMING,
+        election: Election,
         on_elected: Callable[[], None] = lambda: None,
-        monotonic: Callable[[], float] = time.monotonic,
-        utc_now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock | None = None,
     ) -> None:
-        """`monotonic` times the election; `utc_now` only stamps the Lease's time fields."""
         self._leases = leases
-        self._namespace = namespace
-        self._name = name
-        self.identity = identity
-        self._timing = timing
+        self._namespace = election.namespace
+        self._name = election.name
+        self.identity = election.identity
+        self._timing = election.timing
         self._on_elected = on_elected
-        self._monotonic = monotonic
-        self._utc_now = utc_now
+        clock = clock or SystemClock()
+        self._monotonic = clock.monotonic
+        self._utc_now = clock.utc_now
         self._observed: LeaseRecord | None = None
         self._observed_at = 0.0  # local monotonic time at which `_observed` last changed
         self._renewed_at: float | None = None  # local monotonic time of the last own renewal
@@ -139,7 +159,6 @@ class LeaderElector:
         elif not leader and self.is_leader:
             log.warning("lost the leader Lease; standing by")
             self.is_leader = False
-        metrics.LEADER.set(1 if self.is_leader else 0)
 
     def _try_acquire_or_renew(self) -> bool:
         """Whether this replica holds the Lease now; False when another one does."""

@@ -1,8 +1,17 @@
-"""Prometheus metrics of the controller."""
+"""Prometheus metrics of the controller.
 
-from collections.abc import Iterable, Mapping
+What happens (reconciles, applies, their durations) is counted by instruments as it happens.
+What the controller holds (indexed objects, queued keys, current refusals, leadership) is read
+from its state by `StateCollector` when Prometheus scrapes, so nothing has to keep a gauge in
+step with it.
+"""
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 RECONCILES = Counter(
     "wrapped_gateway_reconciles_total", "Reconciles of WrappedGateways by result.", ["result"]
@@ -13,27 +22,52 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 APPLIES = Counter("wrapped_gateway_applies_total", "Server-side applies of generated Gateways.")
-REFUSED_ROUTES = Gauge(
-    "wrapped_gateway_refused_routes", "Current refusals of routes, by reason.", ["reason"]
-)
-INDEXED_ROUTES = Gauge("wrapped_gateway_index_routes", "Routes held in the in-memory index.")
-INDEXED_WRAPPED = Gauge(
-    "wrapped_gateway_index_wrapped_gateways", "WrappedGateways held in the in-memory index."
-)
-QUEUE_DEPTH = Gauge("wrapped_gateway_queue_depth", "WrappedGateways waiting to be reconciled.")
-LEADER = Gauge("wrapped_gateway_leader", "1 while this replica holds the leader Lease.")
 
 
-def publish_refusals(per_gateway: Iterable[Mapping[str, int]]) -> None:
-    totals: dict[str, int] = {}
-    for counts in per_gateway:
-        for reason, count in counts.items():
-            totals[reason] = totals.get(reason, 0) + count
-    for reason in {*totals, *(_known_reasons())}:
-        REFUSED_ROUTES.labels(reason=reason).set(totals.get(reason, 0))
+@dataclass(frozen=True, slots=True)
+class ControllerState:
+    """What the controller holds at one moment."""
+
+    indexed_routes: int
+    indexed_wrapped_gateways: int
+    queue_depth: int
+    leader: bool
+    refusals_by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
-def _known_reasons() -> set[str]:
-    return {
-        sample.labels["reason"] for metric in REFUSED_ROUTES.collect() for sample in metric.samples
-    }
+class StateCollector(Collector):
+    """Gauges over the controller's state, read at each scrape from `read_state`."""
+
+    def __init__(self, read_state: Callable[[], ControllerState]) -> None:
+        self._read_state = read_state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._read_state()
+        refused = GaugeMetricFamily(
+            "wrapped_gateway_refused_routes",
+            "Current refusals of routes, by reason.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(state.refusals_by_reason.items()):
+            refused.add_metric([reason], count)
+        yield refused
+        yield GaugeMetricFamily(
+            "wrapped_gateway_index_routes",
+            "Routes held in the in-memory index.",
+            value=state.indexed_routes,
+        )
+        yield GaugeMetricFamily(
+            "wrapped_gateway_index_wrapped_gateways",
+            "WrappedGateways held in the in-memory index.",
+            value=state.indexed_wrapped_gateways,
+        )
+        yield GaugeMetricFamily(
+            "wrapped_gateway_queue_depth",
+            "WrappedGateways waiting to be reconciled.",
+            value=state.queue_depth,
+        )
+        yield GaugeMetricFamily(
+            "wrapped_gateway_leader",
+            "1 while this replica holds the leader Lease.",
+            value=1 if state.leader else 0,
+        )

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 from kubernetes.client import ApiException
+from prometheus_client import REGISTRY
 
 from wrapped_gateway.constants import (
     GATEWAY_GROUP,
@@ -20,7 +21,6 @@ from wrapped_gateway.constants import (
     WRAPPED_PLURAL,
     WRAPPED_VERSION,
 )
-from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import (
@@ -31,7 +31,8 @@ from wrapped_gateway.controller.index import (
     WrappedEntry,
 )
 from wrapped_gateway.controller.kube import PLURALS, KubeApi
-from wrapped_gateway.controller.leader import LeaderElector
+from wrapped_gateway.controller.leader import Election, LeaderElector
+from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.controller.relist import RelistTracker
 from wrapped_gateway.controller.settings import Settings
@@ -59,10 +60,12 @@ class Controller:
         self.elector = (
             LeaderElector(
                 client.CoordinationV1Api(api_client),
-                namespace=settings.leader_election_namespace,
-                name=settings.lease_name,
-                identity=settings.identity,
-                timing=settings.lease_timing,
+                Election(
+                    settings.leader_election_namespace,
+                    settings.lease_name,
+                    settings.identity,
+                    settings.lease_timing,
+                ),
                 on_elected=self._enqueue_all,
             )
             if settings.leader_election
@@ -73,6 +76,16 @@ class Controller:
     def acting(self) -> bool:
         return self.elector is None or self.elector.is_leader
 
+    def state(self) -> ControllerState:
+        """What the controller holds now, for the metrics."""
+        return ControllerState(
+            indexed_routes=self.index.route_count,
+            indexed_wrapped_gateways=self.index.wrapped_count,
+            queue_depth=len(self.queue),
+            leader=self.elector is not None and self.elector.is_leader,
+            refusals_by_reason=self.reconciler.refusals_by_reason(),
+        )
+
     # --- watch events -> index -> queue ---------------------------------------------------
     def on_route(self, event: Mapping[str, Any]) -> None:
         obj = event["object"]
@@ -80,7 +93,6 @@ class Controller:
             touched = self.index.remove_route(RouteKind(obj["kind"]), *_namespaced_name(obj))
         else:
             touched = self.index.upsert_route(parse_route(obj))
-        metrics.INDEXED_ROUTES.set(self.index.route_count)
         self._enqueue(touched)
 
     def on_wrapped(self, event: Mapping[str, Any]) -> None:
@@ -89,7 +101,7 @@ class Controller:
             touched = self.index.remove_wrapped(*_namespaced_name(obj))
         else:
             touched = self.index.upsert_wrapped(WrappedEntry.from_object(obj))
-        metrics.INDEXED_WRAPPED.set(self.index.wrapped_count)
+        self.reconciler.observed_wrapped(_namespaced_name(obj))
         self._enqueue(touched)
 
     def on_namespace(self, event: Mapping[str, Any]) -> None:
@@ -107,6 +119,7 @@ class Controller:
             touched = self.index.remove_gateway(*_namespaced_name(obj))
         else:
             touched = self.index.upsert_gateway(LiveGateway.from_object(obj))
+        self.reconciler.observed_gateway(_namespaced_name(obj))
         self._enqueue(touched)
 
     def on_listener_set(self, event: Mapping[str, Any]) -> None:
@@ -115,6 +128,7 @@ class Controller:
             touched = self.index.remove_listener_set(*_namespaced_name(obj))
         else:
             touched = self.index.upsert_listener_set(LiveListenerSet.from_object(obj))
+        self.reconciler.observed_listener_set(_namespaced_name(obj))
         self._enqueue(touched)
 
     def _enqueue(self, keys: Iterable[Key]) -> None:
@@ -122,7 +136,6 @@ class Controller:
             return  # the initial sync enqueues everything once the index is complete
         for key in keys:
             self.queue.add(key)
-        metrics.QUEUE_DEPTH.set(len(self.queue))
 
     def _enqueue_all(self) -> None:
         self._enqueue(self.index.wrapped_keys())
@@ -217,7 +230,6 @@ class Controller:
                 self.queue.done(key)
             if retry_in is not None:
                 self.queue.add(key, delay=retry_in)
-            metrics.QUEUE_DEPTH.set(len(self.queue))
 
     async def resync(self) -> None:
         while True:
@@ -371,12 +383,17 @@ def run(settings: Settings, stop_flag: threading.Event | None = None) -> int:
         for runner in runners:
             await runner.cleanup()
 
-    kopf.run(
-        registry=registry,
-        settings=kopf_settings(),
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        standalone=True,
-        stop_flag=stop_flag,
-    )
+    state_collector = StateCollector(controller.state)
+    REGISTRY.register(state_collector)
+    try:
+        kopf.run(
+            registry=registry,
+            settings=kopf_settings(),
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            standalone=True,
+            stop_flag=stop_flag,
+        )
+    finally:
+        REGISTRY.unregister(state_collector)
     return 0

@@ -1,7 +1,6 @@
 """One reconcile of one WrappedGateway: index in; Gateway, ListenerSets, status and Events out."""
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
@@ -11,10 +10,17 @@ from typing import Any
 
 from kubernetes.client import ApiException
 
+from wrapped_gateway.constants import GATEWAY_KIND, LISTENER_SET_KIND
 from wrapped_gateway.controller import metrics
-from wrapped_gateway.controller.drift import needs_apply, with_digest
+from wrapped_gateway.controller.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
 from wrapped_gateway.controller.events import EventLedger, refusal_event
-from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
+from wrapped_gateway.controller.index import (
+    ClusterIndex,
+    Key,
+    LiveGateway,
+    LiveListenerSet,
+    WrappedEntry,
+)
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.controller.status import Outcome, Verdict, status_for
 from wrapped_gateway.listeners import DesiredGateway, WrappedGateway, desired_gateway
@@ -25,6 +31,16 @@ log = logging.getLogger(__name__)
 
 
 class Reconciler:
+    """Reads the index, never writes it.
+
+    What this reconciler last applied (the Gateway's digest) and last wrote (the status) is
+    remembered per key until the watch shows that object again, so that a reconcile that runs
+    before the watch event of its own write arrives does not write the same thing again. It
+    is remembered from before the write is sent, since the watch event may arrive before the
+    API call returns; any watch event of the object makes the index the reference again, as
+    it then holds the write or something newer (someone else's change).
+    """
+
     def __init__(
         self,
         index: ClusterIndex,
@@ -38,6 +54,22 @@ class Reconciler:
         self._clock = clock
         self._refusals_by_gateway: dict[Key, dict[str, int]] = {}
         self._listener_sets_known_served = False
+        # (kind, namespace, name) -> digest of what this reconciler last applied there, until
+        # the watch shows that object again
+        self._applied_digests: dict[tuple[str, str, str], str] = {}
+        self._written_statuses: dict[Key, dict[str, Any]] = {}
+
+    def observed_gateway(self, key: Key) -> None:
+        """The watch showed the Gateway of `key` (changed or deleted)."""
+        self._applied_digests.pop((GATEWAY_KIND, *key), None)
+
+    def observed_listener_set(self, key: Key) -> None:
+        """The watch showed the ListenerSet `key` (changed or deleted)."""
+        self._applied_digests.pop((LISTENER_SET_KIND, *key), None)
+
+    def observed_wrapped(self, key: Key) -> None:
+        """The watch showed the WrappedGateway `key` (changed or deleted)."""
+        self._written_statuses.pop(key, None)
 
     async def reconcile(self, key: Key) -> str:
         """Bring the Gateway of `key` in line; returns what happened, for metrics and logs."""
@@ -107,22 +139,14 @@ class Reconciler:
     async def _converge_listener_sets(self, desired: DesiredGateway) -> Verdict | None:
         """Apply the desired ListenerSets and delete the stale ones; a Verdict if refused."""
         for listener_set in desired.listener_sets:
-            manifest = with_digest(listener_set)
-            metadata = manifest["metadata"]
+            metadata = listener_set["metadata"]
             live = self._index.listener_set(metadata["namespace"], metadata["name"])
-            if not needs_apply(manifest, live):
-                continue
             try:
-                await asyncio.to_thread(self._api.apply_listener_set, manifest)
-            except ApiException as error:
-                if error.status not in (400, 409, 422):
-                    raise
-                where = f"ListenerSet {metadata['namespace']}/{metadata['name']}"
-                log.error("%s rejected by the API server: %s", where, error.body)
-                message = f"the API server rejected {where}: {_api_message(error)}"
-                return Verdict(False, Outcome.APPLY_FAILED, message)
-            metrics.APPLIES.inc()
-            log.info("applied ListenerSet %s/%s", metadata["namespace"], metadata["name"])
+                applied = await self._apply(listener_set, live, self._api.apply_listener_set)
+            except _Rejected as rejected:
+                return rejected.verdict
+            if applied:
+                log.info("applied ListenerSet %s/%s", metadata["namespace"], metadata["name"])
         await self._delete_listener_sets(desired.key, keep=desired.listener_sets)
         return None
 
@@ -159,22 +183,43 @@ class Reconciler:
                 ),
                 "no-listeners",
             )
-        manifest = with_digest(desired.gateway)
-        if not needs_apply(manifest, live):
-            return self._programmed(desired), "unchanged"
         try:
-            stored = await asyncio.to_thread(self._api.apply_gateway, manifest)
-        except ApiException as error:
-            if error.status in (400, 409, 422):
-                # The API server refused the Gateway: retrying the same object cannot help.
-                log.error("Gateway %s rejected by the API server: %s", desired.key, error.body)
-                message = f"the API server rejected the Gateway: {_api_message(error)}"
-                return Verdict(False, Outcome.APPLY_FAILED, message), "rejected"
-            raise
-        metrics.APPLIES.inc()
-        self._index.upsert_gateway(LiveGateway.from_object(stored or manifest))
+            applied = await self._apply(desired.gateway, live, self._api.apply_gateway)
+        except _Rejected as rejected:
+            return rejected.verdict, "rejected"
+        if not applied:
+            return self._programmed(desired), "unchanged"
         log.info("applied Gateway %s (%d listeners)", desired.key, desired.listener_count)
         return self._programmed(desired), "applied"
+
+    async def _apply(
+        self,
+        desired: Mapping[str, Any],
+        live: LiveGateway | LiveListenerSet | None,
+        apply: Callable[[Mapping[str, Any]], object],
+    ) -> bool:
+        """Apply `desired` unless the live object, or what this reconciler applied since the
+        watch last showed it, already is it; whether it applied. An object the API server
+        refuses raises `_Rejected`: retrying the same object cannot help."""
+        manifest = with_digest(desired)
+        metadata = manifest["metadata"]
+        memory = (manifest["kind"], metadata["namespace"], metadata["name"])
+        digest = metadata["annotations"][APPLIED_DIGEST_ANNOTATION]
+        if self._applied_digests.get(memory) == digest or not needs_apply(manifest, live):
+            return False
+        self._applied_digests[memory] = digest
+        try:
+            await asyncio.to_thread(apply, manifest)
+        except BaseException as error:
+            self._applied_digests.pop(memory, None)  # not applied, or not known to be
+            if isinstance(error, ApiException) and error.status in (400, 409, 422):
+                what = f"{manifest['kind']} {metadata['namespace']}/{metadata['name']}"
+                log.error("%s rejected by the API server: %s", what, error.body)
+                message = f"the API server rejected {what}: {_api_message(error)}"
+                raise _Rejected(Verdict(False, Outcome.APPLY_FAILED, message)) from error
+            raise
+        metrics.APPLIES.inc()
+        return True
 
     @staticmethod
     def _programmed(desired: DesiredGateway) -> Verdict:
@@ -187,13 +232,17 @@ class Reconciler:
     async def _write_status(
         self, entry: WrappedEntry, verdict: Verdict, desired: DesiredGateway | None
     ) -> None:
-        status = status_for(entry.generation, verdict, desired, entry.status, self._clock())
-        if status == entry.status:
+        key = (entry.namespace, entry.name)
+        previous = self._written_statuses.get(key, entry.status)
+        status = status_for(entry.generation, verdict, desired, previous, self._clock())
+        if status == previous:
             return
-        await asyncio.to_thread(self._api.apply_status, entry.namespace, entry.name, status)
-        # Remember what was written so an event that arrives before the watch does not
-        # write it again.
-        self._index.upsert_wrapped(dataclasses.replace(entry, status=status))
+        self._written_statuses[key] = status
+        try:
+            await asyncio.to_thread(self._api.apply_status, entry.namespace, entry.name, status)
+        except BaseException:
+            self._written_statuses.pop(key, None)
+            raise
 
     async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> None:
         unreported = self._ledger.unreported(desired.key, desired.refusals)
@@ -208,12 +257,17 @@ class Reconciler:
                     self._api.create_event, refusal_event(refusal, route, desired.key, now)
                 )
             except Exception as error:
-                # Events are not worth failing the reconcile for; this one stays unreported,
-                # so the next reconcile posts it. An unreachable API server raises urllib3's
-                # errors, not ApiException.
-                detail = error.reason if isinstance(error, ApiException) else error
-                log.warning("could not post an Event for %s: %s", refusal, detail)
-                continue
+                if not _already_exists(error):
+                    # Events are not worth failing the reconcile for; this one stays
+                    # unreported, so the next reconcile posts it. An unreachable API server
+                    # raises urllib3's errors, not ApiException.
+                    detail = error.reason if isinstance(error, ApiException) else error
+                    log.warning("could not post an Event for %s: %s", refusal, detail)
+                    continue
+                # Its name is derived from the refusal: this controller before a restart, or
+                # another replica, posted it. Its count and lastTimestamp are left alone: the
+                # refusal did not happen again, it is the same one seen anew, and a restart
+                # with nothing changed should write nothing.
             self._ledger.reported(desired.key, refusal)
 
     def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
@@ -221,11 +275,19 @@ class Reconciler:
         for refusal in desired.refusals:
             counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
         self._refusals_by_gateway[key] = counts
-        metrics.publish_refusals(self._refusals_by_gateway.values())
 
     def _forget(self, key: Key) -> None:
-        if self._refusals_by_gateway.pop(key, None) is not None:
-            metrics.publish_refusals(self._refusals_by_gateway.values())
+        self._refusals_by_gateway.pop(key, None)
+        self._applied_digests.pop((GATEWAY_KIND, *key), None)
+        self._written_statuses.pop(key, None)
+
+    def refusals_by_reason(self) -> dict[str, int]:
+        """Current refusals over every WrappedGateway, by reason."""
+        totals: dict[str, int] = {}
+        for counts in self._refusals_by_gateway.values():
+            for reason, count in counts.items():
+                totals[reason] = totals.get(reason, 0) + count
+        return totals
 
 
 _LISTENER_SETS_UNAVAILABLE = Verdict(
@@ -237,8 +299,20 @@ _LISTENER_SETS_UNAVAILABLE = Verdict(
 )
 
 
+def _already_exists(error: Exception) -> bool:
+    return isinstance(error, ApiException) and error.status == 409
+
+
 def _api_message(error: ApiException) -> str:
     try:
         return str(json.loads(error.body or "{}").get("message") or error.reason)
     except ValueError:
         return str(error.reason)
+
+
+class _Rejected(Exception):
+    """The API server refused an object the reconciler applied; `verdict` says so."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.message)
+        self.verdict = verdict

@@ -71,24 +71,44 @@ class ListenerBook:
     def claim(self, route: Route, key: ListenerKey, section_name: str | None) -> Refusal | None:
         """Attach `route` to the listener for `key`, creating it when allowed."""
         if key in self._static:
-            static = self._static[key]
-            if self._per_namespace:
-                return _refusal(
-                    route,
-                    key,
-                    Reason.SERVED_BY_STATIC_LISTENER,
-                    f"{key} is the Gateway's static listener {static.name!r}; a route attaches "
-                    "to it through a parentRef to the Gateway, not to a ListenerSet",
-                )
-            if section_name and section_name != static.name:
-                return _refusal(
-                    route,
-                    key,
-                    Reason.SECTION_NAME_CONFLICT,
-                    f"sectionName {section_name!r} asks for a listener on {key}, which static "
-                    f"listener {static.name!r} already serves",
-                )
-            return None  # served by the static listener the platform team wrote
+            return self._on_static(route, key, section_name)
+        rival = self._rival(route, key)
+        if rival is not None:
+            return rival
+        existing = self._generated.get(key)
+        if existing is not None:
+            return self._share(route, existing, section_name)
+        conflict = self._conflict(key)
+        if conflict is not None:
+            reason, occupant = conflict
+            return _refusal(route, key, reason, f"{key} would conflict with {occupant}")
+        return self._create(route, key, section_name)
+
+    def _on_static(
+        self, route: Route, key: ListenerKey, section_name: str | None
+    ) -> Refusal | None:
+        """A claim of a key a static listener serves: the route attaches to it, in Gateway mode."""
+        static = self._static[key]
+        if self._per_namespace:
+            return _refusal(
+                route,
+                key,
+                Reason.SERVED_BY_STATIC_LISTENER,
+                f"{key} is the Gateway's static listener {static.name!r}; a route attaches "
+                "to it through a parentRef to the Gateway, not to a ListenerSet",
+            )
+        if section_name and section_name != static.name:
+            return _refusal(
+                route,
+                key,
+                Reason.SECTION_NAME_CONFLICT,
+                f"sectionName {section_name!r} asks for a listener on {key}, which static "
+                f"listener {static.name!r} already serves",
+            )
+        return None  # served by the static listener the platform team wrote
+
+    def _rival(self, route: Route, key: ListenerKey) -> Refusal | None:
+        """A refusal if another namespace owns a hostname the claim overlaps."""
         # A TCP/UDP listener has no hostname; the route's hostname annotation labels it.
         hostnames = route.hostnames if key.hostname is None else (key.hostname,)
         for hostname in hostnames:
@@ -102,13 +122,10 @@ class ListenerBook:
                     hostname=hostname,
                     port=key.port,
                 )
-        existing = self._generated.get(key)
-        if existing is not None:
-            return self._share(route, existing, section_name)
-        conflict = self._conflict(key)
-        if conflict is not None:
-            reason, occupant = conflict
-            return _refusal(route, key, reason, f"{key} would conflict with {occupant}")
+        return None
+
+    def _create(self, route: Route, key: ListenerKey, section_name: str | None) -> Refusal | None:
+        """A new listener for `key`, named by the sectionName or after the key."""
         scope = route.namespace if self._per_namespace else ""
         name = section_name or listener_name(key.protocol, key.port, key.hostname)
         if (scope, name) in self._names:

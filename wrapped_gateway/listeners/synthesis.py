@@ -82,25 +82,9 @@ def _claim_route(
     generating, refusals = _generating_parents(wrapped, route, book.static_names)
     if not generating:
         return refusals
-    if not namespace_allowed(wrapped, route.namespace, namespace_labels):
-        return [
-            Refusal.of(
-                route,
-                Reason.NOT_ALLOWED_NAMESPACE,
-                f"WrappedGateway {wrapped.key} accepts routes from "
-                f"{_namespace_policy(wrapped)}, not from namespace {route.namespace!r}",
-            )
-        ]
-    if wrapped.output is Output.LISTENER_SETS and route.namespace in foreign_listener_sets:
-        return [
-            Refusal.of(
-                route,
-                Reason.LISTENER_SET_NOT_OWNED,
-                f"ListenerSet {route.namespace}/{wrapped.name} exists and "
-                f"{foreign_listener_sets[route.namespace]}; it is left untouched and namespace "
-                f"{route.namespace!r} gets no listeners until it is deleted or renamed",
-            )
-        ]
+    barred = _barred_namespace(wrapped, route, namespace_labels, foreign_listener_sets)
+    if barred is not None:
+        return [barred]
     hostnames, hostname_refusals = _usable_hostnames(wrapped, route)
     refusals.extend(hostname_refusals)
     if hostnames is None:
@@ -108,6 +92,31 @@ def _claim_route(
     for parent in generating:
         refusals.extend(_claim_parent(route, parent, hostnames, book))
     return _one_per_reason_and_hostname(refusals)
+
+
+def _barred_namespace(
+    wrapped: WrappedGateway,
+    route: Route,
+    namespace_labels: NamespaceLabels,
+    foreign_listener_sets: Mapping[str, str],
+) -> Refusal | None:
+    """Why no route of this namespace may have listeners of `wrapped`, if so."""
+    if not namespace_allowed(wrapped, route.namespace, namespace_labels):
+        return Refusal.of(
+            route,
+            Reason.NOT_ALLOWED_NAMESPACE,
+            f"WrappedGateway {wrapped.key} accepts routes from "
+            f"{_namespace_policy(wrapped)}, not from namespace {route.namespace!r}",
+        )
+    if wrapped.output is Output.LISTENER_SETS and route.namespace in foreign_listener_sets:
+        return Refusal.of(
+            route,
+            Reason.LISTENER_SET_NOT_OWNED,
+            f"ListenerSet {route.namespace}/{wrapped.name} exists and "
+            f"{foreign_listener_sets[route.namespace]}; it is left untouched and namespace "
+            f"{route.namespace!r} gets no listeners until it is deleted or renamed",
+        )
+    return None
 
 
 def _generating_parents(

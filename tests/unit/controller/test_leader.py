@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from wrapped_gateway.controller.leader import LeaderElector
+from wrapped_gateway.controller.leader import Election, LeaderElector
 from wrapped_gateway.controller.settings import LeaseTiming
 
 NAME, NAMESPACE = "wrapped-gateway", "system"
@@ -110,13 +110,9 @@ def elector(
 ) -> LeaderElector:
     return LeaderElector(
         leases,
-        namespace=NAMESPACE,
-        name=NAME,
-        identity=identity,
-        timing=timing,
+        Election(NAMESPACE, NAME, identity, timing),
         on_elected=lambda: (elected if elected is not None else []).append(identity),
-        monotonic=clocks.monotonic,
-        utc_now=clocks.utc_now,
+        clock=clocks,
     )
 
 

@@ -1,6 +1,7 @@
 """A reconcile, with the API server replaced by a recorder: what is written, and when not."""
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,17 +46,23 @@ def index() -> ClusterIndex:
     return index
 
 
-def reconcile(index: ClusterIndex, api: RecordingApi) -> str:
-    reconciler = Reconciler(index, api, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
-    return asyncio.run(reconciler.reconcile(KEY))
+@pytest.fixture
+def reconciler(index: ClusterIndex, api: RecordingApi) -> Reconciler:
+    """One reconciler for the test, as a controller has one for its lifetime."""
+    return Reconciler(index, api, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def reconcile(reconciler: Reconciler) -> Callable[[], str]:
+    return lambda: asyncio.run(reconciler.reconcile(KEY))
 
 
 def test_the_gateway_is_applied_once_then_left_alone(
-    index: ClusterIndex, api: RecordingApi
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
 ) -> None:
     index.upsert_route(route())
-    assert reconcile(index, api) == "applied"
-    assert reconcile(index, api) == "unchanged"
+    assert reconcile() == "applied"
+    assert reconcile() == "unchanged"
     assert len(api.gateways) == 1
     assert len(api.statuses) == 1
     gateway = api.gateways[0]
@@ -65,42 +72,44 @@ def test_the_gateway_is_applied_once_then_left_alone(
     ]
 
 
-def test_a_route_change_is_applied(index: ClusterIndex, api: RecordingApi) -> None:
+def test_a_route_change_is_applied(
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
+) -> None:
     index.upsert_route(route())
-    reconcile(index, api)
+    reconcile()
     index.upsert_route(route(hostnames=["b.example.com"]))
-    assert reconcile(index, api) == "applied"
+    assert reconcile() == "applied"
     assert api.gateways[-1]["spec"]["listeners"][0]["hostname"] == "b.example.com"
 
 
 def test_a_gateway_owned_by_someone_else_is_reported_not_adopted(
-    index: ClusterIndex, api: RecordingApi
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
 ) -> None:
     index.upsert_route(route())
     index.upsert_gateway(
         LiveGateway.from_object({"metadata": {"name": "gw", "namespace": "infra"}, "spec": {}})
     )
-    assert reconcile(index, api) == "not-owned"
+    assert reconcile() == "not-owned"
     assert api.gateways == []
     ready = api.statuses[-1]["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "GatewayNotOwned")
 
 
 def test_no_listeners_is_reported_and_nothing_applied(
-    index: ClusterIndex, api: RecordingApi
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
 ) -> None:
-    assert reconcile(index, api) == "no-listeners"
+    assert reconcile() == "no-listeners"
     assert api.gateways == []
     assert api.statuses[-1]["conditions"][0]["reason"] == "NoListeners"
 
 
 def test_a_malformed_wrapped_gateway_gets_a_status_and_no_gateway(
-    index: ClusterIndex, api: RecordingApi
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
 ) -> None:
     index.upsert_wrapped(
         WrappedEntry.from_object(wrapped_obj(spec={"routes": {"hostnames": ["10.0.0.1"]}}))
     )
-    assert reconcile(index, api) == "invalid"
+    assert reconcile() == "invalid"
     ready = api.statuses[-1]["conditions"][0]
     assert ready["reason"] == "InvalidSpec"
     assert "spec.routes.hostnames[0]" in ready["message"]
@@ -155,7 +164,149 @@ def test_an_event_whose_post_failed_is_posted_at_the_next_reconcile_and_then_nev
     ]
 
 
-def test_a_deleted_wrapped_gateway_is_forgotten(index: ClusterIndex, api: RecordingApi) -> None:
+def test_a_deleted_wrapped_gateway_is_forgotten(
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
+) -> None:
     index.remove_wrapped(*KEY)
-    assert reconcile(index, api) == "deleted"
+    assert reconcile() == "deleted"
     assert api.gateways == api.statuses == []
+
+
+def test_the_refusals_counted_for_metrics_are_the_current_ones(
+    index: ClusterIndex, api: RecordingApi
+) -> None:
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    index.upsert_route(route())
+    reconciler = Reconciler(index, api)  # type: ignore[arg-type]
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.refusals_by_reason() == {"InvalidHostname": 1}
+    index.upsert_route(route(name="bad", hostnames=["bad.example.com"]))
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.refusals_by_reason() == {}
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    asyncio.run(reconciler.reconcile(KEY))
+    index.remove_wrapped(*KEY)
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.refusals_by_reason() == {}
+
+
+def watch_shows_gateway(
+    index: ClusterIndex, reconciler: Reconciler, gateway: dict[str, Any] | None
+) -> None:
+    """What the operator does on a Gateway watch event (None: DELETED)."""
+    if gateway is None:
+        index.remove_gateway(*KEY)
+    else:
+        index.upsert_gateway(LiveGateway.from_object(gateway))
+    reconciler.observed_gateway(KEY)
+
+
+def test_a_reconcile_before_the_watch_event_writes_nothing_again_and_leaves_the_index_alone(
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
+) -> None:
+    index.upsert_route(route())
+    assert reconcile() == "applied"
+    assert reconcile() == "unchanged"
+    assert (len(api.gateways), len(api.statuses)) == (1, 1)
+    assert index.gateway(KEY) is None  # only the watch puts the Gateway there
+    entry = index.wrapped(KEY)
+    assert entry is not None
+    assert entry.status == {}
+
+
+def test_once_the_watch_shows_the_applied_gateway_nothing_is_written_even_after_a_restart(
+    index: ClusterIndex, api: RecordingApi, reconciler: Reconciler, reconcile: Callable[[], str]
+) -> None:
+    index.upsert_route(route())
+    reconcile()
+    watch_shows_gateway(index, reconciler, api.gateways[-1])
+    assert reconcile() == "unchanged"
+    restarted = Reconciler(index, api)  # type: ignore[arg-type]
+    assert asyncio.run(restarted.reconcile(KEY)) == "unchanged"
+    assert len(api.gateways) == 1
+
+
+def test_a_gateway_someone_else_changed_after_the_apply_is_applied_again(
+    index: ClusterIndex, api: RecordingApi, reconciler: Reconciler, reconcile: Callable[[], str]
+) -> None:
+    index.upsert_route(route())
+    reconcile()
+    applied = api.gateways[-1]
+    watch_shows_gateway(index, reconciler, applied)
+    edited = {**applied, "spec": {**applied["spec"], "listeners": []}}  # a listener removed
+    watch_shows_gateway(index, reconciler, edited)
+    assert reconcile() == "applied"
+    assert api.gateways[-1] == applied
+
+
+def test_a_gateway_deleted_before_the_next_reconcile_is_created_again(
+    index: ClusterIndex, api: RecordingApi, reconciler: Reconciler, reconcile: Callable[[], str]
+) -> None:
+    index.upsert_route(route())
+    reconcile()
+    watch_shows_gateway(index, reconciler, api.gateways[-1])  # ADDED
+    watch_shows_gateway(index, reconciler, None)  # DELETED
+    assert reconcile() == "applied"
+    assert len(api.gateways) == 2
+
+
+class ApplyFailingOnce(RecordingApi):
+    def apply_gateway(self, gateway: dict[str, Any]) -> dict[str, Any]:
+        if not self.gateways:
+            self.gateways.append({})  # marks the failed attempt
+            raise ApiException(status=500, reason="Internal Server Error")
+        return super().apply_gateway(gateway)
+
+
+def test_an_apply_that_failed_is_not_remembered_as_applied(index: ClusterIndex) -> None:
+    api = ApplyFailingOnce()
+    index.upsert_route(route())
+    reconciler = Reconciler(index, api)  # type: ignore[arg-type]
+    with pytest.raises(ApiException):
+        asyncio.run(reconciler.reconcile(KEY))
+    assert asyncio.run(reconciler.reconcile(KEY)) == "applied"
+
+
+def test_a_status_someone_else_overwrote_is_written_again(
+    index: ClusterIndex, api: RecordingApi, reconciler: Reconciler, reconcile: Callable[[], str]
+) -> None:
+    index.upsert_route(route())
+    reconcile()
+    written = api.statuses[-1]
+    with_status = {**wrapped_obj(uid="uid-1", generation=1), "status": written}
+    index.upsert_wrapped(WrappedEntry.from_object(with_status))
+    reconciler.observed_wrapped(KEY)  # the watch shows the status written
+    reconcile()
+    assert len(api.statuses) == 1
+    index.upsert_wrapped(WrappedEntry.from_object(wrapped_obj(uid="uid-1", generation=1)))
+    reconciler.observed_wrapped(KEY)  # the watch shows the status cleared by someone else
+    reconcile()
+    assert api.statuses[-1] == written
+    assert len(api.statuses) == 2
+
+
+class EventStore(RecordingApi):
+    """Events stored by name, as the API server does: a second create of a name fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posts = 0
+
+    def create_event(self, event: dict[str, Any]) -> None:
+        self.posts += 1
+        if any(e["metadata"]["name"] == event["metadata"]["name"] for e in self.events):
+            raise ApiException(status=409, reason="AlreadyExists")
+        super().create_event(event)
+
+
+def test_a_restarted_controller_posts_no_refusal_event_twice(index: ClusterIndex) -> None:
+    api = EventStore()
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    index.upsert_route(route(name="bad2", hostnames=["10.0.0.2"]))
+    asyncio.run(Reconciler(index, api).reconcile(KEY))  # type: ignore[arg-type]
+    assert len(api.events) == 2
+    restarted = Reconciler(index, api)  # type: ignore[arg-type]  # its ledger is empty
+    asyncio.run(restarted.reconcile(KEY))
+    assert (len(api.events), api.posts) == (2, 4)  # both refused as AlreadyExists
+    asyncio.run(restarted.reconcile(KEY))
+    assert api.posts == 4  # and then known as posted

@@ -7,8 +7,14 @@ import pytest
 
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import RecordingApi
-from wrapped_gateway.controller.index import ClusterIndex, LiveListenerSet, WrappedEntry
+from wrapped_gateway.controller.index import (
+    ClusterIndex,
+    LiveGateway,
+    LiveListenerSet,
+    WrappedEntry,
+)
 from wrapped_gateway.controller.reconciler import Reconciler
+from wrapped_gateway.routes import Route, RouteKind
 
 KEY = ("infra", "gw")
 SPEC = {
@@ -37,84 +43,100 @@ class ListenerSetApi(RecordingApi):
         return self.served
 
 
+class Controller:
+    """The index, the API recorder and one reconciler, as a controller holds them."""
+
+    def __init__(self, served: bool = True) -> None:
+        self.index = ClusterIndex()
+        self.index.upsert_wrapped(WrappedEntry.from_object(wrapped_obj(spec=SPEC, uid="uid-1")))
+        self.api = ListenerSetApi(served)
+        self.reconciler = Reconciler(self.index, self.api)  # type: ignore[arg-type]
+
+    def reconcile(self) -> str:
+        return asyncio.run(self.reconciler.reconcile(KEY))
+
+    def watch(self) -> None:
+        """What the watches bring after the applies."""
+        for gateway in self.api.gateways:
+            self.index.upsert_gateway(LiveGateway.from_object(gateway))
+            self.reconciler.observed_gateway(KEY)
+        for manifest in self.api.listener_sets:
+            live = LiveListenerSet.from_object(manifest)
+            self.index.upsert_listener_set(live)
+            self.reconciler.observed_listener_set((live.namespace, live.name))
+
+
 @pytest.fixture
-def index() -> ClusterIndex:
-    index = ClusterIndex()
-    index.upsert_wrapped(WrappedEntry.from_object(wrapped_obj(spec=SPEC, uid="uid-1")))
-    return index
+def controller() -> Controller:
+    return Controller()
 
 
-def tenant(namespace: str, hostname: str) -> Any:
+def tenant(namespace: str, hostname: str) -> Route:
     return route(namespace=namespace, hostnames=[hostname], parents=THROUGH_SET)
 
 
-def reconcile(
-    index: ClusterIndex, api: ListenerSetApi, reconciler: Reconciler | None = None
-) -> str:
-    return asyncio.run((reconciler or Reconciler(index, api)).reconcile(KEY))  # type: ignore[arg-type]
+def test_each_tenant_namespace_gets_its_listener_set_once(controller: Controller) -> None:
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    controller.index.upsert_route(tenant("team-b", "b.example.com"))
+    assert controller.reconcile() == "applied"
+    applied = sorted(m["metadata"]["namespace"] for m in controller.api.listener_sets)
+    assert applied == ["team-a", "team-b"]
+    assert controller.api.statuses[-1]["listeners"] == 3
+    assert controller.reconcile() == "unchanged"  # before the watch shows what was applied
+    controller.watch()
+    assert controller.reconcile() == "unchanged"  # and after
+    assert len(controller.api.listener_sets) == 2
 
 
-def observe(index: ClusterIndex, api: ListenerSetApi) -> None:
-    """What the watches would bring after the applies."""
-    for manifest in api.listener_sets:
-        index.upsert_listener_set(LiveListenerSet.from_object(manifest))
+def test_a_listener_set_edited_by_someone_else_is_applied_again(controller: Controller) -> None:
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    controller.reconcile()
+    controller.watch()
+    edited = {**controller.api.listener_sets[0], "spec": {"listeners": []}}
+    controller.index.upsert_listener_set(LiveListenerSet.from_object(edited))
+    controller.reconciler.observed_listener_set(("team-a", "gw"))
+    controller.reconcile()
+    assert len(controller.api.listener_sets) == 2
 
 
-def test_each_tenant_namespace_gets_its_listener_set_once(index: ClusterIndex) -> None:
-    api = ListenerSetApi()
-    index.upsert_route(tenant("team-a", "a.example.com"))
-    index.upsert_route(tenant("team-b", "b.example.com"))
-    assert reconcile(index, api) == "applied"
-    assert sorted(m["metadata"]["namespace"] for m in api.listener_sets) == ["team-a", "team-b"]
-    assert api.statuses[-1]["listeners"] == 3
-    observe(index, api)
-    applied = len(api.listener_sets)
-    assert reconcile(index, api) == "unchanged"
-    assert len(api.listener_sets) == applied
-
-
-def test_a_namespace_without_routes_loses_its_listener_set(index: ClusterIndex) -> None:
-    api = ListenerSetApi()
-    index.upsert_route(tenant("team-a", "a.example.com"))
-    index.upsert_route(tenant("team-b", "b.example.com"))
-    reconcile(index, api)
-    observe(index, api)
-    index.remove_route(index.routes_for(KEY)[0].kind, "team-b", "r")
-    reconcile(index, api)
-    assert api.deleted == [("team-b", "gw")]
+def test_a_namespace_without_routes_loses_its_listener_set(controller: Controller) -> None:
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    controller.index.upsert_route(tenant("team-b", "b.example.com"))
+    controller.reconcile()
+    controller.watch()
+    controller.index.remove_route(RouteKind.HTTP, "team-b", "r")
+    controller.reconcile()
+    assert controller.api.deleted == [("team-b", "gw")]
 
 
 def test_a_listener_set_someone_else_wrote_is_left_alone_and_reported(
-    index: ClusterIndex,
+    controller: Controller,
 ) -> None:
-    api = ListenerSetApi()
-    index.upsert_listener_set(
+    controller.index.upsert_listener_set(
         LiveListenerSet.from_object({"metadata": {"name": "gw", "namespace": "team-a"}})
     )
-    index.upsert_route(tenant("team-a", "a.example.com"))
-    reconcile(index, api)
-    assert api.listener_sets == []
-    assert api.deleted == []
-    assert api.statuses[-1]["refusedRoutes"][0]["reason"] == "ListenerSetNotOwned"
-    assert [e["reason"] for e in api.events] == ["ListenerSetNotOwned"]
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    controller.reconcile()
+    assert controller.api.listener_sets == []
+    assert controller.api.deleted == []
+    assert controller.api.statuses[-1]["refusedRoutes"][0]["reason"] == "ListenerSetNotOwned"
+    assert [e["reason"] for e in controller.api.events] == ["ListenerSetNotOwned"]
 
 
-def test_without_the_listener_set_crd_the_status_says_so(index: ClusterIndex) -> None:
-    api = ListenerSetApi(served=False)
-    index.upsert_route(tenant("team-a", "a.example.com"))
-    assert reconcile(index, api) == "unavailable"
-    assert api.gateways == []
-    ready = api.statuses[-1]["conditions"][0]
+def test_without_the_listener_set_crd_the_status_says_so() -> None:
+    controller = Controller(served=False)
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    assert controller.reconcile() == "unavailable"
+    assert controller.api.gateways == []
+    ready = controller.api.statuses[-1]["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "ListenerSetsUnavailable")
     assert "Gateway API v1.5" in ready["message"]
 
 
-def test_a_deleted_wrapped_gateway_takes_its_listener_sets_along(index: ClusterIndex) -> None:
-    api = ListenerSetApi()
-    index.upsert_route(tenant("team-a", "a.example.com"))
-    reconciler = Reconciler(index, api)  # type: ignore[arg-type]
-    reconcile(index, api, reconciler)
-    observe(index, api)
-    index.remove_wrapped(*KEY)
-    assert reconcile(index, api, reconciler) == "deleted"
-    assert api.deleted == [("team-a", "gw")]
+def test_a_deleted_wrapped_gateway_takes_its_listener_sets_along(controller: Controller) -> None:
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    controller.reconcile()
+    controller.watch()
+    controller.index.remove_wrapped(*KEY)
+    assert controller.reconcile() == "deleted"
+    assert controller.api.deleted == [("team-a", "gw")]
