@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from wrapped_gateway.constants import (
     GATEWAY_GROUP,
+    GATEWAY_KIND,
     LISTENER_SET_KIND,
     LISTENER_SET_PLURAL,
     WRAPPED_GROUP,
@@ -114,21 +115,26 @@ class Controller:
         self._enqueue(touched)
 
     def on_gateway(self, event: Mapping[str, Any]) -> None:
-        obj = event["object"]
+        key = _namespaced_name(event["object"])
         if event.get("type") == "DELETED":
-            touched = self.index.remove_gateway(*_namespaced_name(obj))
+            live, touched = None, self.index.remove_gateway(*key)
         else:
-            touched = self.index.upsert_gateway(LiveGateway.from_object(obj))
-        self.reconciler.observed_gateway(_namespaced_name(obj))
+            live = LiveGateway.from_object(event["object"])
+            touched = self.index.upsert_gateway(live)
+        if self.reconciler.observed(GATEWAY_KIND, key, live):
+            touched.discard(key)  # its own apply: nothing to do
         self._enqueue(touched)
 
     def on_listener_set(self, event: Mapping[str, Any]) -> None:
-        obj = event["object"]
+        key = _namespaced_name(event["object"])
         if event.get("type") == "DELETED":
-            touched = self.index.remove_listener_set(*_namespaced_name(obj))
+            live, touched = None, self.index.remove_listener_set(*key)
         else:
-            touched = self.index.upsert_listener_set(LiveListenerSet.from_object(obj))
-        self.reconciler.observed_listener_set(_namespaced_name(obj))
+            live = LiveListenerSet.from_object(event["object"])
+            touched = self.index.upsert_listener_set(live)
+        if self.reconciler.observed(LISTENER_SET_KIND, key, live) and live and live.owner:
+            # its owner's own apply; other WrappedGateways of that name may still care
+            touched.discard(_key_of(live.owner))
         self._enqueue(touched)
 
     def _enqueue(self, keys: Iterable[Key]) -> None:
@@ -299,6 +305,11 @@ class Controller:
         group, version, plural = resource
         handler.__name__ = f"{plural}.{version}"
         kopf.on.event(group=group, version=version, plural=plural, registry=registry)(handler)
+
+
+def _key_of(namespaced_name: str) -> Key:
+    namespace, _, name = namespaced_name.partition("/")
+    return namespace, name
 
 
 def _namespaced_name(obj: Mapping[str, Any]) -> tuple[str, str]:

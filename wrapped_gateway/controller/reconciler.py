@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes.client import ApiException
 
-from wrapped_gateway.constants import GATEWAY_KIND, LISTENER_SET_KIND
+from wrapped_gateway.constants import GATEWAY_KIND
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
 from wrapped_gateway.controller.events import EventLedger, refusal_event
@@ -54,18 +54,17 @@ class Reconciler:
         self._clock = clock
         self._refusals_by_gateway: dict[Key, dict[str, int]] = {}
         self._listener_sets_known_served = False
-        # (kind, namespace, name) -> digest of what this reconciler last applied there, until
-        # the watch shows that object again
-        self._applied_digests: dict[tuple[str, str, str], str] = {}
+        # (kind, namespace, name) -> what this reconciler last applied there (with its
+        # digest), until the watch shows that object again
+        self._applied: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._written_statuses: dict[Key, dict[str, Any]] = {}
 
-    def observed_gateway(self, key: Key) -> None:
-        """The watch showed the Gateway of `key` (changed or deleted)."""
-        self._applied_digests.pop((GATEWAY_KIND, *key), None)
-
-    def observed_listener_set(self, key: Key) -> None:
-        """The watch showed the ListenerSet `key` (changed or deleted)."""
-        self._applied_digests.pop((LISTENER_SET_KIND, *key), None)
+    def observed(self, kind: str, key: Key, live: LiveGateway | LiveListenerSet | None) -> bool:
+        """The watch showed a Gateway or ListenerSet (None: deleted). Whether it is just what
+        this reconciler applied last: then it needs no reconcile, which would find nothing to
+        do (the watch often shows an apply before the apply call returns)."""
+        applied = self._applied.pop((kind, *key), None)
+        return applied is not None and live is not None and not needs_apply(applied, live)
 
     def observed_wrapped(self, key: Key) -> None:
         """The watch showed the WrappedGateway `key` (changed or deleted)."""
@@ -205,13 +204,16 @@ class Reconciler:
         metadata = manifest["metadata"]
         memory = (manifest["kind"], metadata["namespace"], metadata["name"])
         digest = metadata["annotations"][APPLIED_DIGEST_ANNOTATION]
-        if self._applied_digests.get(memory) == digest or not needs_apply(manifest, live):
+        remembered = self._applied.get(memory)
+        if remembered is not None and _digest(remembered) == digest:
             return False
-        self._applied_digests[memory] = digest
+        if not needs_apply(manifest, live):
+            return False
+        self._applied[memory] = manifest
         try:
             await asyncio.to_thread(apply, manifest)
         except BaseException as error:
-            self._applied_digests.pop(memory, None)  # not applied, or not known to be
+            self._applied.pop(memory, None)  # not applied, or not known to be
             if isinstance(error, ApiException) and error.status in (400, 409, 422):
                 what = f"{manifest['kind']} {metadata['namespace']}/{metadata['name']}"
                 log.error("%s rejected by the API server: %s", what, error.body)
@@ -278,7 +280,7 @@ class Reconciler:
 
     def _forget(self, key: Key) -> None:
         self._refusals_by_gateway.pop(key, None)
-        self._applied_digests.pop((GATEWAY_KIND, *key), None)
+        self._applied.pop((GATEWAY_KIND, *key), None)
         self._written_statuses.pop(key, None)
 
     def refusals_by_reason(self) -> dict[str, int]:
@@ -308,6 +310,10 @@ def _api_message(error: ApiException) -> str:
         return str(json.loads(error.body or "{}").get("message") or error.reason)
     except ValueError:
         return str(error.reason)
+
+
+def _digest(manifest: Mapping[str, Any]) -> str:
+    return str(manifest["metadata"]["annotations"][APPLIED_DIGEST_ANNOTATION])
 
 
 class _Rejected(Exception):

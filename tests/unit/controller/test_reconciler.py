@@ -192,13 +192,31 @@ def test_the_refusals_counted_for_metrics_are_the_current_ones(
 
 def watch_shows_gateway(
     index: ClusterIndex, reconciler: Reconciler, gateway: dict[str, Any] | None
-) -> None:
-    """What the operator does on a Gateway watch event (None: DELETED)."""
-    if gateway is None:
+) -> bool:
+    """What the operator does on a Gateway watch event (None: DELETED); whether the event
+    needs no reconcile."""
+    live = None if gateway is None else LiveGateway.from_object(gateway)
+    if live is None:
         index.remove_gateway(*KEY)
     else:
-        index.upsert_gateway(LiveGateway.from_object(gateway))
-    reconciler.observed_gateway(KEY)
+        index.upsert_gateway(live)
+    return reconciler.observed("Gateway", KEY, live)
+
+
+def test_the_watch_event_of_the_controllers_own_apply_needs_no_reconcile(
+    index: ClusterIndex, api: RecordingApi, reconciler: Reconciler, reconcile: Callable[[], str]
+) -> None:
+    index.upsert_route(route())
+    reconcile()
+    applied = api.gateways[-1]
+    # the API server adds fields of its own and other managers' (status, defaults)
+    stored = {**applied, "status": {"conditions": []}}
+    assert watch_shows_gateway(index, reconciler, stored)
+    # a later event of the same object, someone else's change, or a deletion do need one
+    assert not watch_shows_gateway(index, reconciler, stored)
+    reconcile()
+    assert not watch_shows_gateway(index, reconciler, {**applied, "spec": {"listeners": []}})
+    assert not watch_shows_gateway(index, reconciler, None)
 
 
 def test_a_reconcile_before_the_watch_event_writes_nothing_again_and_leaves_the_index_alone(

@@ -59,11 +59,11 @@ class Controller:
         """What the watches bring after the applies."""
         for gateway in self.api.gateways:
             self.index.upsert_gateway(LiveGateway.from_object(gateway))
-            self.reconciler.observed_gateway(KEY)
+            self.reconciler.observed("Gateway", KEY, LiveGateway.from_object(gateway))
         for manifest in self.api.listener_sets:
             live = LiveListenerSet.from_object(manifest)
             self.index.upsert_listener_set(live)
-            self.reconciler.observed_listener_set((live.namespace, live.name))
+            self.reconciler.observed("ListenerSet", (live.namespace, live.name), live)
 
 
 @pytest.fixture
@@ -92,9 +92,11 @@ def test_a_listener_set_edited_by_someone_else_is_applied_again(controller: Cont
     controller.index.upsert_route(tenant("team-a", "a.example.com"))
     controller.reconcile()
     controller.watch()
-    edited = {**controller.api.listener_sets[0], "spec": {"listeners": []}}
-    controller.index.upsert_listener_set(LiveListenerSet.from_object(edited))
-    controller.reconciler.observed_listener_set(("team-a", "gw"))
+    edited = LiveListenerSet.from_object(
+        {**controller.api.listener_sets[0], "spec": {"listeners": []}}
+    )
+    controller.index.upsert_listener_set(edited)
+    assert not controller.reconciler.observed("ListenerSet", ("team-a", "gw"), edited)
     controller.reconcile()
     assert len(controller.api.listener_sets) == 2
 
