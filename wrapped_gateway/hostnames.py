@@ -1,6 +1,7 @@
 """Gateway API hostname rules: what is a valid hostname and which patterns cover which names."""
 
 import re
+from functools import lru_cache
 
 MAX_HOSTNAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
@@ -13,6 +14,12 @@ _HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
+# The controller computes every Gateway afresh from all of its routes on each change; the
+# answers for a route's hostnames are kept so that a change costs a lookup per unchanged route.
+_CACHED_HOSTNAMES = 1 << 16
+
+
+@lru_cache(maxsize=_CACHED_HOSTNAMES)
 def hostname_problem(hostname: str) -> str | None:
     """Why `hostname` is not a valid Gateway API listener hostname, or None when it is."""
     if not hostname:
@@ -63,8 +70,9 @@ def overlap(a: str, b: str) -> bool:
     return covers(a, b) or covers(b, a)
 
 
-def parent_domains(hostname: str) -> list[str]:
+@lru_cache(maxsize=_CACHED_HOSTNAMES)
+def parent_domains(hostname: str) -> tuple[str, ...]:
     """The domains above a name or wildcard: `*.a.example.com` and `x.a.example.com` both give
-    `["a.example.com", "example.com", "com"]`; a wildcard's own base comes first."""
+    `("a.example.com", "example.com", "com")`; a wildcard's own base comes first."""
     labels = hostname.split(".")[1:]
-    return [".".join(labels[i:]) for i in range(len(labels))]
+    return tuple(".".join(labels[i:]) for i in range(len(labels)))

@@ -34,6 +34,7 @@ class ListenerBook:
     ) -> None:
         self._static = {ListenerKey(s.port, s.protocol, s.hostname): s for s in static}
         self._per_namespace = per_namespace
+        self.static_names = frozenset(s.name for s in self._static.values())
         self._generated: dict[ListenerKey, GeneratedListener] = {}
         self._generated_in: dict[str, int] = {}  # listeners per namespace
         # (scope, name) -> what holds it, for conflict messages; a scope is a ListenerSet's
@@ -56,10 +57,6 @@ class ListenerBook:
             self._occupy(key, holder)
             if key.hostname is not None:
                 self._owners.record(platform_namespace, key.hostname, holder)
-
-    @property
-    def static_names(self) -> frozenset[str]:
-        return frozenset(s.name for s in self._static.values())
 
     @property
     def generated(self) -> list[GeneratedListener]:

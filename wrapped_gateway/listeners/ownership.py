@@ -35,8 +35,10 @@ class HostnameOwners:
     def rival(self, namespace: str, hostname: str) -> Owner | None:
         """The owner of a hostname that overlaps `hostname` and is not `namespace`."""
         owner = self._by_hostname.get(hostname)
-        if owner is not None and owner.namespace != namespace:
-            return owner
+        if owner is not None:
+            # No two namespaces ever own overlapping hostnames (each claim was checked), so
+            # the owner of this very name decides.
+            return owner if owner.namespace != namespace else None
         # wildcards above it: *.example.com over a.example.com and over *.a.example.com
         for domain in parent_domains(hostname):
             owner = self._by_hostname.get(f"*.{domain}")
@@ -50,7 +52,9 @@ class HostnameOwners:
         return None
 
     def record(self, namespace: str, hostname: str, holder: str) -> None:
+        if hostname in self._by_hostname:
+            return  # recorded with its domains when first claimed, by this namespace
         owner = Owner(namespace, hostname, holder)
-        self._by_hostname.setdefault(hostname, owner)
+        self._by_hostname[hostname] = owner
         for domain in parent_domains(hostname):
             self._below.setdefault(domain, {}).setdefault(namespace, owner)
