@@ -105,7 +105,8 @@ def test_each_listener_set_is_its_namespaces_and_the_gateway_admits_exactly_thos
 ) -> None:
     result = desired(scenario)
     namespace, name = scenario.target
-    owners = {g.name: g.owner_namespace for g in result.listeners}
+    # listener names repeat across ListenerSets; (port, protocol, hostname) is unique
+    owners = {tuple(g.key): g.owner_namespace for g in result.listeners}
     holding = []
     for listener_set in result.listener_sets:
         metadata = listener_set["metadata"]
@@ -121,9 +122,8 @@ def test_each_listener_set_is_its_namespaces_and_the_gateway_admits_exactly_thos
             assert listener["allowedRoutes"]["namespaces"] == {"from": "Same"}
             for ref in (listener.get("tls") or {}).get("certificateRefs") or ():
                 assert "namespace" not in ref, "a Secret lives beside its ListenerSet"
-        generated = [owners[listener["name"]] for listener in listener_set["spec"]["listeners"]]
-        # names are per ListenerSet, so a name may repeat across namespaces: count, not map
-        assert metadata["namespace"] in generated
+        for listener in listener_set["spec"]["listeners"]:
+            assert owners[listener_key(listener)] == metadata["namespace"], listener["name"]
     assert sorted(holding) == sorted({g.owner_namespace for g in result.listeners})
     assert sum(len(s["spec"]["listeners"]) for s in result.listener_sets) == len(result.listeners)
     allowed = result.gateway["spec"]["allowedListeners"]["namespaces"] if result.gateway else {}

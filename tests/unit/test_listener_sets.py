@@ -194,6 +194,24 @@ class TestAttachment:
         }
         assert names == {"team-a": ["web"], "team-b": ["web"]}
 
+    def test_a_section_name_may_equal_a_generated_name_in_another_listener_set(self) -> None:
+        section = "https-443-a.example.com"  # the name team-a's listener is generated with
+        result = shared(
+            [
+                tenant("infra", ["b.example.com"], parents=[to_set(sectionName=section)]),
+                tenant("team-a", ["a.example.com"]),
+            ]
+        )
+        assert result.refusals == ()
+        hostnames = {
+            ns: {(item["name"], item["hostname"]) for item in s["spec"]["listeners"]}
+            for ns, s in sets_by_namespace(result).items()
+        }
+        assert hostnames == {
+            "infra": {(section, "b.example.com")},
+            "team-a": {(section, "a.example.com")},
+        }
+
 
 class TestTenancyAcrossListenerSets:
     def test_a_newer_namespace_cannot_take_a_name_under_an_older_wildcard(self) -> None:
