@@ -67,16 +67,15 @@ def cm_core(api: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(api)
 
 
-@pytest.fixture(scope="module")
-def issuer(cm_custom: client.CustomObjectsApi) -> str:
-    """A self-signed ClusterIssuer, Ready."""
+def ready_self_signed_issuer(custom: client.CustomObjectsApi) -> str:
+    """A self-signed ClusterIssuer, applied and Ready; its name."""
     body = {
         "apiVersion": f"{CM}/v1",
         "kind": "ClusterIssuer",
         "metadata": {"name": ISSUER},
         "spec": {"selfSigned": {}},
     }
-    cm_custom.patch_cluster_custom_object(
+    custom.patch_cluster_custom_object(
         CM,
         "v1",
         "clusterissuers",
@@ -88,12 +87,17 @@ def issuer(cm_custom: client.CustomObjectsApi) -> str:
     )
 
     def ready() -> bool:
-        obj = cm_custom.get_cluster_custom_object(CM, "v1", "clusterissuers", ISSUER)
+        obj = custom.get_cluster_custom_object(CM, "v1", "clusterissuers", ISSUER)
         conditions = obj.get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     eventually(ready, timeout=30)
     return ISSUER
+
+
+@pytest.fixture(scope="module")
+def issuer(cm_custom: client.CustomObjectsApi) -> str:
+    return ready_self_signed_issuer(cm_custom)
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,18 @@ from kubernetes import client, config
 
 from tests.e2e.conftest import eventually
 from tests.e2e.controller_process import REJECTED, ControllerProcess, running_controller
-from tests.e2e.test_cert_manager import KUBECONFIG_ENV, certificates, subject_alt_names
+from tests.e2e.test_cert_manager import (
+    CM,
+    ISSUER,
+    KUBECONFIG_ENV,
+    certificates,
+    ready_self_signed_issuer,
+    subject_alt_names,
+)
 from tests.e2e.test_controller import gateway, http_route, status, wrapped
 
 pytestmark = pytest.mark.e2e
 GW = "gateway.networking.k8s.io"
-CM = "cert-manager.io"
-ISSUER = "selfsigned"  # the name `wrapped()` puts in its cert-manager.io/cluster-issuer annotation
 WRAPPED_NAME = "shared"  # the WrappedGateway, its Gateway and every generated ListenerSet
 TENANTS = 3
 ROUTES_PER_TENANT = 50  # 150 in all: more than the 64 listeners a Gateway may have
@@ -131,31 +136,7 @@ def core(api: client.ApiClient) -> client.CoreV1Api:
 
 @pytest.fixture(scope="module")
 def issuer(custom: client.CustomObjectsApi) -> str:
-    """A self-signed ClusterIssuer, Ready."""
-    body = {
-        "apiVersion": f"{CM}/v1",
-        "kind": "ClusterIssuer",
-        "metadata": {"name": ISSUER},
-        "spec": {"selfSigned": {}},
-    }
-    custom.patch_cluster_custom_object(
-        CM,
-        "v1",
-        "clusterissuers",
-        ISSUER,
-        body,
-        field_manager="e2e",
-        force=True,
-        _content_type="application/apply-patch+yaml",
-    )
-
-    def ready() -> bool:
-        obj = custom.get_cluster_custom_object(CM, "v1", "clusterissuers", ISSUER)
-        conditions = obj.get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    eventually(ready, timeout=30)
-    return ISSUER
+    return ready_self_signed_issuer(custom)
 
 
 @pytest.fixture(scope="module")
