@@ -29,17 +29,13 @@ class KubeApi:
         self._core = client.CoreV1Api(api_client)
         self._field_manager = field_manager
 
-    def apply_gateway(self, gateway: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Server-side apply of the generated Gateway; returns the stored object if updated.
+    def apply_gateway(self, gateway: Mapping[str, Any]) -> None:
+        """Server-side apply of the generated Gateway; the watch brings the stored object."""
+        self._apply("gateways", gateway)
 
-        The client decodes only 200 responses; an apply that creates the object (201)
-        returns None, and the watch brings the stored object.
-        """
-        return self._apply("gateways", gateway)
-
-    def apply_listener_set(self, listener_set: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Server-side apply of a generated ListenerSet, as `apply_gateway`."""
-        return self._apply(LISTENER_SET_PLURAL, listener_set)
+    def apply_listener_set(self, listener_set: Mapping[str, Any]) -> None:
+        """Server-side apply of a generated ListenerSet; the watch brings the stored object."""
+        self._apply(LISTENER_SET_PLURAL, listener_set)
 
     def delete_listener_set(self, namespace: str, name: str) -> None:
         """Delete a ListenerSet; one already gone is fine."""
@@ -61,9 +57,9 @@ class KubeApi:
             raise
         return any(r["name"] == LISTENER_SET_PLURAL for r in resources)
 
-    def _apply(self, plural: str, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _apply(self, plural: str, manifest: Mapping[str, Any]) -> None:
         metadata = manifest["metadata"]
-        result: dict[str, Any] | None = self._custom.patch_namespaced_custom_object(
+        self._custom.patch_namespaced_custom_object(
             GATEWAY_GROUP,
             "v1",
             metadata["namespace"],
@@ -74,7 +70,6 @@ class KubeApi:
             force=True,
             _content_type=APPLY_PATCH,
         )
-        return result
 
     def apply_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         body = {
