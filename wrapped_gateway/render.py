@@ -3,7 +3,7 @@
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -18,9 +18,9 @@ from wrapped_gateway.listeners import (
     desired_gateway,
     parse_wrapped_gateway,
 )
-from wrapped_gateway.listeners.wrapped import Output
+from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
 from wrapped_gateway.manifests import Document, ManifestError
-from wrapped_gateway.routes import ParentKind, Route, parse_route, route_kind
+from wrapped_gateway.routes import Route, parse_route, route_kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +84,15 @@ def _render(documents: Iterable[Document]) -> Rendered:
                 f"note: {document.source}: skipped {document.api_version} {document.identity} "
                 "(not a WrappedGateway, route or Namespace)"
             )
-    by_target: dict[tuple[ParentKind, str], list[Route]] = defaultdict(list)
+    by_target: dict[Target, list[Route]] = defaultdict(list)
     for route in routes:
-        for target in set(_targets(route)):
+        for target in route_targets(route):
             by_target[target].append(route)
-    known = {target for w in wrapped for target in _reached_through(w)}
+    known = {target for w in wrapped for target in wrapped_targets(w)}
     notes.extend(
         f"note: {route} targets no WrappedGateway in the input"
         for route in sorted(routes, key=lambda r: (r.namespace, r.name, r.kind))
-        if known.isdisjoint(_targets(route))
+        if known.isdisjoint(route_targets(route))
     )
     gateways = [
         desired_gateway(w, _routes_of(w, by_target), namespace_labels)
@@ -101,25 +101,9 @@ def _render(documents: Iterable[Document]) -> Rendered:
     return Rendered(gateways, notes)
 
 
-def _targets(route: Route) -> Iterator[tuple[ParentKind, str]]:
-    """Where a route may reach a WrappedGateway: a Gateway by "namespace/name", and a
-    ListenerSet by name alone, as every namespace's ListenerSet is named like its Gateway."""
-    for p in route.parents:
-        yield (p.kind, p.name if p.kind is ParentKind.LISTENER_SET else f"{p.namespace}/{p.name}")
-
-
-def _reached_through(wrapped: WrappedGateway) -> list[tuple[ParentKind, str]]:
-    targets = [(ParentKind.GATEWAY, wrapped.key)]
-    if wrapped.output is Output.LISTENER_SETS:
-        targets.append((ParentKind.LISTENER_SET, wrapped.name))
-    return targets
-
-
-def _routes_of(
-    wrapped: WrappedGateway, by_target: Mapping[tuple[ParentKind, str], list[Route]]
-) -> list[Route]:
+def _routes_of(wrapped: WrappedGateway, by_target: Mapping[Target, list[Route]]) -> list[Route]:
     """The routes that may reach `wrapped`, each once."""
-    found = (r for target in _reached_through(wrapped) for r in by_target.get(target, ()))
+    found = (r for target in wrapped_targets(wrapped) for r in by_target.get(target, ()))
     return list({id(route): route for route in found}.values())
 
 

@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.unit.builders import parent, route, route_obj
+from wrapped_gateway.listeners.reach import route_targets
 from wrapped_gateway.routes import (
     ParentKind,
     ParentRef,
@@ -56,8 +57,7 @@ def test_other_objects_are_not_routes(api_version: str, kind: str) -> None:
 def test_parent_namespace_defaults_to_the_routes_namespace() -> None:
     parsed = route(namespace="team-a", parents=[parent(namespace=None)])
     assert parsed.parents == (ParentRef("team-a", "gw"),)
-    assert parsed.targets("team-a", "gw")
-    assert not parsed.targets("infra", "gw")
+    assert route_targets(parsed) == {(ParentKind.GATEWAY, "team-a", "gw")}
 
 
 def test_parent_refs_to_other_kinds_and_groups_are_ignored() -> None:
@@ -76,7 +76,8 @@ def test_a_parent_ref_to_a_listener_set_is_read_with_its_kind() -> None:
     parsed = route(namespace="team-a", parents=[parent(kind="ListenerSet", namespace=None)])
     assert parsed.parents == (ParentRef("team-a", "gw", kind=ParentKind.LISTENER_SET),)
     assert parsed.listener_set_refs("gw") == list(parsed.parents)
-    assert not parsed.targets("team-a", "gw")  # a ListenerSet is not the Gateway
+    # a ListenerSet is not the Gateway, and any namespace's may reach a WrappedGateway
+    assert route_targets(parsed) == {(ParentKind.LISTENER_SET, "", "gw")}
 
 
 @pytest.mark.parametrize(

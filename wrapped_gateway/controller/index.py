@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 from wrapped_gateway.constants import OWNER_ANNOTATION, WRAPPED_KIND
 from wrapped_gateway.listeners import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
-from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output
+from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
+from wrapped_gateway.listeners.wrapped import NamespacesFrom
 from wrapped_gateway.routes import ParentKind, Route, RouteKind
 
 Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
@@ -114,10 +115,7 @@ class LiveListenerSet:
 class ClusterIndex:
     def __init__(self) -> None:
         self._routes: dict[RouteId, Route] = {}
-        self._by_target: dict[Key, set[RouteId]] = defaultdict(set)
-        # Routes with a parentRef to a ListenerSet, by its name: every namespace's ListenerSet
-        # of a WrappedGateway is named like it.
-        self._by_set_name: dict[str, set[RouteId]] = defaultdict(set)
+        self._by_target: dict[Target, set[RouteId]] = defaultdict(set)
         self._namespaces: dict[str, dict[str, str]] = {}
         self._wrapped: dict[Key, WrappedEntry] = {}
         self._wrapped_by_name: dict[str, set[Key]] = defaultdict(set)
@@ -127,12 +125,7 @@ class ClusterIndex:
 
     # --- reads -------------------------------------------------------------------------
     def routes_for(self, key: Key) -> list[Route]:
-        ids = set(self._by_target.get(key, ()))
-        entry = self._wrapped.get(key)
-        model = entry.model if entry else None
-        if model is not None and model.output is Output.LISTENER_SETS:
-            ids.update(self._by_set_name.get(model.name, ()))
-        return [self._routes[route_id] for route_id in ids]
+        return [self._routes[route_id] for route_id in self._route_ids_for(key)]
 
     def listener_set(self, namespace: str, name: str) -> LiveListenerSet | None:
         return self._listener_sets.get((namespace, name))
@@ -169,12 +162,9 @@ class ClusterIndex:
             return set()  # a status update, or the same route seen through another version
         touched = self._untarget(previous) if previous else set()
         self._routes[route.identity] = route
-        for target in _targets(route):
+        for target in route_targets(route):
             self._by_target[target].add(route.identity)
-            touched.add(target)
-        for name in _set_names(route):
-            self._by_set_name[name].add(route.identity)
-            touched.update(self._wrapped_by_name.get(name, ()))
+            touched.update(self._reached(target))
         return touched
 
     def remove_route(self, kind: RouteKind, namespace: str, name: str) -> set[Key]:
@@ -235,13 +225,26 @@ class ClusterIndex:
 
     # --- internals -----------------------------------------------------------------------
     def _untarget(self, route: Route) -> set[Key]:
-        targets = _targets(route)
-        for target in targets:
+        touched: set[Key] = set()
+        for target in route_targets(route):
             _discard(self._by_target, target, route.identity)
-        for name in _set_names(route):
-            _discard(self._by_set_name, name, route.identity)
-            targets.update(self._wrapped_by_name.get(name, ()))
-        return targets
+            touched.update(self._reached(target))
+        return touched
+
+    def _reached(self, target: Target) -> set[Key]:
+        """The WrappedGateways a parentRef to `target` may reach."""
+        kind, namespace, name = target
+        if kind is ParentKind.GATEWAY:
+            return {(namespace, name)}
+        return set(self._wrapped_by_name.get(name, ()))
+
+    def _route_ids_for(self, key: Key) -> set[RouteId]:
+        entry = self._wrapped.get(key)
+        if entry is None or entry.model is None:
+            targets: tuple[Target, ...] = ((ParentKind.GATEWAY, *key),)
+        else:
+            targets = wrapped_targets(entry.model)
+        return {route_id for target in targets for route_id in self._by_target.get(target, ())}
 
     def _selector_gateways_with_routes_from(self, namespace: str) -> set[Key]:
         return {
@@ -249,16 +252,8 @@ class ClusterIndex:
             for key, entry in self._wrapped.items()
             if entry.model is not None
             and entry.model.namespaces_from is NamespacesFrom.SELECTOR
-            and any(route_id[1] == namespace for route_id in self._by_target.get(key, ()))
+            and any(route_id[1] == namespace for route_id in self._route_ids_for(key))
         }
-
-
-def _targets(route: Route) -> set[Key]:
-    return {(p.namespace, p.name) for p in route.parents if p.kind is ParentKind.GATEWAY}
-
-
-def _set_names(route: Route) -> set[str]:
-    return {p.name for p in route.parents if p.kind is ParentKind.LISTENER_SET}
 
 
 def _discard(groups: dict[T, set[U]], group: T, member: U) -> None:

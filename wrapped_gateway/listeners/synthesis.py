@@ -18,6 +18,7 @@ from wrapped_gateway.listeners.model import (
 )
 from wrapped_gateway.listeners.output import gateway_manifest, listener_set_manifests
 from wrapped_gateway.listeners.policy import hostname_allowed, namespace_allowed
+from wrapped_gateway.listeners.reach import reaches
 from wrapped_gateway.listeners.static import is_listener_name
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
 from wrapped_gateway.routes import ParentKind, ParentRef, Protocol, Route
@@ -44,7 +45,7 @@ def desired_gateway(
     book = ListenerBook(wrapped.static_listeners, wrapped.namespace, per_namespace=listener_sets)
     refusals: list[Refusal] = []
     targeting = sorted(
-        (r for r in routes if _targets(wrapped, r)),
+        (r for r in routes if reaches(r, wrapped)),
         key=lambda r: (*r.precedence, r.kind),
     )
     for route in targeting:
@@ -60,12 +61,6 @@ def desired_gateway(
         refusals=tuple(sorted(set(refusals), key=lambda r: r.sort_key)),
         listener_sets=listener_set_manifests(wrapped, listeners) if listener_sets else (),
     )
-
-
-def _targets(wrapped: WrappedGateway, route: Route) -> bool:
-    if route.targets(wrapped.namespace, wrapped.name):
-        return True
-    return wrapped.output is Output.LISTENER_SETS and bool(route.listener_set_refs(wrapped.name))
 
 
 def _claim_route(

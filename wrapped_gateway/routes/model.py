@@ -104,13 +104,6 @@ class Route:
         (so "team-b/x" comes before "team/x"); undated routes last."""
         return (0 if self.created else 1, self.created or datetime.min, self.key)
 
-    def targets(self, namespace: str, name: str) -> bool:
-        """Whether a parentRef names the Gateway `namespace/name`."""
-        return any(
-            p.kind is ParentKind.GATEWAY and p.namespace == namespace and p.name == name
-            for p in self.parents
-        )
-
     def listener_set_refs(self, name: str) -> list[ParentRef]:
         """The parentRefs to a ListenerSet called `name`, in any namespace."""
         return [p for p in self.parents if p.kind is ParentKind.LISTENER_SET and p.name == name]

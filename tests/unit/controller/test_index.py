@@ -66,6 +66,22 @@ def test_namespace_label_changes_touch_selector_gateways_with_routes_from_it() -
     assert index.remove_namespace("team") == {("infra", "sel")}
 
 
+def test_routes_reach_a_listener_sets_mode_wrapped_gateway_through_its_listener_sets() -> None:
+    index = ClusterIndex()
+    selector = {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"a": "b"}}}}
+    listeners = [{"name": "http", "port": 80, "protocol": "HTTP"}]
+    index.upsert_wrapped(entry("sel", routes=selector, output="ListenerSets", listeners=listeners))
+    index.upsert_wrapped(entry("sel", "other"))  # same name, Gateway mode
+    through_set = route(namespace="team", parents=[{"kind": "ListenerSet", "name": "sel"}])
+    # both are touched; only the ListenerSets-mode one is given the route
+    assert index.upsert_route(through_set) == {("infra", "sel"), ("other", "sel")}
+    assert [r.namespace for r in index.routes_for(("infra", "sel"))] == ["team"]
+    assert index.routes_for(("other", "sel")) == []
+    # its namespace's labels decide whether it may attach
+    assert index.upsert_namespace("team", {"a": "b"}) == {("infra", "sel")}
+    assert index.remove_route(RouteKind.HTTP, "team", "r") == {("infra", "sel"), ("other", "sel")}
+
+
 def test_a_status_only_change_of_a_wrapped_gateway_touches_nothing() -> None:
     index = ClusterIndex()
     obj = wrapped_obj(uid="u", generation=1)

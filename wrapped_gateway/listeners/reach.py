@@ -1,0 +1,31 @@
+"""Through which parents a route reaches a WrappedGateway: the one rule render, the controller's
+index and the synthesis share.
+
+A route reaches a WrappedGateway through a parentRef to its Gateway (namespace and name) and,
+in ListenerSets mode, through a parentRef to a ListenerSet named like it in any namespace
+(every namespace's generated ListenerSet has that name; which namespace is allowed is the
+synthesis' business).
+"""
+
+from wrapped_gateway.listeners.wrapped import Output, WrappedGateway
+from wrapped_gateway.routes import ParentKind, Route
+
+# (kind, namespace, name) of a parent; the namespace of a ListenerSet target is "": any.
+Target = tuple[ParentKind, str, str]
+
+
+def route_targets(route: Route) -> set[Target]:
+    return {
+        (p.kind, p.namespace if p.kind is ParentKind.GATEWAY else "", p.name) for p in route.parents
+    }
+
+
+def wrapped_targets(wrapped: WrappedGateway) -> tuple[Target, ...]:
+    gateway = (ParentKind.GATEWAY, wrapped.namespace, wrapped.name)
+    if wrapped.output is Output.LISTENER_SETS:
+        return gateway, (ParentKind.LISTENER_SET, "", wrapped.name)
+    return (gateway,)
+
+
+def reaches(route: Route, wrapped: WrappedGateway) -> bool:
+    return not route_targets(route).isdisjoint(wrapped_targets(wrapped))
