@@ -43,7 +43,7 @@ class Cluster:
         return client.ApiClient(cfg)
 
 
-def _client_for(kubeconfig: Path) -> tuple[client.Configuration, client.ApiClient]:
+def client_for(kubeconfig: Path) -> tuple[client.Configuration, client.ApiClient]:
     cfg = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
     return cfg, client.ApiClient(cfg)
@@ -64,7 +64,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     reuse = os.environ.get(KUBECONFIG_ENV)
     if reuse:
-        cfg, api = _client_for(Path(reuse))
+        cfg, api = client_for(Path(reuse))
         yield Cluster(Path(reuse), api, cfg, None)
         api.close()
         return
@@ -77,7 +77,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.fail(f"hack/local-cluster up failed: {e}", pytrace=False)
     _TIMINGS.update(state.timings)
     try:
-        cfg, api = _client_for(state.kubeconfig)
+        cfg, api = client_for(state.kubeconfig)
         yield Cluster(state.kubeconfig, api, cfg, state_dir)
         api.close()
     finally:

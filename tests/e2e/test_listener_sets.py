@@ -24,9 +24,9 @@ from typing import Any
 
 import local_cluster
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
-from tests.e2e.conftest import eventually
+from tests.e2e.conftest import client_for, eventually
 from tests.e2e.controller_process import REJECTED, ControllerProcess, running_controller
 from tests.e2e.test_cert_manager import (
     CM,
@@ -118,9 +118,8 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
-    with client.ApiClient(cfg) as api_client:
+    _, api_client = client_for(kubeconfig)
+    with api_client:
         yield api_client
 
 
