@@ -30,6 +30,7 @@ from tests.unit.test_properties import (
     assert_valid_listeners,
     conflict,
     crowded_scenarios,
+    examples,
     held_hostnames,
     listener_key,
     oracle_overlap,
@@ -147,7 +148,7 @@ def test_no_namespace_holds_a_hostname_overlapping_another_namespaces(scenario: 
             assert not oracle_overlap(a, b), f"{owner_a} holds {a} and {owner_b} holds {b}"
 
 
-@settings(PROPERTY_SETTINGS, max_examples=60)  # each example is a dozen routes or more
+@settings(PROPERTY_SETTINGS, max_examples=examples(60))  # each example is a dozen routes or more
 @given(scenario=crowded_scenarios().map(as_listener_sets))
 def test_a_namespace_is_refused_for_too_many_listeners_only_when_its_set_is_full(
     scenario: Scenario,
