@@ -363,6 +363,65 @@ def test_a_hostname_of_another_namespace_is_refused_and_gets_no_listener(
         core.delete_namespace(intruder_ns)
 
 
+def test_a_namespace_with_a_listener_set_the_controller_did_not_write_is_shut_out(
+    world: World, custom: client.CustomObjectsApi, core: client.CoreV1Api
+) -> None:
+    """Attacks by a tenant who may write ListenerSets (README: grant none): its own ListenerSet
+    joining the Gateway, and a listener added to the generated one by another field manager.
+    Either shuts the tenant's namespace out of the Gateway until it is undone."""
+    tenant = new_namespace(core, "e2e-ls-writer-", world.label)
+    hostname = f"solo.{tenant}.example.com"
+    try:
+        create(custom, listener_set_route(tenant, "solo", [hostname], WRAPPED_NAME))()
+
+        def served_cleanly() -> str:
+            found = listener_set(custom, tenant, WRAPPED_NAME)
+            assert found is not None
+            assert listener_set_hostnames(found["spec"]["listeners"]) == {hostname}, found
+            assert tenant in allowed_listener_namespaces(custom, world)
+            uid: str = found["metadata"]["uid"]
+            return uid
+
+        eventually(served_cleanly, timeout=60)
+        own = {
+            "apiVersion": f"{GW}/v1",
+            "kind": "ListenerSet",
+            "metadata": {"name": "own", "namespace": tenant},
+            "spec": {
+                "parentRef": {"group": GW, "kind": "Gateway", "name": WRAPPED_NAME,
+                              "namespace": world.platform},
+                "listeners": [{"name": "stolen", "port": 80, "protocol": "HTTP",
+                               "hostname": sorted(world.hostnames[world.tenants[0]])[0]}],
+            },
+        }  # fmt: skip
+        custom.create_namespaced_custom_object(GW, "v1", tenant, "listenersets", own)
+
+        def shut_out() -> bool:
+            refused = status(custom, world.platform, WRAPPED_NAME).get("refusedRoutes", [])
+            mine = [r for r in refused if r.get("namespace") == tenant]
+            assert [r["reason"] for r in mine] == ["ListenerSetNotOwned"], refused
+            assert f"ListenerSet {tenant}/own" in mine[0]["message"]
+            assert tenant not in allowed_listener_namespaces(custom, world)
+            return listener_set(custom, tenant, WRAPPED_NAME) is None
+
+        eventually(shut_out, timeout=30)
+        custom.delete_namespaced_custom_object(GW, "v1", tenant, "listenersets", "own")
+        before = eventually(served_cleanly, timeout=60)
+
+        added = {"name": "extra", "port": 80, "protocol": "HTTP", "hostname": f"x.{tenant}.io"}
+        current = listener_set(custom, tenant, WRAPPED_NAME)
+        assert current is not None
+        patch = {"spec": {"listeners": [*current["spec"]["listeners"], added]}}
+        custom.patch_namespaced_custom_object(
+            GW, "v1", tenant, "listenersets", WRAPPED_NAME, patch, field_manager="tenant-edit"
+        )
+        # deleted, with the tenant's listener, and written again as the controller's alone
+        after = eventually(lambda: (uid := served_cleanly()) != before and uid, timeout=60)
+        assert after != before
+    finally:
+        core.delete_namespace(tenant)
+
+
 def test_a_namespace_without_routes_loses_its_listener_set(
     world: World, custom: client.CustomObjectsApi
 ) -> None:

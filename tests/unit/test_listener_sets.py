@@ -282,7 +282,12 @@ def test_a_namespace_whose_listener_set_someone_else_holds_gets_nothing_and_is_n
         wrapped_obj("gw", "infra", {"output": "ListenerSets", "listeners": [HTTP], "routes": ALL})
     )
     routes = [tenant("team-a", ["a.example.com"]), tenant("team-b", ["b.example.com"])]
-    result = desired_gateway(model, routes, {}, {"team-a": "was not written by wrapped-gateway"})
+    result = desired_gateway(
+        model,
+        routes,
+        {},
+        {"team-a": "ListenerSet team-a/gw exists and was not written by wrapped-gateway"},
+    )
     assert list(sets_by_namespace(result)) == ["team-b"]
     assert reasons(result) == [("team-a", None, "ListenerSetNotOwned")]
     assert "ListenerSet team-a/gw exists and was not written" in result.refusals[0].message

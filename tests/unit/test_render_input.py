@@ -328,7 +328,7 @@ def test_a_refusal_naming_a_route_with_a_line_break_stays_on_one_line(
 
 def test_yaml_is_read_with_libyaml_when_it_is_installed() -> None:
     assert yaml.__with_libyaml__, "this environment should have PyYAML's libyaml extension"
-    assert manifests._LOADER is yaml.CSafeLoader
+    assert issubclass(manifests._LOADER, yaml.CSafeLoader)
 
 
 def test_without_libyaml_deep_nesting_is_still_one_error_line(

@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from wrapped_gateway.constants import OWNER_ANNOTATION, WRAPPED_KIND
+from wrapped_gateway.constants import (
+    FIELD_MANAGER,
+    GATEWAY_GROUP,
+    GATEWAY_KIND,
+    OWNER_ANNOTATION,
+    WRAPPED_KIND,
+)
 from wrapped_gateway.listeners import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
 from wrapped_gateway.listeners.wrapped import NamespacesFrom
@@ -95,21 +101,48 @@ class LiveListenerSet:
 
     namespace: str
     name: str
-    owner: str | None  # "namespace/name" of the WrappedGateway that wrote it
+    owner: str | None  # "namespace/name" of the WrappedGateway that wrote it, as it claims
     metadata: Mapping[str, Any]  # labels and annotations
     spec: Mapping[str, Any]
+    parent: Key | None  # the Gateway it attaches to
+    # Field managers other than the controller holding part of its spec: a listener anyone
+    # else adds survives the controller's applies, which only ever set their own fields.
+    spec_writers: tuple[str, ...]
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> "LiveListenerSet":
         metadata = obj.get("metadata") or {}
         annotations = dict(metadata.get("annotations") or {})
+        spec = dict(obj.get("spec") or {})
+        namespace = str(metadata.get("namespace"))
         return cls(
-            namespace=str(metadata.get("namespace")),
+            namespace=namespace,
             name=str(metadata.get("name")),
             owner=annotations.get(OWNER_ANNOTATION),
             metadata={"labels": dict(metadata.get("labels") or {}), "annotations": annotations},
-            spec=dict(obj.get("spec") or {}),
+            spec=spec,
+            parent=_parent_gateway(spec.get("parentRef"), namespace),
+            spec_writers=_other_spec_writers(metadata.get("managedFields")),
         )
+
+
+def _parent_gateway(ref: Any, namespace: str) -> Key | None:
+    if not isinstance(ref, Mapping) or ref.get("kind", GATEWAY_KIND) != GATEWAY_KIND:
+        return None
+    if ref.get("group", GATEWAY_GROUP) != GATEWAY_GROUP:
+        return None
+    return str(ref.get("namespace") or namespace), str(ref.get("name"))
+
+
+def _other_spec_writers(managed_fields: Any) -> tuple[str, ...]:
+    writers = {
+        str(entry.get("manager"))
+        for entry in managed_fields or ()
+        if isinstance(entry, Mapping)
+        and entry.get("manager") != FIELD_MANAGER
+        and "f:spec" in (entry.get("fieldsV1") or {})
+    }
+    return tuple(sorted(writers))
 
 
 class ClusterIndex:
@@ -122,6 +155,7 @@ class ClusterIndex:
         self._gateways: dict[Key, LiveGateway] = {}
         self._listener_sets: dict[Key, LiveListenerSet] = {}
         self._sets_by_name: dict[str, set[Key]] = defaultdict(set)
+        self._sets_by_parent: dict[Key, set[Key]] = defaultdict(set)
 
     # --- reads -------------------------------------------------------------------------
     def routes_for(self, key: Key) -> list[Route]:
@@ -133,6 +167,10 @@ class ClusterIndex:
     def listener_sets_named(self, name: str) -> list[LiveListenerSet]:
         """The ListenerSets called `name`, in every namespace."""
         return [self._listener_sets[key] for key in self._sets_by_name.get(name, ())]
+
+    def listener_sets_attached_to(self, gateway: Key) -> list[LiveListenerSet]:
+        """The ListenerSets whose parentRef is the Gateway `gateway`, whatever their name."""
+        return [self._listener_sets[key] for key in self._sets_by_parent.get(gateway, ())]
 
     @property
     def namespace_labels(self) -> Mapping[str, Mapping[str, str]]:
@@ -198,17 +236,24 @@ class ClusterIndex:
 
     def upsert_listener_set(self, live: LiveListenerSet) -> set[Key]:
         key = (live.namespace, live.name)
-        if self._listener_sets.get(key) == live:
+        previous = self._listener_sets.get(key)
+        if previous == live:
             return set()
+        touched = self.remove_listener_set(*key) if previous else set()
         self._listener_sets[key] = live
         self._sets_by_name[live.name].add(key)
-        return set(self._wrapped_by_name.get(live.name, ()))
+        if live.parent is not None:
+            self._sets_by_parent[live.parent].add(key)
+        return touched | self._concerned_with(live)
 
     def remove_listener_set(self, namespace: str, name: str) -> set[Key]:
-        if self._listener_sets.pop((namespace, name), None) is None:
+        live = self._listener_sets.pop((namespace, name), None)
+        if live is None:
             return set()
         _discard(self._sets_by_name, name, (namespace, name))
-        return set(self._wrapped_by_name.get(name, ()))
+        if live.parent is not None:
+            _discard(self._sets_by_parent, live.parent, (namespace, name))
+        return self._concerned_with(live)
 
     def upsert_gateway(self, live: LiveGateway) -> set[Key]:
         key = (live.namespace, live.name)
@@ -224,6 +269,13 @@ class ClusterIndex:
         return {key} if key in self._wrapped else set()
 
     # --- internals -----------------------------------------------------------------------
+    def _concerned_with(self, live: LiveListenerSet) -> set[Key]:
+        """The WrappedGateways that write a ListenerSet of that name or whose Gateway it joins."""
+        concerned = set(self._wrapped_by_name.get(live.name, ()))
+        if live.parent in self._wrapped:
+            concerned.add(live.parent)
+        return concerned
+
     def _untarget(self, route: Route) -> set[Key]:
         touched: set[Key] = set()
         for target in route_targets(route):

@@ -6,6 +6,7 @@ from typing import Any
 from kubernetes import client
 
 from wrapped_gateway.constants import (
+    FIELD_MANAGER,
     GATEWAY_GROUP,
     LISTENER_SET_PLURAL,
     WRAPPED_API_VERSION,
@@ -17,7 +18,6 @@ from wrapped_gateway.constants import (
 from wrapped_gateway.routes import RouteKind
 from wrapped_gateway.routes.parse import SERVED_VERSIONS
 
-FIELD_MANAGER = "wrapped-gateway"
 APPLY_PATCH = "application/apply-patch+yaml"
 PLURALS: dict[RouteKind, str] = {kind: kind.value.lower() + "s" for kind in RouteKind}
 

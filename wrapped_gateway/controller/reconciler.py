@@ -123,16 +123,33 @@ class Reconciler:
         return self._listener_sets_known_served
 
     def _foreign_listener_sets(self, wrapped: WrappedGateway) -> dict[str, str]:
-        """Namespaces where a ListenerSet named like `wrapped` exists that it did not write."""
-        foreign = {}
+        """Namespaces holding a ListenerSet that `wrapped` cannot vouch for, and what it is.
+
+        The Gateway admits ListenerSets by namespace, not by name: a namespace is admitted
+        only while every ListenerSet there that joins the Gateway, or has the generated name,
+        is the controller's own and holds nothing anyone else wrote.
+        """
+        foreign: dict[str, str] = {}
         for live in self._index.listener_sets_named(wrapped.name):
-            if live.owner == wrapped.key:
-                continue
-            foreign[live.namespace] = (
-                f"belongs to WrappedGateway {live.owner}"
-                if live.owner
-                else "was not written by wrapped-gateway"
-            )
+            where = f"ListenerSet {live.namespace}/{live.name}"
+            if live.owner != wrapped.key:
+                foreign[live.namespace] = f"{where} exists and " + (
+                    f"belongs to WrappedGateway {live.owner}"
+                    if live.owner
+                    else "was not written by wrapped-gateway"
+                )
+            elif live.spec_writers:
+                foreign[live.namespace] = (
+                    f"{where} holds fields written by {', '.join(live.spec_writers)}, not by "
+                    "wrapped-gateway; it is deleted"
+                )
+        for live in self._index.listener_sets_attached_to((wrapped.namespace, wrapped.name)):
+            if live.name != wrapped.name:
+                foreign.setdefault(
+                    live.namespace,
+                    f"ListenerSet {live.namespace}/{live.name}, which wrapped-gateway did not "
+                    f"write, attaches to Gateway {wrapped.key}",
+                )
         return foreign
 
     async def _converge_listener_sets(self, desired: DesiredGateway) -> Verdict | None:

@@ -123,6 +123,16 @@ class ListenerBook:
 
     def _create(self, route: Route, key: ListenerKey, section_name: str | None) -> Refusal | None:
         """A new listener for `key`, named by the sectionName or after the key."""
+        # Checked first: past the limit most claims of a large Gateway end here, unnamed.
+        full = self._full(route.namespace)
+        if full:
+            return _refusal(
+                route,
+                key,
+                Reason.TOO_MANY_LISTENERS,
+                f"{key} is not added: {full} already has {MAX_LISTENERS} listeners, the "
+                "Gateway API's limit; older routes keep theirs",
+            )
         scope = route.namespace if self._per_namespace else ""
         name = section_name or listener_name(key.protocol, key.port, key.hostname)
         if (scope, name) in self._names:
@@ -135,15 +145,6 @@ class ListenerBook:
                     f"sectionName {section_name!r} is already the name of {holder}",
                 )
             name = self._free_name(scope, name, str(key))
-        full = self._full(route.namespace)
-        if full:
-            return _refusal(
-                route,
-                key,
-                Reason.TOO_MANY_LISTENERS,
-                f"{key} is not added: {full} already has {MAX_LISTENERS} listeners, the "
-                "Gateway API's limit; older routes keep theirs",
-            )
         listener = GeneratedListener(
             name=name,
             key=key,

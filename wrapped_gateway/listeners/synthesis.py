@@ -38,7 +38,7 @@ def desired_gateway(
 
     Routes not targeting `wrapped` are ignored; the others claim listeners oldest first, so
     the result does not depend on the order of `routes`. `foreign_listener_sets` maps a
-    namespace to what already holds the ListenerSet `wrapped` would write there (ListenerSets
+    namespace to the ListenerSet there that the controller did not write, described (ListenerSets
     mode): that namespace gets no listeners, and the Gateway does not admit it.
     """
     listener_sets = wrapped.output is Output.LISTENER_SETS
@@ -107,9 +107,8 @@ def _barred_namespace(
         return Refusal.of(
             route,
             Reason.LISTENER_SET_NOT_OWNED,
-            f"ListenerSet {route.namespace}/{wrapped.name} exists and "
-            f"{foreign_listener_sets[route.namespace]}; it is left untouched and namespace "
-            f"{route.namespace!r} gets no listeners until it is deleted or renamed",
+            f"{foreign_listener_sets[route.namespace]}; namespace {route.namespace!r} gets no "
+            f"listeners and the Gateway admits none of its ListenerSets until that is removed",
         )
     return None
 

@@ -142,3 +142,71 @@ def test_a_deleted_wrapped_gateway_takes_its_listener_sets_along(controller: Con
     controller.index.remove_wrapped(*KEY)
     assert controller.reconcile() == "deleted"
     assert controller.api.deleted == [("team-a", "gw")]
+
+
+def admitted(controller: Controller) -> list[str]:
+    selector = controller.api.gateways[-1]["spec"]["allowedListeners"]["namespaces"]["selector"]
+    return list(selector["matchExpressions"][0]["values"])
+
+
+def test_a_tenant_listener_set_joining_the_gateway_shuts_its_namespace_out(
+    controller: Controller,
+) -> None:
+    """Attack: the Gateway admits ListenerSets by namespace, so a tenant who may write one
+    would attach any hostname beside the generated ListenerSet of its namespace."""
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    controller.index.upsert_route(tenant("team-b", "b.example.com"))
+    controller.reconcile()
+    controller.watch()
+    assert admitted(controller) == ["team-a", "team-b"]
+    joining = controller.index.upsert_listener_set(
+        LiveListenerSet.from_object(
+            {
+                "metadata": {"name": "mine", "namespace": "team-a"},
+                "spec": {
+                    "parentRef": {"name": "gw", "namespace": "infra"},
+                    "listeners": [{"name": "x", "port": 443, "hostname": "b.example.com"}],
+                },
+            }
+        )
+    )
+    assert joining == {KEY}, "the Gateway it joins is reconciled"
+    controller.reconcile()
+    assert admitted(controller) == ["team-b"]
+    assert controller.api.deleted == [("team-a", "gw")]
+    refusal = controller.api.statuses[-1]["refusedRoutes"][0]
+    assert refusal["reason"] == "ListenerSetNotOwned"
+    assert "ListenerSet team-a/mine, which wrapped-gateway did not write" in refusal["message"]
+
+
+def test_a_listener_another_manager_adds_to_a_generated_listener_set_shuts_it_out(
+    controller: Controller,
+) -> None:
+    """Attack: a listener added to the generated ListenerSet by another field manager survives
+    the controller's applies, which only set the controller's own fields."""
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    controller.index.upsert_route(tenant("team-b", "b.example.com"))
+    controller.reconcile()
+    controller.watch()
+    generated = next(
+        m for m in controller.api.listener_sets if m["metadata"]["namespace"] == "team-a"
+    )
+    tampered = {
+        **generated,
+        "metadata": {
+            **generated["metadata"],
+            "managedFields": [
+                {"manager": "wrapped-gateway", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+                {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {}}},
+                {"manager": "traefik", "operation": "Update", "fieldsV1": {"f:status": {}}},
+            ],
+        },
+    }
+    live = LiveListenerSet.from_object(tampered)
+    assert live.spec_writers == ("kubectl-edit",), "a status writer is no spec writer"
+    controller.index.upsert_listener_set(live)
+    controller.reconcile()
+    assert admitted(controller) == ["team-b"]
+    assert controller.api.deleted == [("team-a", "gw")]
+    message = controller.api.statuses[-1]["refusedRoutes"][0]["message"]
+    assert "team-a/gw holds fields written by kubectl-edit" in message
