@@ -9,6 +9,8 @@ LISTENER_SET_KIND: Final = "ListenerSet"
 LISTENER_SET_PLURAL: Final = "listenersets"
 
 WRAPPED_GROUP: Final = "wrapped-gateway.dev"
+# A label of an allowed hostname pattern that stands for the route's namespace.
+NAMESPACE_PLACEHOLDER: Final = "{namespace}"
 # The controller's server-side applies; a field any other manager holds is not the controller's.
 FIELD_MANAGER: Final = "wrapped-gateway"
 WRAPPED_VERSION: Final = "v1alpha1"

@@ -6,8 +6,14 @@ from functools import lru_cache
 MAX_HOSTNAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 # fullmatch, never `$`: `$` also matches before a trailing newline.
-_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_HOSTNAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*")
+# A WrappedGateway's allowed hostname pattern: a hostname in which whole labels may be
+# `{namespace}`, the namespace of the route it is checked for.
+ALLOWED_HOSTNAME_PATTERN = re.compile(
+    rf"(\*\.)?({_LABEL}|\{{namespace\}})(\.({_LABEL}|\{{namespace\}}))*"
+)
 # WHATWG URL parsing (what browsers do) reads a host whose last label is a number, decimal or
 # 0x-hex, as an IPv4 address: `2130706433`, `0x7f.0.0.1`, `01.02.03.04` and `1.2.3` all mean an
 # address, and no real top-level domain is numeric.

@@ -186,3 +186,40 @@ def assert_attack_contained(
         for item in listeners.values()
     }
     assert owners == {good, evil}
+
+
+def test_a_namespace_placeholder_holds_each_tenant_to_its_own_subdomain(
+    cluster: Cluster,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    tenants: tuple[str, str],
+    tmp_path: Any,
+) -> None:
+    """The squatter's `*.example.com`, allowed by a broad allow-list, would take every name
+    below it from every tenant; `*.{namespace}.example.com` holds it to its own."""
+    good, evil = tenants
+    policy = {"namespaces": {"from": "All"}, "hostnames": ["*.{namespace}.example.com"]}
+    with pytest.raises(client.ApiException) as refused_by_the_crd:
+        apply(custom, wrapped(namespace, routes={**policy, "hostnames": ["x{namespace}.io"]}))
+    assert refused_by_the_crd.value.status == 422
+    apply(custom, wrapped(namespace, routes=policy))
+    to_gateway = {"gateway_namespace": namespace}
+    with running_controller(cluster.kubeconfig, tmp_path / "controller.log"):
+        apply(custom, http_route(evil, "squat", ["*.example.com"], **to_gateway))
+        apply(custom, http_route(evil, "own", [f"*.{evil}.example.com"], **to_gateway))
+        apply(custom, http_route(good, "web", [f"web.{good}.example.com"], **to_gateway))
+        eventually(
+            lambda: (
+                hostnames(custom, namespace) == {f"*.{evil}.example.com", f"web.{good}.example.com"}
+            )
+        )
+
+        def squat_refusal() -> dict[str, Any]:
+            refused = status(custom, namespace).get("refusedRoutes", [])
+            found = [r for r in refused if r["name"] == "squat"]
+            assert len(found) == 1, refused  # the status follows the Gateway: retried
+            return found[0]
+
+        refusal = eventually(squat_refusal)
+        assert refusal["reason"] == "HostnameNotAllowed"
+        assert f"*.{evil}.example.com" in refusal["message"]

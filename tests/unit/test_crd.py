@@ -51,7 +51,7 @@ def test_hostname_and_listener_name_patterns_are_the_cores() -> None:
     # The core uses fullmatch (Python's `$` also matches before a trailing newline; the API
     # server's RE2 `$` does not), so the CRD spells the same pattern anchored.
     assert listener["hostname"]["pattern"] == f"^{hostnames._HOSTNAME.pattern}$"
-    assert allowed["pattern"] == f"^{hostnames._HOSTNAME.pattern}$"
+    assert allowed["pattern"] == f"^{hostnames.ALLOWED_HOSTNAME_PATTERN.pattern}$"
     assert listener["name"]["pattern"] == f"^{static.LISTENER_NAME.pattern}$"
     assert (listener["port"]["minimum"], listener["port"]["maximum"]) == (1, 65535)
     assert spec["listeners"]["maxItems"] == 64

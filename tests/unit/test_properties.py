@@ -150,6 +150,8 @@ VALID_HOSTNAMES = (
     "*.a.example.com",
     "api.example.org",
     "*.example.org",
+    "x.team-a.example.com",  # under *.{namespace}.example.com for team-a only
+    "*.team-b.example.com",
     LONG_253,
     LONG_WILDCARD_253,
 )
@@ -177,6 +179,7 @@ ALLOW_PATTERNS = (
     "*.example.org",
     "api.example.org",
     "k.example.com",
+    "*.{namespace}.example.com",
 )
 
 
@@ -889,7 +892,7 @@ def held_hostnames(scenario: Scenario, result: DesiredGateway) -> list[tuple[str
     return held  # type: ignore[return-value]
 
 
-def oracle_hostname_ok(wrapped: Mapping[str, Any], hostname: str) -> bool:
+def oracle_hostname_ok(wrapped: Mapping[str, Any], hostname: str, namespace: str) -> bool:
     if not (0 < len(hostname) <= MAX_NAME and HOSTNAME.fullmatch(hostname)):
         return False
     if is_ip_address(hostname) or any(len(label) > 63 for label in hostname.split(".")):
@@ -898,7 +901,9 @@ def oracle_hostname_ok(wrapped: Mapping[str, Any], hostname: str) -> bool:
     if re.fullmatch(r"[0-9]+|0x[0-9a-f]*", hostname.rsplit(".", 1)[-1]):
         return False
     allow = (wrapped["spec"].get("routes") or {}).get("hostnames")
-    return allow is None or any(oracle_covers(pattern, hostname) for pattern in allow)
+    return allow is None or any(
+        oracle_covers(pattern.replace("{namespace}", namespace), hostname) for pattern in allow
+    )
 
 
 def oracle_allows(scenario: Scenario, obj: Mapping[str, Any], claim: Claim) -> bool:
@@ -908,7 +913,7 @@ def oracle_allows(scenario: Scenario, obj: Mapping[str, Any], claim: Claim) -> b
     ):
         return False
     # On TCP/UDP the label is the hostname annotation: a refused one refuses the route.
-    return claim.label is None or oracle_hostname_ok(scenario.wrapped, claim.label)
+    return claim.label is None or oracle_hostname_ok(scenario.wrapped, claim.label, claim.namespace)
 
 
 def refused(result: DesiredGateway, claim: Claim) -> list[str]:
@@ -1244,7 +1249,7 @@ def test_every_route_is_either_served_or_refused(scenario: Scenario) -> None:
         if obj["kind"] in HOSTNAMED_KINDS:
             labels += obj["spec"].get("hostnames") or []
         for label in labels:
-            if label is not None and not oracle_hostname_ok(scenario.wrapped, label):
+            if label is not None and not oracle_hostname_ok(scenario.wrapped, label, namespace):
                 assert any(
                     r.hostname == label and (r.kind, r.namespace, r.name) == ident
                     for r in result.refusals

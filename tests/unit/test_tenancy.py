@@ -41,6 +41,51 @@ def refused(result: DesiredGateway, namespace: str) -> list[tuple[str | None, st
     return [(r.hostname, r.reason) for r in result.refusals if r.namespace == namespace]
 
 
+OWN_SUBDOMAINS = {**ALL, "hostnames": ["*.{namespace}.example.com"]}
+
+
+class TestEachTenantHeldToItsOwnNames:
+    """Attack: first claim wins, so under an allow-list of `*.example.com` a tenant that
+    claims `*.example.com` itself first takes every name below it from every other tenant,
+    and a certificate for all of them. A `{namespace}` label holds each to its subdomain."""
+
+    def test_the_squatter_without_the_placeholder_shuts_everyone_out(self) -> None:
+        routes = [
+            tenant("team-a", ["*.example.com"], created=OLD),
+            tenant("team-b", ["b.example.com"], created=NEW),
+        ]
+        result = desired_gateway(
+            wrapped(routes={**ALL, "hostnames": ["*.example.com"]}), routes, {}
+        )
+        assert hostnames_of(result) == {"*.example.com": "team-a"}
+        assert refused(result, "team-b") == [("b.example.com", "HostnameConflict")]
+
+    def test_with_the_placeholder_the_squatter_gets_nothing_and_others_keep_their_names(
+        self,
+    ) -> None:
+        routes = [
+            tenant("team-a", ["*.example.com", "*.team-a.example.com"], created=OLD),
+            tenant("team-b", ["web.team-b.example.com", "x.team-a.example.com"], created=NEW),
+        ]
+        result = desired_gateway(wrapped(routes=OWN_SUBDOMAINS), routes, {})
+        assert hostnames_of(result) == {
+            "*.team-a.example.com": "team-a",
+            "web.team-b.example.com": "team-b",
+        }
+        assert refused(result, "team-a") == [("*.example.com", "HostnameNotAllowed")]
+        assert refused(result, "team-b") == [("x.team-a.example.com", "HostnameNotAllowed")]
+        message = next(r.message for r in result.refusals if r.namespace == "team-b")
+        assert "allows namespace 'team-b' (*.team-b.example.com)" in message
+
+    def test_the_placeholder_is_a_whole_label_so_a_namespace_cannot_reach_another(
+        self,
+    ) -> None:
+        # Namespace `a` must not get names of namespace `team-a` through a suffix match.
+        routes = [tenant("a", ["x.team-a.example.com"])]
+        result = desired_gateway(wrapped(routes=OWN_SUBDOMAINS), routes, {})
+        assert refused(result, "a") == [("x.team-a.example.com", "HostnameNotAllowed")]
+
+
 class TestMoreSpecificHostnamesAreTheft:
     def test_newer_exact_name_under_an_older_wildcard_of_another_namespace_is_refused(
         self,

@@ -43,6 +43,11 @@ def test_defaults_accept_routes_from_the_gateways_namespace_and_any_hostname() -
         ),
         ({"routes": {"hostnames": "*.example.com"}}, "must be a list"),
         ({"routes": {"hostnames": ["ok.example.com", "10.0.0.1"]}}, "spec.routes.hostnames[1]"),
+        (
+            {"routes": {"hostnames": ["*.team-{namespace}.example.com"]}},
+            "{namespace} must be a whole label",
+        ),
+        ({"routes": {"hostnames": ["{namespace}.10"]}}, "an IP address"),
         ({"listeners": {"name": "x"}}, "spec.listeners must be a list"),
         (
             {"listeners": [{"name": "Web", "port": 80, "protocol": "HTTP"}]},

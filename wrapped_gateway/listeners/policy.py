@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 
-from wrapped_gateway.constants import NAMESPACE_NAME_LABEL
+from wrapped_gateway.constants import NAMESPACE_NAME_LABEL, NAMESPACE_PLACEHOLDER
 from wrapped_gateway.hostnames import covers
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway
 
@@ -26,7 +26,12 @@ def labels_of(
     return {**namespace_labels.get(namespace, {}), NAMESPACE_NAME_LABEL: namespace}
 
 
-def hostname_allowed(wrapped: WrappedGateway, hostname: str) -> bool:
+def hostname_allowed(wrapped: WrappedGateway, hostname: str, route_namespace: str) -> bool:
+    """Whether an allowed pattern covers `hostname`; a `{namespace}` label in a pattern is the
+    route's namespace, so that each tenant is held to names of its own."""
     if wrapped.allowed_hostnames is None:
         return True
-    return any(covers(pattern, hostname) for pattern in wrapped.allowed_hostnames)
+    return any(
+        covers(pattern.replace(NAMESPACE_PLACEHOLDER, route_namespace), hostname)
+        for pattern in wrapped.allowed_hostnames
+    )

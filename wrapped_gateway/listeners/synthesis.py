@@ -7,6 +7,7 @@ from itertools import islice, product
 from wrapped_gateway.constants import (
     DEFAULT_TLS_PORT,
     MAX_LISTENERS,
+    NAMESPACE_PLACEHOLDER,
     Reason,
 )
 from wrapped_gateway.hostnames import hostname_problem
@@ -169,13 +170,13 @@ def _usable_hostnames(
         problem = hostname_problem(hostname)
         if problem:
             refusals.append(Refusal.of(route, Reason.INVALID_HOSTNAME, problem, hostname))
-        elif not hostname_allowed(wrapped, hostname):
+        elif not hostname_allowed(wrapped, hostname, route.namespace):
             refusals.append(
                 Refusal.of(
                     route,
                     Reason.HOSTNAME_NOT_ALLOWED,
                     f"{hostname} is outside the hostnames WrappedGateway {wrapped.key} allows "
-                    f"({', '.join(wrapped.allowed_hostnames or ())})",
+                    f"namespace {route.namespace!r} ({_allowed_for(wrapped, route.namespace)})",
                     hostname,
                 )
             )
@@ -308,6 +309,11 @@ def _ports(route: Route, parent: ParentRef) -> tuple[int, ...]:
     if route.protocol in (Protocol.HTTPS, Protocol.TLS):
         return (DEFAULT_TLS_PORT,)
     return ()
+
+
+def _allowed_for(wrapped: WrappedGateway, namespace: str) -> str:
+    patterns = wrapped.allowed_hostnames or ()
+    return ", ".join(p.replace(NAMESPACE_PLACEHOLDER, namespace) for p in patterns)
 
 
 def _namespace_policy(wrapped: WrappedGateway) -> str:

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from wrapped_gateway.constants import NOT_COPIED_ANNOTATION_PREFIXES
-from wrapped_gateway.hostnames import hostname_problem
+from wrapped_gateway.constants import NAMESPACE_PLACEHOLDER, NOT_COPIED_ANNOTATION_PREFIXES
+from wrapped_gateway.hostnames import ALLOWED_HOSTNAME_PATTERN, hostname_problem
 from wrapped_gateway.listeners.selectors import InvalidSelector, LabelSelector, parse_selector
 from wrapped_gateway.listeners.static import (
     InvalidStaticListener,
@@ -156,10 +156,21 @@ def _allowed_hostnames(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list):
         raise InvalidWrappedGateway("spec.routes.hostnames must be a list of hostname patterns")
     for index, pattern in enumerate(value):
-        problem = hostname_problem(pattern) if isinstance(pattern, str) else "not a string"
+        problem = _pattern_problem(pattern) if isinstance(pattern, str) else "not a string"
         if problem:
             raise InvalidWrappedGateway(f"spec.routes.hostnames[{index}]: {problem}")
     return tuple(value)
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why an allowed hostname pattern is not one: a hostname, where whole labels may be
+    `{namespace}` (checked with a namespace in their place)."""
+    if "{" in pattern and not ALLOWED_HOSTNAME_PATTERN.fullmatch(pattern):
+        return (
+            f"{pattern!r}: {NAMESPACE_PLACEHOLDER} must be a whole label, as in "
+            f"'*.{NAMESPACE_PLACEHOLDER}.example.com'"
+        )
+    return hostname_problem(pattern.replace(NAMESPACE_PLACEHOLDER, "ns"))
 
 
 def _static_listeners(value: Any) -> tuple[StaticListener, ...]:
