@@ -26,6 +26,7 @@ and a failure it finds becomes an `@example` here.
 import ipaddress
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -1468,6 +1469,32 @@ def test_the_64_listener_limit_keeps_the_oldest_routes_and_is_never_exceeded(
         loser = precedence(by_id[(refusal.kind, refusal.namespace, refusal.name)])
         for listener in result.listeners:
             assert min(precedence(by_id_of(by_id, r)) for r in listener.routes) <= loser
+
+
+@settings(PROPERTY_SETTINGS, max_examples=examples(60))
+@given(scenario=crowded_scenarios(), quota=st.integers(min_value=1, max_value=MAX_LISTENERS))
+def test_a_listener_quota_per_namespace_is_never_exceeded_and_keeps_the_oldest(
+    scenario: Scenario, quota: int
+) -> None:
+    scenario.wrapped["spec"].setdefault("routes", {})["listenersPerNamespace"] = quota
+    result = desired(scenario)
+    if result.gateway is not None:
+        assert_valid_gateway(result.gateway)
+    held = Counter(listener.owner_namespace for listener in result.listeners)
+    assert max(held.values(), default=0) <= quota
+    by_id = {route_id(obj): obj for obj in scenario.routes}
+    for refusal in (r for r in result.refusals if r.reason == "TooManyListeners"):
+        gateway_full = result.gateway is not None and (
+            len(result.gateway["spec"]["listeners"]) == MAX_LISTENERS
+        )
+        assert held[refusal.namespace] == quota or gateway_full, refusal
+        if not gateway_full:
+            # every listener of the namespace went to a route at least as old as the loser
+            loser = precedence(by_id[(refusal.kind, refusal.namespace, refusal.name)])
+            for listener in result.listeners:
+                if listener.owner_namespace == refusal.namespace:
+                    oldest = min(precedence(by_id_of(by_id, r)) for r in listener.routes)
+                    assert oldest <= loser
 
 
 # --------------------------------------------------------------------------------------------

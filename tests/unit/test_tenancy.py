@@ -1,6 +1,7 @@
 """A hostile tenant on a shared Gateway (issue #8): each test is one attack, and what stops it."""
 
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -84,6 +85,51 @@ class TestEachTenantHeldToItsOwnNames:
         routes = [tenant("a", ["x.team-a.example.com"])]
         result = desired_gateway(wrapped(routes=OWN_SUBDOMAINS), routes, {})
         assert refused(result, "a") == [("x.team-a.example.com", "HostnameNotAllowed")]
+
+
+class TestNoTenantTakesEveryListener:
+    """Attack: the first claims win and a Gateway holds 64 listeners, so a tenant whose routes
+    are older asks for 64 hostnames and no other tenant ever gets a listener."""
+
+    @staticmethod
+    def routes(**kw: Any) -> list[Route]:
+        hog = [
+            tenant("hog", [f"h{i}.hog.example.com"], name=f"r{i}", created=OLD, **kw)
+            for i in range(70)
+        ]
+        return [*hog, tenant("late", ["web.late.example.com"], created=NEW, **kw)]
+
+    def test_without_a_quota_the_hog_takes_the_whole_gateway(self) -> None:
+        result = shared(self.routes())
+        assert len(result.listeners) == MAX_LISTENERS
+        assert {g.owner_namespace for g in result.listeners} == {"hog"}
+        assert refused(result, "late") == [("web.late.example.com", "TooManyListeners")]
+
+    @pytest.mark.parametrize("output", ["Gateway", "ListenerSets"])
+    def test_a_quota_per_namespace_leaves_room_for_the_others(self, output: str) -> None:
+        through_set = [{"kind": "ListenerSet", "name": "gw"}]
+        routes = self.routes(parents=through_set) if output == "ListenerSets" else self.routes()
+        static = {"name": "http", "port": 80, "protocol": "HTTP"}
+        spec: dict[str, Any] = {"output": output, "listeners": [static]}
+        policy = {**ALL, "listenersPerNamespace": 8}
+        result = desired_gateway(wrapped(routes=policy, **spec), routes, {})
+        owners = Counter(g.owner_namespace for g in result.listeners)
+        assert owners == {"hog": 8, "late": 1}
+        hog_refusals = [r for r in result.refusals if r.namespace == "hog"]
+        assert len(hog_refusals) == 62
+        assert {r.reason for r in hog_refusals} == {"TooManyListeners"}
+        assert "namespace 'hog' already holds 8 generated listeners" in hog_refusals[0].message
+        assert "listenersPerNamespace" in hog_refusals[0].message
+
+    def test_the_quota_keeps_the_oldest_listeners_of_the_namespace(self) -> None:
+        policy = {**ALL, "listenersPerNamespace": 2}
+        routes = [
+            tenant("team", ["new.example.com"], name="new", created=NEW),
+            tenant("team", ["old.example.com", "also.example.com"], name="old", created=OLD),
+        ]
+        result = desired_gateway(wrapped(routes=policy), routes, {})
+        assert set(hostnames_of(result)) == {"old.example.com", "also.example.com"}
+        assert refused(result, "team") == [("new.example.com", "TooManyListeners")]
 
 
 class TestMoreSpecificHostnamesAreTheft:

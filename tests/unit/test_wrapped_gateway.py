@@ -48,6 +48,10 @@ def test_defaults_accept_routes_from_the_gateways_namespace_and_any_hostname() -
             "{namespace} must be a whole label",
         ),
         ({"routes": {"hostnames": ["{namespace}.10"]}}, "an IP address"),
+        ({"routes": {"listenersPerNamespace": 0}}, "from 1 to 64, not 0"),
+        ({"routes": {"listenersPerNamespace": 65}}, "from 1 to 64, not 65"),
+        ({"routes": {"listenersPerNamespace": True}}, "from 1 to 64, not True"),
+        ({"routes": {"listenersPerNamespace": "8"}}, "from 1 to 64, not '8'"),
         ({"listeners": {"name": "x"}}, "spec.listeners must be a list"),
         (
             {"listeners": [{"name": "Web", "port": 80, "protocol": "HTTP"}]},

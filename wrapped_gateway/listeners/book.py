@@ -30,10 +30,15 @@ class ListenerBook:
     """
 
     def __init__(
-        self, static: Iterable[StaticListener], platform_namespace: str, per_namespace: bool
+        self,
+        static: Iterable[StaticListener],
+        platform_namespace: str,
+        per_namespace: bool,
+        quota: int | None = None,
     ) -> None:
         self._static = {ListenerKey(s.port, s.protocol, s.hostname): s for s in static}
         self._per_namespace = per_namespace
+        self._quota = quota  # generated listeners one namespace may hold
         self.static_names = frozenset(s.name for s in self._static.values())
         self._generated: dict[ListenerKey, GeneratedListener] = {}
         self._generated_in: dict[str, int] = {}  # listeners per namespace
@@ -126,13 +131,7 @@ class ListenerBook:
         # Checked first: past the limit most claims of a large Gateway end here, unnamed.
         full = self._full(route.namespace)
         if full:
-            return _refusal(
-                route,
-                key,
-                Reason.TOO_MANY_LISTENERS,
-                f"{key} is not added: {full} already has {MAX_LISTENERS} listeners, the "
-                "Gateway API's limit; older routes keep theirs",
-            )
+            return _refusal(route, key, Reason.TOO_MANY_LISTENERS, f"{key} is not added: {full}")
         scope = route.namespace if self._per_namespace else ""
         name = section_name or listener_name(key.protocol, key.port, key.hostname)
         if (scope, name) in self._names:
@@ -159,13 +158,23 @@ class ListenerBook:
         return self._attach(listener, route)
 
     def _full(self, namespace: str) -> str | None:
-        """What has no room for another listener of a route in `namespace`, if anything."""
+        """Why there is no room for another listener of a route in `namespace`, if so."""
+        held = self._generated_in.get(namespace, 0)
+        limit = "the Gateway API's limit; older routes keep theirs"
+        if self._quota is not None and held >= self._quota:
+            return (
+                f"namespace {namespace!r} already holds {held} generated listeners, as many "
+                "as the WrappedGateway's spec.routes.listenersPerNamespace allows one namespace"
+            )
         if self._per_namespace:
-            if self._generated_in.get(namespace, 0) >= MAX_LISTENERS:
-                return f"the ListenerSet of namespace {namespace!r}"
+            if held >= MAX_LISTENERS:
+                return (
+                    f"the ListenerSet of namespace {namespace!r} already has {MAX_LISTENERS} "
+                    f"listeners, {limit}"
+                )
             return None
         if len(self._static) + len(self._generated) >= MAX_LISTENERS:
-            return "the Gateway"
+            return f"the Gateway already has {MAX_LISTENERS} listeners, {limit}"
         return None
 
     def _free_name(self, scope: str, name: str, salt: str) -> str:

@@ -43,7 +43,12 @@ def desired_gateway(
     mode): that namespace gets no listeners, and the Gateway does not admit it.
     """
     listener_sets = wrapped.output is Output.LISTENER_SETS
-    book = ListenerBook(wrapped.static_listeners, wrapped.namespace, per_namespace=listener_sets)
+    book = ListenerBook(
+        wrapped.static_listeners,
+        wrapped.namespace,
+        per_namespace=listener_sets,
+        quota=wrapped.listeners_per_namespace,
+    )
     refusals: list[Refusal] = []
     targeting = sorted(
         (r for r in routes if reaches(r, wrapped)),

@@ -5,7 +5,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from wrapped_gateway.constants import NAMESPACE_PLACEHOLDER, NOT_COPIED_ANNOTATION_PREFIXES
+from wrapped_gateway.constants import (
+    MAX_LISTENERS,
+    NAMESPACE_PLACEHOLDER,
+    NOT_COPIED_ANNOTATION_PREFIXES,
+)
 from wrapped_gateway.hostnames import ALLOWED_HOSTNAME_PATTERN, hostname_problem
 from wrapped_gateway.listeners.selectors import InvalidSelector, LabelSelector, parse_selector
 from wrapped_gateway.listeners.static import (
@@ -49,6 +53,8 @@ class WrappedGateway:
     # None: every hostname is allowed.
     allowed_hostnames: tuple[str, ...] | None
     output: Output = Output.GATEWAY
+    # None: a namespace may hold as many generated listeners as there is room for.
+    listeners_per_namespace: int | None = None
 
     @property
     def key(self) -> str:
@@ -98,6 +104,7 @@ def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
         namespace_selector=_namespace_selector(namespaces),
         allowed_hostnames=_allowed_hostnames(routes.get("hostnames")),
         output=output,
+        listeners_per_namespace=_listeners_per_namespace(routes.get("listenersPerNamespace")),
     )
 
 
@@ -160,6 +167,17 @@ def _allowed_hostnames(value: Any) -> tuple[str, ...] | None:
         if problem:
             raise InvalidWrappedGateway(f"spec.routes.hostnames[{index}]: {problem}")
     return tuple(value)
+
+
+def _listeners_per_namespace(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_LISTENERS:
+        raise InvalidWrappedGateway(
+            f"spec.routes.listenersPerNamespace must be a number from 1 to {MAX_LISTENERS}, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def _pattern_problem(pattern: str) -> str | None:
