@@ -188,7 +188,7 @@ def assert_attack_contained(
     assert owners == {good, evil}
 
 
-def test_a_namespace_placeholder_holds_each_tenant_to_its_own_subdomain(
+def test_a_namespace_placeholder_and_a_quota_hold_each_tenant_to_its_share(
     cluster: Cluster,
     custom: client.CustomObjectsApi,
     namespace: str,
@@ -196,9 +196,14 @@ def test_a_namespace_placeholder_holds_each_tenant_to_its_own_subdomain(
     tmp_path: Any,
 ) -> None:
     """The squatter's `*.example.com`, allowed by a broad allow-list, would take every name
-    below it from every tenant; `*.{namespace}.example.com` holds it to its own."""
+    below it from every tenant; `*.{namespace}.example.com` holds it to its own. And the hog's
+    older routes would take every listener; `listenersPerNamespace` leaves the rest room."""
     good, evil = tenants
-    policy = {"namespaces": {"from": "All"}, "hostnames": ["*.{namespace}.example.com"]}
+    policy = {
+        "namespaces": {"from": "All"},
+        "hostnames": ["*.{namespace}.example.com"],
+        "listenersPerNamespace": 1,
+    }
     with pytest.raises(client.ApiException) as refused_by_the_crd:
         apply(custom, wrapped(namespace, routes={**policy, "hostnames": ["x{namespace}.io"]}))
     assert refused_by_the_crd.value.status == 422
@@ -207,6 +212,8 @@ def test_a_namespace_placeholder_holds_each_tenant_to_its_own_subdomain(
     with running_controller(cluster.kubeconfig, tmp_path / "controller.log"):
         apply(custom, http_route(evil, "squat", ["*.example.com"], **to_gateway))
         apply(custom, http_route(evil, "own", [f"*.{evil}.example.com"], **to_gateway))
+        time.sleep(1.1)  # one-second creationTimestamps: "more" is younger than "own"
+        apply(custom, http_route(evil, "more", [f"more.{evil}.example.com"], **to_gateway))
         apply(custom, http_route(good, "web", [f"web.{good}.example.com"], **to_gateway))
         eventually(
             lambda: (
@@ -223,3 +230,9 @@ def test_a_namespace_placeholder_holds_each_tenant_to_its_own_subdomain(
         refusal = eventually(squat_refusal)
         assert refusal["reason"] == "HostnameNotAllowed"
         assert f"*.{evil}.example.com" in refusal["message"]
+        eventually(
+            lambda: (
+                {r["name"]: r["reason"] for r in status(custom, namespace)["refusedRoutes"]}
+                == {"squat": "HostnameNotAllowed", "more": "TooManyListeners"}
+            )
+        )
