@@ -246,17 +246,25 @@ def _scale(
     for count in sorted(args.scale_routes):
         before = writes.snapshot()
         cpu_before = controller.usage().cpu_seconds
+        reconciles_before = controller.reconciles()
         routes = _spread(namespace, names, held, count)
         started = time.monotonic()
         _create_all(custom, routes, args.threads)
         created = time.monotonic() - started
         _wait_for_index(controller, count)
+        indexed = time.monotonic() - started
         _wait_for_quiet(controller)
+        quiet = time.monotonic() - started
+        finished, busy = controller.reconciles()
+        reconciles = finished - reconciles_before[0]
+        reconcile_seconds = busy - reconciles_before[1]
         usage = controller.usage()
         print(
-            f"\nscale: {count} routes over {len(names)} WrappedGateways, the last "
-            f"{len(routes)} created in {created:.1f} s ({len(routes) / created:.0f}/s); "
-            f"settled controller: peak RSS {usage.peak_rss_mb:.0f} MB (now "
+            f"\nscale: {count} routes over {len(names)} WrappedGateways; the last "
+            f"{len(routes)} created in {created:.1f} s ({len(routes) / created:.0f}/s), all in "
+            f"the controller's index at {indexed:.1f} s, no reconcile for 2 s at {quiet:.1f} s; "
+            f"{reconciles:.0f} reconciles, {reconcile_seconds:.0f} s in all\n"
+            f"  settled controller: peak RSS {usage.peak_rss_mb:.0f} MB (now "
             f"{usage.rss_mb:.0f} MB), {usage.cpu_seconds:.0f} CPU s since it started "
             f"({usage.cpu_seconds - cpu_before:.0f} for these routes)"
         )
