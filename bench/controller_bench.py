@@ -18,12 +18,26 @@ Then, unless `--burst-routes 0`, a burst: `--burst-routes` HTTPRoutes created as
 `--threads` client threads manage across `--burst-gateways` WrappedGateways (60 hostnames on
 each), reporting how many applies each Gateway took and how long until all were complete.
 
+With `--scale-routes`, a fresh controller process then holds each of those numbers of routes in
+turn (added over `--scale-gateways` WrappedGateways, 60 hostnames each), and the bench prints
+its peak RSS and CPU time once it has settled.
+
+What the API server was asked to write in each phase comes from its own /metrics
+(`apiserver_request_total`), by resource and verb, split into the controller's writes, Leases,
+the bench's own writes (counted at the bench's API client) and the rest (the control plane's).
+Before the controller starts, the control plane alone is watched for `--idle` seconds. At the
+end, with the objects of the burst (or of `--scale-routes`) still in place, the controller is
+watched idle for `--idle` seconds, then stopped and started again with nothing changed. The
+bench waits until each namespace it deletes is gone, so that the writes the deletion causes
+(the namespace controller's, and the controller's as the routes vanish) are a phase of their own.
+
 Run from the repository root (the first run of the control plane needs its binaries built, see
 hack/README.md):
 
     .venv/bin/python bench/controller_bench.py
     .venv/bin/python bench/controller_bench.py --routes 1000 --changes 20 --burst-routes 0
     .venv/bin/python bench/controller_bench.py --routes --changes 0           # the burst only
+    .venv/bin/python bench/controller_bench.py --scale-routes 5000 20000      # plus RSS/CPU
     .venv/bin/python bench/controller_bench.py --kubeconfig /tmp/wg/kubeconfig  # a running one
     .venv/bin/python bench/controller_bench.py --source /tmp/older-checkout     # compare code
 """
@@ -31,6 +45,7 @@ hack/README.md):
 import argparse
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -38,11 +53,13 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubernetes import client, config, watch
 from urllib3.exceptions import ProtocolError
@@ -53,7 +70,22 @@ import local_cluster  # noqa: E402 - lives in hack/, put on the path just above
 
 GW = "gateway.networking.k8s.io"
 WRAPPED = "wrapped-gateway.dev"
-BURST_HOSTNAMES = 60
+GATEWAY_HOSTNAMES = 60  # of each Gateway of the burst and of the scale runs
+# apiserver_request_total's verbs that write; "APPLY" is a server-side apply.
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"})
+# What the controller writes (wrapped_gateway/controller/kube.py), by resource and verb.
+CONTROLLER_WRITES = frozenset(
+    {
+        ("gateways", "APPLY"),
+        ("listenersets", "APPLY"),
+        ("listenersets", "DELETE"),
+        ("wrappedgateways/status", "APPLY"),
+        ("events", "POST"),
+    }
+)
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+Writes = Counter[tuple[str, str]]  # (resource[/subresource], verb) -> requests
 
 
 def main() -> int:
@@ -64,6 +96,11 @@ def main() -> int:
     parser.add_argument("--quiet", type=float, default=1.0, help="idle seconds before a change")
     parser.add_argument("--burst-routes", type=int, default=5000)
     parser.add_argument("--burst-gateways", type=int, default=50)
+    parser.add_argument(
+        "--scale-routes", type=int, nargs="*", default=[], help="RSS and CPU at these routes"
+    )
+    parser.add_argument("--scale-gateways", type=int, default=20)
+    parser.add_argument("--idle", type=float, default=30, help="seconds of the idle phases")
     parser.add_argument("--threads", type=int, default=8, help="client threads creating routes")
     parser.add_argument("--kubeconfig", type=Path, help="use this running cluster instead")
     parser.add_argument("--source", type=Path, default=REPO, help="checkout whose controller runs")
@@ -73,23 +110,41 @@ def main() -> int:
     with (
         tempfile.TemporaryDirectory(prefix="controller-bench-") as scratch,
         _cluster(args.kubeconfig, Path(scratch)) as kubeconfig,
-        _controller(kubeconfig, args.source, Path(scratch) / "controller.log") as controller,
     ):
-        print(f"controller from {args.source.resolve()}, log {Path(scratch) / 'controller.log'}")
         api = _api_client(kubeconfig, args.threads)
-        for count in args.routes:
-            _single_changes(api, controller, count, args)
-        if args.burst_routes:
-            _burst(api, controller, args)
+        writes = ApiWrites(api)
+        _idle(writes, args.idle, "the control plane alone, before the controller starts")
+        log = Path(scratch) / "controller.log"
+        with _controller(kubeconfig, args.source, log) as controller:
+            print(f"controller from {args.source.resolve()}, log {log}")
+            for count in args.routes:
+                _single_changes(api, controller, writes, count, args)
+            standing = _burst(api, controller, writes, args) if args.burst_routes else None
+            if args.scale_routes:
+                if standing:
+                    _delete_namespace(api, controller, writes, standing)
+                # A fresh process, so that its peak RSS and CPU time are those of the scale run.
+                controller.stop()
+                controller.start()
+                standing = _scale(api, controller, writes, args)
+            _idle(writes, args.idle, f"the controller holding {_holding(controller)}")
+            _restart(controller, writes)
+            if standing and args.kubeconfig:  # the bench's own cluster goes away with all in it
+                _delete_namespace(api, controller, writes, standing)
     print(f"load average at end: {_load()}")
     return 0
 
 
 # --- scenarios ------------------------------------------------------------------------------
 def _single_changes(
-    api: client.ApiClient, controller: "Controller", count: int, args: argparse.Namespace
+    api: client.ApiClient,
+    controller: "Controller",
+    writes: "ApiWrites",
+    count: int,
+    args: argparse.Namespace,
 ) -> None:
     custom = client.CustomObjectsApi(api)
+    before = writes.snapshot()
     namespace = _namespace(api, f"bench-{count}-")
     custom.create_namespaced_custom_object(
         WRAPPED, "v1alpha1", namespace, "wrappedgateways", _wrapped(namespace, "gw")
@@ -110,7 +165,9 @@ def _single_changes(
         f"{created:.1f} s "
         f"({count / created:.0f}/s), {applies:.0f} applies"
     )
+    writes.report(before, "while creating them")
 
+    before = writes.snapshot()
     reconciles_before = controller.reconciles()
     added: list[float] = []
     create_calls: list[float] = []
@@ -140,30 +197,26 @@ def _single_changes(
         f"  {reconciles / (2 * args.changes):.1f} reconciles per change, "
         f"{reconcile_ms:.0f} ms each on average"
     )
-    client.CoreV1Api(api).delete_namespace(namespace)
+    writes.report(before, "during the changes")
+    _delete_namespace(api, controller, writes, namespace)
 
 
-def _burst(api: client.ApiClient, controller: "Controller", args: argparse.Namespace) -> None:
+def _burst(
+    api: client.ApiClient, controller: "Controller", writes: "ApiWrites", args: argparse.Namespace
+) -> str:
+    """Returns the namespace of the burst, left in place."""
     custom = client.CustomObjectsApi(api)
+    before = writes.snapshot()
     namespace = _namespace(api, "bench-burst-")
-    names = [f"gw{g}" for g in range(args.burst_gateways)]
-    for name in names:
-        custom.create_namespaced_custom_object(
-            WRAPPED, "v1alpha1", namespace, "wrappedgateways", _wrapped(namespace, name)
-        )
+    names = _wrapped_gateways(custom, namespace, args.burst_gateways)
     _wait_for_quiet(controller)
     gateways = GatewayWatch(api, namespace)
     applies_before = controller.metric("wrapped_gateway_applies_total")
-    # Interleaved, so every WrappedGateway receives routes throughout the burst.
-    routes = [
-        _route(namespace, f"r{i}-{name}", f"h{i % BURST_HOSTNAMES}.{name}.bench.example.com", name)
-        for i in range(args.burst_routes // len(names))
-        for name in names
-    ]
+    routes = _spread(namespace, names, 0, len(names) * (args.burst_routes // len(names)))
     started = time.monotonic()
     _create_all(custom, routes, args.threads)
     created = time.monotonic() - started
-    per_gateway = min(BURST_HOSTNAMES, args.burst_routes // len(names))
+    per_gateway = min(GATEWAY_HOSTNAMES, args.burst_routes // len(names))
     gateways.wait(
         lambda: all(len(gateways.hostnames(name)) == per_gateway for name in names), timeout=300
     )
@@ -178,7 +231,174 @@ def _burst(api: client.ApiClient, controller: "Controller", args: argparse.Names
         f"(the last of its {per_gateway} hostnames arrived "
         f"{created * per_gateway * len(names) / len(routes):.1f} s into the burst)"
     )
-    client.CoreV1Api(api).delete_namespace(namespace)
+    writes.report(before, "during the burst")
+    return namespace
+
+
+def _scale(
+    api: client.ApiClient, controller: "Controller", writes: "ApiWrites", args: argparse.Namespace
+) -> str:
+    """Grows one namespace's routes to each `--scale-routes` count; returns the namespace."""
+    custom = client.CustomObjectsApi(api)
+    namespace = _namespace(api, "bench-scale-")
+    names = _wrapped_gateways(custom, namespace, args.scale_gateways)
+    held = 0
+    for count in sorted(args.scale_routes):
+        before = writes.snapshot()
+        cpu_before = controller.usage().cpu_seconds
+        reconciles_before = controller.reconciles()
+        routes = _spread(namespace, names, held, count)
+        started = time.monotonic()
+        _create_all(custom, routes, args.threads)
+        created = time.monotonic() - started
+        _wait_for_index(controller, count)
+        indexed = time.monotonic() - started
+        _wait_for_quiet(controller)
+        quiet = time.monotonic() - started
+        finished, busy = controller.reconciles()
+        reconciles = finished - reconciles_before[0]
+        reconcile_seconds = busy - reconciles_before[1]
+        usage = controller.usage()
+        print(
+            f"\nscale: {count} routes over {len(names)} WrappedGateways; the last "
+            f"{len(routes)} created in {created:.1f} s ({len(routes) / created:.0f}/s), all in "
+            f"the controller's index at {indexed:.1f} s, no reconcile for 2 s at {quiet:.1f} s; "
+            f"{reconciles:.0f} reconciles, {reconcile_seconds:.0f} s in all\n"
+            f"  settled controller: peak RSS {usage.peak_rss_mb:.0f} MB (now "
+            f"{usage.rss_mb:.0f} MB), {usage.cpu_seconds:.0f} CPU s since it started "
+            f"({usage.cpu_seconds - cpu_before:.0f} for these routes)"
+        )
+        writes.report(before, "while creating them")
+        held = count
+    return namespace
+
+
+def _idle(writes: "ApiWrites", seconds: float, what: str) -> None:
+    before = writes.snapshot()
+    time.sleep(seconds)
+    print(f"\nidle for {seconds:.0f} s: {what}")
+    writes.report(before, "meanwhile")
+
+
+def _restart(controller: "Controller", writes: "ApiWrites") -> None:
+    """Stops the controller and starts it again on the same objects; nothing should be written."""
+    holding = _holding(controller)
+    before = writes.snapshot()
+    controller.stop()
+    started = time.monotonic()
+    controller.start()
+    ready = time.monotonic() - started
+    _wait_for_quiet(controller)
+    quiet = time.monotonic() - started
+    usage = controller.usage()
+    print(
+        f"\nrestart with nothing changed, holding {holding}: ready after {ready:.1f} s, "
+        f"no reconcile for 2 s at {quiet:.1f} s; "
+        f"{controller.reconciles()[0]:.0f} reconciles, "
+        f"{controller.metric('wrapped_gateway_applies_total'):.0f} applies; "
+        f"peak RSS {usage.peak_rss_mb:.0f} MB, {usage.cpu_seconds:.1f} CPU s"
+    )
+    writes.report(before, "from the stop until settled")
+
+
+# --- the writes the API server counted ------------------------------------------------------
+class ApiWrites:
+    """Write requests the API server served, from its /metrics, and those the bench made."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._bench: Writes = Counter()
+        self._lock = threading.Lock()
+        self._count_bench_writes()
+
+    def snapshot(self) -> tuple[Writes, Writes]:
+        """What the API server served so far, and what the bench itself asked for."""
+        served = self._served()
+        with self._lock:
+            return served, Counter(self._bench)
+
+    def report(self, before: tuple[Writes, Writes], during: str) -> None:
+        """Prints the writes since `before`: the controller's, Leases, the bench's, the rest."""
+        served, bench = self.snapshot()
+        served.subtract(before[0])
+        bench.subtract(before[1])
+        rest = Counter(served)
+        rest.subtract(bench)  # left negative if the bench wrote what the API server did not count
+        controller = {k: n for k, n in rest.items() if (k[0], k[1].split()[0]) in CONTROLLER_WRITES}
+        # Not the namespace controller's deletes of the Leases in a namespace that goes.
+        leases = {k: n for k, n in rest.items() if k[0] == "leases" and k[1] != "DELETECOLLECTION"}
+        others = {k: n for k, n in rest.items() if k not in controller and k not in leases}
+        print(f"  API writes {during} (the API server's count):")
+        print(f"    controller: {_listing(controller)}")
+        print(f"    leases:     {_listing(leases)}")
+        print(f"    bench:      {_listing(bench)}")
+        print(f"    others:     {_listing(others)}")
+
+    def _served(self) -> Writes:
+        response = self._api.call_api(
+            "/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False,
+            _return_http_data_only=True,
+        )  # fmt: skip
+        served: Writes = Counter()
+        for sample, value in _samples(response.data.decode()):
+            name, _, labels = sample.partition("{")
+            if name != "apiserver_request_total":
+                continue
+            label = dict(LABEL.findall(labels))
+            if label["verb"] in WRITE_VERBS:
+                resource = "/".join(filter(None, (label["resource"], label["subresource"])))
+                served[resource, _verb(label)] += int(value)
+        return served
+
+    def _count_bench_writes(self) -> None:
+        """Counts every write the bench's API client sends, by resource and verb.
+
+        The API server's metric has no label for the client, so the bench's own writes are
+        counted here and subtracted. The bench only creates (POST) and deletes (DELETE) single
+        objects, which the metric labels with the same verbs.
+        """
+        rest = self._api.rest_client
+        request = rest.request
+
+        def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if method in WRITE_VERBS:
+                with self._lock:
+                    self._bench[_resource_of(url), method] += 1
+            return request(method, url, *args, **kwargs)
+
+        rest.request = counted
+
+
+def _verb(label: dict[str, str]) -> str:
+    """The verb of a sample, with its status code if it failed.
+
+    The metric labels a delete of a collection (what the namespace controller sends) DELETE,
+    like that of one object, but with the scope "namespace" or "cluster".
+    """
+    verb = label["verb"]
+    if verb == "DELETE" and label["scope"] != "resource":
+        verb = "DELETECOLLECTION"
+    return verb if label["code"].startswith("2") else f"{verb} {label['code']}"
+
+
+def _resource_of(url: str) -> str:
+    """The resource a URL names: httproutes of /apis/G/V/namespaces/NS/httproutes/NAME."""
+    parts = urllib.parse.urlsplit(url).path.strip("/").split("/")
+    path = parts[2:] if parts[0] == "api" else parts[3:]  # after /api/v1 or /apis/GROUP/VERSION
+    if path[0] == "namespaces" and len(path) > 2:
+        path = path[2:]
+    return "/".join(path[0:1] + path[2:3])
+
+
+def _listing(writes: dict[tuple[str, str], int], most: int = 6) -> str:
+    """The total, then the counts by resource and verb, the largest first; the rest summed."""
+    counts = sorted(((n, key) for key, n in writes.items() if n), key=lambda c: (-c[0], c[1]))
+    if not counts:
+        return "0"
+    listed = [f"{resource} {verb} {n}" for n, (resource, verb) in counts[:most]]
+    if len(counts) > most:
+        listed.append(f"{sum(n for n, _ in counts[most:])} more in {len(counts) - most} kinds")
+    return f"{sum(n for n, _ in counts)} ({', '.join(listed)})"
 
 
 # --- the cluster and the controller -----------------------------------------------------------
@@ -194,51 +414,87 @@ def _cluster(kubeconfig: Path | None, scratch: Path) -> Iterator[Path]:
         local_cluster.down(scratch / "cluster")
 
 
+class Usage(NamedTuple):
+    peak_rss_mb: float
+    rss_mb: float
+    cpu_seconds: float
+
+
 class Controller:
-    def __init__(self, metrics_url: str) -> None:
-        self.metrics_url = metrics_url
+    """`wrapped-gateway run` as a subprocess, its metrics and its resource usage."""
+
+    def __init__(self, kubeconfig: Path, source: Path, log: Path) -> None:
+        self._kubeconfig = kubeconfig
+        self._source = source
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+        self.metrics_url = ""
+
+    def start(self) -> None:
+        """Starts the controller and returns once it is ready (its index complete)."""
+        health = f"127.0.0.1:{local_cluster.free_port()}"
+        metrics = f"127.0.0.1:{local_cluster.free_port()}"
+        command = [sys.executable, "-m", "wrapped_gateway", "run",
+                   "--kubeconfig", str(self._kubeconfig),
+                   "--health-address", health, "--metrics-address", metrics]  # fmt: skip
+        # `-m` imports the package from the working directory first: that of `source`.
+        environment = {**os.environ, "PYTHONPATH": str(self._source.resolve())}
+        with self._log.open("ab") as output:
+            process = subprocess.Popen(
+                command, cwd=self._source, env=environment, stdout=output,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self._process = process
+        _until(lambda: _ok(f"http://{health}/readyz") or process.poll() is not None, 60)
+        if process.poll() is not None:
+            raise SystemExit(f"the controller exited:\n{self._log.read_text()}")
+        self.metrics_url = f"http://{metrics}"
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def usage(self) -> Usage:
+        """Peak and current resident memory, and CPU time (user and system) since it started."""
+        assert self._process is not None
+        proc = Path(f"/proc/{self._process.pid}")
+        status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines())
+        # The fields after the command name, which is in parentheses and may contain spaces;
+        # utime and stime are fields 14 and 15 of stat(5).
+        stat = (proc / "stat").read_text().rpartition(")")[2].split()
+        return Usage(
+            peak_rss_mb=int(status["VmHWM"].split()[0]) / 1024,
+            rss_mb=int(status["VmRSS"].split()[0]) / 1024,
+            cpu_seconds=(int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"),
+        )
 
     def metric(self, name: str) -> float:
         """The sum of the samples of `name` (all label sets)."""
-        return sum(value for sample, value in self._samples() if sample.partition("{")[0] == name)
+        with urllib.request.urlopen(f"{self.metrics_url}/metrics", timeout=5) as response:
+            samples = _samples(response.read().decode())
+            return sum(value for sample, value in samples if sample.partition("{")[0] == name)
 
     def reconciles(self) -> tuple[float, float]:
         """How many reconciles finished, and the seconds they took together."""
         name = "wrapped_gateway_reconcile_duration_seconds"
         return self.metric(f"{name}_count"), self.metric(f"{name}_sum")
 
-    def _samples(self) -> Iterator[tuple[str, float]]:
-        with urllib.request.urlopen(f"{self.metrics_url}/metrics", timeout=5) as response:
-            for line in response.read().decode().splitlines():
-                if line and not line.startswith("#"):
-                    sample, _, value = line.rpartition(" ")
-                    yield sample, float(value)
-
 
 @contextlib.contextmanager
 def _controller(kubeconfig: Path, source: Path, log: Path) -> Iterator[Controller]:
-    health = f"127.0.0.1:{local_cluster.free_port()}"
-    metrics = f"127.0.0.1:{local_cluster.free_port()}"
-    command = [sys.executable, "-m", "wrapped_gateway", "run", "--kubeconfig", str(kubeconfig),
-               "--health-address", health, "--metrics-address", metrics]  # fmt: skip
-    # `-m` imports the package from the working directory first: that of `source`.
-    environment = {**os.environ, "PYTHONPATH": str(source.resolve())}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=source, env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
+    controller = Controller(kubeconfig, source, log)
     try:
-        _until(lambda: _ok(f"http://{health}/readyz") or process.poll() is not None, 60)
-        if process.poll() is not None:
-            raise SystemExit(f"the controller exited:\n{log.read_text()}")
-        yield Controller(f"http://{metrics}")
+        controller.start()
+        yield controller
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        controller.stop()
 
 
 def _api_client(kubeconfig: Path, threads: int) -> client.ApiClient:
@@ -319,6 +575,40 @@ def _namespace(api: client.ApiClient, prefix: str) -> str:
     return name
 
 
+def _wrapped_gateways(custom: client.CustomObjectsApi, namespace: str, count: int) -> list[str]:
+    names = [f"gw{g}" for g in range(count)]
+    for name in names:
+        custom.create_namespaced_custom_object(
+            WRAPPED, "v1alpha1", namespace, "wrappedgateways", _wrapped(namespace, name)
+        )
+    return names
+
+
+def _delete_namespace(
+    api: client.ApiClient, controller: "Controller", writes: "ApiWrites", namespace: str
+) -> None:
+    """Deletes `namespace` and waits until it is gone, so its writes stay in this phase."""
+    holding = _holding(controller)
+    before = writes.snapshot()
+    started = time.monotonic()
+    client.CoreV1Api(api).delete_namespace(namespace)
+    _until(lambda: not _exists(api, namespace), 600)
+    gone = time.monotonic() - started
+    _wait_for_quiet(controller)
+    print(f"\n{namespace} deleted (the controller held {holding}), gone after {gone:.1f} s")
+    writes.report(before, "until the namespace was gone")
+
+
+def _exists(api: client.ApiClient, namespace: str) -> bool:
+    try:
+        client.CoreV1Api(api).read_namespace(namespace)
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
 def _wrapped(namespace: str, name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{WRAPPED}/v1alpha1",
@@ -335,6 +625,21 @@ def _route(namespace: str, name: str, hostname: str, gateway: str) -> dict[str, 
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"parentRefs": [{"name": gateway}], "hostnames": [hostname]},
     }
+
+
+def _spread(namespace: str, names: list[str], start: int, stop: int) -> list[dict[str, Any]]:
+    """Routes `start` to `stop` of a sequence that takes the WrappedGateways in turn.
+
+    Interleaved, so every WrappedGateway receives routes throughout; each has
+    GATEWAY_HOSTNAMES hostnames.
+    """
+    routes = []
+    for j in range(start, stop):
+        i, gateway = divmod(j, len(names))
+        name = names[gateway]
+        hostname = f"h{i % GATEWAY_HOSTNAMES}.{name}.bench.example.com"
+        routes.append(_route(namespace, f"r{i}-{name}", hostname, name))
+    return routes
 
 
 def _create_all(
@@ -362,6 +667,25 @@ def _wait_for_quiet(controller: Controller, quiet: float = 2.0) -> None:
         if now == last and controller.metric("wrapped_gateway_queue_depth") == 0:
             return
         last = now
+
+
+def _holding(controller: Controller) -> str:
+    routes = controller.metric("wrapped_gateway_index_routes")
+    wrapped = controller.metric("wrapped_gateway_index_wrapped_gateways")
+    return f"{routes:.0f} routes and {wrapped:.0f} WrappedGateways"
+
+
+def _samples(text: str) -> Iterator[tuple[str, float]]:
+    """(sample with its labels, value) of each line of a Prometheus text exposition."""
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            sample, _, value = line.rpartition(" ")
+            yield sample, float(value)
+
+
+def _wait_for_index(controller: Controller, routes: int) -> None:
+    """Until the controller holds `routes` routes: the watch may lag behind the creates."""
+    _until(lambda: controller.metric("wrapped_gateway_index_routes") >= routes, 600)
 
 
 def _until(condition: Callable[[], bool], timeout: float) -> None:
