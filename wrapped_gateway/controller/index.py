@@ -150,6 +150,7 @@ class ClusterIndex:
         self._routes: dict[RouteId, Route] = {}
         self._by_target: dict[Target, set[RouteId]] = defaultdict(set)
         self._namespaces: dict[str, dict[str, str]] = {}
+        self._terminating: set[str] = set()  # namespaces being deleted
         self._wrapped: dict[Key, WrappedEntry] = {}
         self._wrapped_by_name: dict[str, set[Key]] = defaultdict(set)
         self._gateways: dict[Key, LiveGateway] = {}
@@ -171,6 +172,10 @@ class ClusterIndex:
     def listener_sets_attached_to(self, gateway: Key) -> list[LiveListenerSet]:
         """The ListenerSets whose parentRef is the Gateway `gateway`, whatever their name."""
         return [self._listener_sets[key] for key in self._sets_by_parent.get(gateway, ())]
+
+    def terminating(self, namespace: str) -> bool:
+        """Whether `namespace` is being deleted, with everything in it."""
+        return namespace in self._terminating
 
     @property
     def namespace_labels(self) -> Mapping[str, Mapping[str, str]]:
@@ -209,7 +214,13 @@ class ClusterIndex:
         previous = self._routes.pop((kind, namespace, name), None)
         return self._untarget(previous) if previous else set()
 
-    def upsert_namespace(self, name: str, labels: Mapping[str, str]) -> set[Key]:
+    def upsert_namespace(
+        self, name: str, labels: Mapping[str, str], terminating: bool = False
+    ) -> set[Key]:
+        if terminating:
+            self._terminating.add(name)
+        else:
+            self._terminating.discard(name)
         labels = dict(labels)
         if self._namespaces.get(name) == labels:
             return set()
@@ -217,6 +228,7 @@ class ClusterIndex:
         return self._selector_gateways_with_routes_from(name)
 
     def remove_namespace(self, name: str) -> set[Key]:
+        self._terminating.discard(name)
         if self._namespaces.pop(name, None) is None:
             return set()
         return self._selector_gateways_with_routes_from(name)

@@ -111,7 +111,8 @@ class Controller:
         if event.get("type") == "DELETED":
             touched = self.index.remove_namespace(name)
         else:
-            touched = self.index.upsert_namespace(name, metadata.get("labels") or {})
+            terminating = metadata.get("deletionTimestamp") is not None
+            touched = self.index.upsert_namespace(name, metadata.get("labels") or {}, terminating)
         self._enqueue(touched)
 
     def on_gateway(self, event: Mapping[str, Any]) -> None:
@@ -162,8 +163,9 @@ class Controller:
                 self.on_listener_set({"type": None, "object": obj})
         namespaces = await asyncio.to_thread(core.list_namespace)
         for namespace in namespaces.items:
-            labels = namespace.metadata.labels or {}
-            self.index.upsert_namespace(namespace.metadata.name, labels)
+            metadata = namespace.metadata
+            terminating = metadata.deletion_timestamp is not None
+            self.index.upsert_namespace(metadata.name, metadata.labels or {}, terminating)
         self.ready = True
         log.info(
             "index ready: %d routes, %d WrappedGateways",

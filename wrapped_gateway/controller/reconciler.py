@@ -91,6 +91,10 @@ class Reconciler:
             # owner references cannot reach the tenants' namespaces.
             await self._delete_listener_sets(f"{key[0]}/{key[1]}", keep=())
             return "deleted"
+        if self._index.terminating(key[0]):
+            # Its Gateway goes with the namespace: rewriting it (and the status) for each
+            # route the namespace deletion removes would only be refused or thrown away.
+            return "terminating"
         if entry.model is None:
             verdict = Verdict(False, Outcome.INVALID_SPEC, entry.error or "invalid spec")
             await self._write_status(entry, verdict, None)

@@ -4,14 +4,18 @@ Like client-go's workqueue: a key added while it waits is not added twice; a key
 it is being processed is processed once more afterwards, never concurrently. So a burst of
 events that arrives during a reconcile becomes one more reconcile.
 
-An idle key is handed out at once, so a single change is not held back. A key rests for
-`settle` seconds after each reconcile before it is handed out again: under sustained events
-one key is reconciled at most about once per `reconcile time + settle`, each time with
-everything that arrived meanwhile.
+An idle key is handed out at once, so a single change is not held back. After each reconcile
+a key rests before it is handed out again: `settle` seconds, or `cost_factor` times as long as
+that reconcile took if that is longer. So under sustained events a key is reconciled at most
+about once per `reconcile time + rest`, each time with everything that arrived meanwhile, and
+the more a reconcile costs (thousands of routes, a Gateway write the API server validates
+slowly, a saturated process) the more each one gathers: the controller spends at most about
+1 / (1 + cost_factor) of its time on one busy key, and cannot fall behind a steady stream.
 """
 
 import asyncio
-from collections import OrderedDict
+import heapq
+import itertools
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -19,15 +23,18 @@ K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, settle: float = 0.2) -> None:
+    def __init__(self, settle: float = 0.2, cost_factor: float = 3.0) -> None:
         self._settle = settle
+        self._cost_factor = cost_factor
         self._ready: asyncio.Queue[K] = asyncio.Queue()
         self._dirty: set[K] = set()  # waiting, or to run again after processing
-        self._processing: set[K] = set()
+        self._processing: dict[K, float] = {}  # key -> loop time it was handed out
         self._timers: dict[K, asyncio.TimerHandle] = {}
-        # Loop time until which each recently processed key rests; in order of that time,
-        # since every rest is equally long, so expired ones are dropped from the front.
-        self._rest_ends: OrderedDict[K, float] = OrderedDict()
+        # Loop time until which each recently processed key rests, and the same as a heap of
+        # (end, n, key) so that ended rests are forgotten in order (stale entries skipped).
+        self._rest_ends: dict[K, float] = {}
+        self._rest_heap: list[tuple[float, int, K]] = []
+        self._sequence = itertools.count()
 
     def add(self, key: K, delay: float = 0.0) -> None:
         """Schedule `key` in `delay` seconds, or when its rest ends if that is later.
@@ -51,18 +58,19 @@ class WorkQueue(Generic[K]):
     async def get(self) -> K:
         key = await self._ready.get()
         self._dirty.discard(key)
-        self._processing.add(key)
+        self._processing[key] = asyncio.get_running_loop().time()
         return key
 
     def done(self, key: K) -> None:
-        self._processing.discard(key)
         now = asyncio.get_running_loop().time()
+        took = now - self._processing.pop(key, now)
+        rest = max(self._settle, self._cost_factor * took)
         self._forget_rests_ended_by(now)
-        if self._settle > 0:
-            self._rest_ends[key] = now + self._settle
-            self._rest_ends.move_to_end(key)
+        if rest > 0:
+            self._rest_ends[key] = now + rest
+            heapq.heappush(self._rest_heap, (now + rest, next(self._sequence), key))
         if key in self._dirty:
-            self._schedule(key, now + self._settle)
+            self._schedule(key, now + rest)
 
     def __len__(self) -> int:
         return len(self._dirty)
@@ -72,8 +80,10 @@ class WorkQueue(Generic[K]):
         return self._rest_ends.get(key, now)
 
     def _forget_rests_ended_by(self, now: float) -> None:
-        while self._rest_ends and next(iter(self._rest_ends.values())) <= now:
-            self._rest_ends.popitem(last=False)
+        while self._rest_heap and self._rest_heap[0][0] <= now:
+            end, _, key = heapq.heappop(self._rest_heap)
+            if self._rest_ends.get(key) == end:
+                del self._rest_ends[key]
 
     def _schedule(self, key: K, due: float) -> None:
         loop = asyncio.get_running_loop()

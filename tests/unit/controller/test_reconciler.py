@@ -82,6 +82,19 @@ def test_a_route_change_is_applied(
     assert api.gateways[-1]["spec"]["listeners"][0]["hostname"] == "b.example.com"
 
 
+def test_nothing_is_written_while_the_namespace_is_being_deleted(
+    index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
+) -> None:
+    """Deleting a namespace removes its routes one by one; each would otherwise rewrite a
+    Gateway (and a status) that is about to go, or be refused for a terminating namespace."""
+    index.upsert_route(route())
+    reconcile()
+    index.upsert_namespace("infra", {}, terminating=True)
+    index.upsert_route(route(hostnames=["b.example.com"]))
+    assert reconcile() == "terminating"
+    assert (len(api.gateways), len(api.statuses), len(api.events)) == (1, 1, 0)
+
+
 def test_a_gateway_owned_by_someone_else_is_reported_not_adopted(
     index: ClusterIndex, api: RecordingApi, reconcile: Callable[[], str]
 ) -> None:

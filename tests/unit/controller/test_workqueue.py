@@ -49,7 +49,7 @@ def test_an_idle_key_is_handed_out_at_once() -> None:
 @pytest.mark.parametrize("settle", [0.0, 0.05])
 def test_a_key_added_while_processing_comes_back_once_afterwards(settle: float) -> None:
     async def scenario() -> tuple[str, list[str]]:
-        queue: WorkQueue[str] = WorkQueue(settle=settle)
+        queue: WorkQueue[str] = WorkQueue(settle=settle, cost_factor=0)
         queue.add("a")
         key = await queue.get()
         for _ in range(10):
@@ -65,7 +65,7 @@ def test_a_key_added_while_processing_comes_back_once_afterwards(settle: float) 
 
 def test_a_burst_during_a_slow_reconcile_becomes_one_more_reconcile() -> None:
     async def scenario() -> int:
-        queue: WorkQueue[str] = WorkQueue(settle=0.05)
+        queue: WorkQueue[str] = WorkQueue(settle=0.05, cost_factor=0)
         runs = 0
         processing = asyncio.Event()
 
@@ -191,3 +191,33 @@ def test_under_random_load_no_key_runs_twice_at_once_and_every_addition_is_serve
     last_added, last_started = asyncio.run(scenario())
     for key, added in last_added.items():
         assert last_started[key] >= added, f"{key}'s last addition was never served"
+
+
+def test_a_key_rests_longer_after_a_costly_reconcile() -> None:
+    """Under sustained changes a key whose reconcile is slow gathers more into each one, so
+    the controller cannot fall behind the stream."""
+
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=0.01, cost_factor=4)
+        queue.add("a")
+        key = await queue.get()
+        await asyncio.sleep(0.1)  # a reconcile of 0.1 s
+        queue.done(key)
+        queue.add("a")
+        return await wait_for_key(queue, timeout=2)
+
+    assert 0.35 <= asyncio.run(scenario()) < 1.0
+
+
+def test_after_a_costly_reconcile_an_idle_key_is_still_handed_out_at_once() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(settle=0.01, cost_factor=1)
+        queue.add("a")
+        key = await queue.get()
+        await asyncio.sleep(0.05)
+        queue.done(key)
+        await asyncio.sleep(0.1)  # its rest is over
+        queue.add("a")
+        return await wait_for_key(queue, timeout=1)
+
+    assert asyncio.run(scenario()) < 0.04
