@@ -4,7 +4,7 @@ import asyncio
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import kopf
@@ -43,6 +43,7 @@ from wrapped_gateway.routes.parse import SERVED_VERSIONS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
+LIST_PAGE = 500  # objects per LIST request, as client-go's informers ask for
 LISTENER_SETS = (GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL)
 EventHandler = Callable[[Mapping[str, Any]], None]
 
@@ -151,15 +152,15 @@ class Controller:
     async def initial_sync(self, route_versions: Mapping[RouteKind, str]) -> None:
         core = client.CoreV1Api(self.api.api_client)
         for kind, version in route_versions.items():
-            for obj in await asyncio.to_thread(self._list, GATEWAY_GROUP, version, PLURALS[kind]):
+            async for obj in self._listed(GATEWAY_GROUP, version, PLURALS[kind]):
                 self.on_route({"type": None, "object": {**obj, "kind": kind.value}})
         wrapped = (WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL)
-        for obj in await asyncio.to_thread(self._list, *wrapped):
+        async for obj in self._listed(*wrapped):
             self.on_wrapped({"type": None, "object": obj})
-        for obj in await asyncio.to_thread(self._list, GATEWAY_GROUP, "v1", "gateways"):
+        async for obj in self._listed(GATEWAY_GROUP, "v1", "gateways"):
             self.on_gateway({"type": None, "object": obj})
         if await asyncio.to_thread(self.api.serves_listener_sets):
-            for obj in await asyncio.to_thread(self._list, *LISTENER_SETS):
+            async for obj in self._listed(*LISTENER_SETS):
                 self.on_listener_set({"type": None, "object": obj})
         namespaces = await asyncio.to_thread(core.list_namespace)
         for namespace in namespaces.items:
@@ -174,19 +175,38 @@ class Controller:
         )
         self._enqueue_all()
 
-    def _list(self, group: str, version: str, plural: str) -> list[dict[str, Any]]:
-        custom = client.CustomObjectsApi(self.api.api_client)
-        if not group:  # core/v1: namespaces, never limited to the watched namespaces
-            namespaces = client.CoreV1Api(self.api.api_client).list_namespace()
-            return [{"metadata": {"name": n.metadata.name}} for n in namespaces.items]
-        items: list[dict[str, Any]] = []
+    async def _listed(self, group: str, version: str, plural: str) -> AsyncIterator[Any]:
+        """Every object of a resource, fetched a page at a time: a single LIST of tens of
+        thousands of routes would hold all of them, as JSON and as objects, at once."""
         for namespace in self.settings.namespaces or (None,):
-            if namespace is None:
-                result = custom.list_cluster_custom_object(group, version, plural)
-            else:
-                result = custom.list_namespaced_custom_object(group, version, namespace, plural)
-            items.extend(result["items"])
-        return items
+            token: str | None = None
+            while True:
+                page = await asyncio.to_thread(
+                    self._list_page, (group, version, plural), namespace, token
+                )
+                for item in page["items"]:
+                    yield item
+                token = page["metadata"].get("continue")
+                if not token:
+                    break
+
+    def _list_page(
+        self, resource: tuple[str, str, str], namespace: str | None, token: str | None
+    ) -> dict[str, Any]:
+        group, version, plural = resource
+        paging: dict[str, Any] = {"limit": LIST_PAGE, **({"_continue": token} if token else {})}
+        if not group:  # core/v1: namespaces, never limited to the watched namespaces
+            listing = client.CoreV1Api(self.api.api_client).list_namespace(**paging)
+            items = [{"metadata": {"name": n.metadata.name}} for n in listing.items]
+            return {"items": items, "metadata": {"continue": listing.metadata._continue}}
+        custom = client.CustomObjectsApi(self.api.api_client)
+        if namespace is None:
+            page: dict[str, Any] = custom.list_cluster_custom_object(
+                group, version, plural, **paging
+            )
+        else:
+            page = custom.list_namespaced_custom_object(group, version, namespace, plural, **paging)
+        return page
 
     async def _forget_vanished(
         self, resource: tuple[str, str, str], kind: str, handle: EventHandler
@@ -195,7 +215,7 @@ class Controller:
         for attempt in itertools.count():
             mark = self.relists.mark()
             try:
-                items = await asyncio.to_thread(self._list, *resource)
+                listed = [_namespaced_name(item) async for item in self._listed(*resource)]
                 break
             except Exception as error:  # the API server may still be starting
                 retry_in = min(MAX_BACKOFF, 2.0**attempt)
@@ -206,7 +226,6 @@ class Controller:
                     retry_in,
                 )
                 await asyncio.sleep(retry_in)
-        listed = [_namespaced_name(item) for item in items]
         for namespace, name in self.relists.vanished(resource, listed, mark):
             log.info("%s %s/%s was deleted while the watch was down", kind, namespace, name)
             metadata = {"name": name, "namespace": namespace}
