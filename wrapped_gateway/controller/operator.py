@@ -54,7 +54,7 @@ class Controller:
         self.index = ClusterIndex()
         self.queue: WorkQueue[Key] = WorkQueue(settle=settings.settle_seconds)
         self.api = KubeApi(api_client)
-        self.reconciler = Reconciler(self.index, self.api, EventLedger())
+        self.reconciler = Reconciler(self.index, self.api, EventLedger(), later=self._later)
         self.ready = False
         self.relists = RelistTracker()
         self._background: set[asyncio.Task[None]] = set()
@@ -138,6 +138,9 @@ class Controller:
             # its owner's own apply; other WrappedGateways of that name may still care
             touched.discard(_key_of(live.owner))
         self._enqueue(touched)
+
+    def _later(self, key: Key, delay: float) -> None:
+        self.queue.add(key, delay=delay)
 
     def _enqueue(self, keys: Iterable[Key]) -> None:
         if not self.ready:

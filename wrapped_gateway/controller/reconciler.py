@@ -28,6 +28,8 @@ from wrapped_gateway.listeners.wrapped import Output
 from wrapped_gateway.routes import Route
 
 log = logging.getLogger(__name__)
+EVENTS_PER_RECONCILE = 50
+EVENT_BATCH_PAUSE = 1.0  # seconds between the batches of a refusal flood's Events
 
 
 class Reconciler:
@@ -47,11 +49,13 @@ class Reconciler:
         api: KubeApi,
         ledger: EventLedger | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        later: Callable[[Key, float], None] | None = None,
     ) -> None:
         self._index = index
         self._api = api
         self._ledger = ledger or EventLedger()
         self._clock = clock
+        self._later = later  # reconcile a key again after a delay: Events still to post
         self._refusals_by_gateway: dict[Key, dict[str, int]] = {}
         self._listener_sets_known_served = False
         # (kind, namespace, name) -> what this reconciler last applied there (with its
@@ -112,11 +116,14 @@ class Reconciler:
             desired_gateway, entry.model, routes, self._index.namespace_labels, foreign
         )
         self._count_refusals(key, desired)
-        await self._post_events(desired, routes)
         verdict, result = await self._converge(entry, desired)
         if listener_sets and verdict.ready:
             verdict = await self._converge_listener_sets(desired) or verdict
         await self._write_status(entry, verdict, desired)
+        # Last, and a batch at a time: one tenant's thousands of refused routes must not hold
+        # back the Gateway every tenant shares.
+        if not await self._post_events(desired, routes) and self._later is not None:
+            self._later(key, EVENT_BATCH_PAUSE)
         return result
 
     async def _listener_sets_served(self) -> bool:
@@ -267,13 +274,15 @@ class Reconciler:
             self._written_statuses.pop(key, None)
             raise
 
-    async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> None:
+    async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> bool:
+        """Post the Events of up to EVENTS_PER_RECONCILE unreported refusals; False when more
+        are left for the next batch. (A post that failed waits for the next reconcile.)"""
         unreported = self._ledger.unreported(desired.key, desired.refusals)
         if not unreported:
-            return
+            return True
         by_identity = {route.identity: route for route in routes}
         now = self._clock()
-        for refusal in unreported:
+        for refusal in unreported[:EVENTS_PER_RECONCILE]:
             route = by_identity.get((refusal.kind, refusal.namespace, refusal.name))
             try:
                 await asyncio.to_thread(
@@ -292,6 +301,7 @@ class Reconciler:
                 # refusal did not happen again, it is the same one seen anew, and a restart
                 # with nothing changed should write nothing.
             self._ledger.reported(desired.key, refusal)
+        return len(unreported) <= EVENTS_PER_RECONCILE
 
     def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
         counts: dict[str, int] = {}

@@ -10,7 +10,11 @@ from kubernetes.client import ApiException
 
 from tests.unit.builders import route, wrapped_obj
 from wrapped_gateway.controller.index import ClusterIndex, LiveGateway, WrappedEntry
-from wrapped_gateway.controller.reconciler import Reconciler
+from wrapped_gateway.controller.reconciler import (
+    EVENT_BATCH_PAUSE,
+    EVENTS_PER_RECONCILE,
+    Reconciler,
+)
 
 KEY = ("infra", "gw")
 
@@ -175,6 +179,44 @@ def test_an_event_whose_post_failed_is_posted_at_the_next_reconcile_and_then_nev
     assert [(e["reason"], e["involvedObject"]["name"]) for e in api.events] == [
         ("InvalidHostname", "bad")
     ]
+
+
+class OrderedApi(RecordingApi):
+    """Records the order of the writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def apply_gateway(self, gateway: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append("gateway")
+        return super().apply_gateway(gateway)
+
+    def create_event(self, event: dict[str, Any]) -> None:
+        self.writes.append("event")
+        super().create_event(event)
+
+
+def test_a_flood_of_refused_routes_does_not_hold_back_the_shared_gateway(
+    index: ClusterIndex,
+) -> None:
+    """Attack: a tenant creates thousands of routes that are refused; posting an Event for each
+    before the apply would delay every other tenant's change by as many API calls."""
+    api = OrderedApi()
+    requeued: list[tuple[tuple[str, str], float]] = []
+    for n in range(EVENTS_PER_RECONCILE * 2 + 1):
+        index.upsert_route(route(name=f"bad-{n}", hostnames=[f"10.0.0.{n}"]))
+    index.upsert_route(route())
+    reconciler = Reconciler(index, api, later=lambda key, delay: requeued.append((key, delay)))  # type: ignore[arg-type]
+    assert asyncio.run(reconciler.reconcile(KEY)) == "applied"
+    assert api.writes[0] == "gateway", "the Gateway first, the Events after"
+    assert len(api.events) == EVENTS_PER_RECONCILE
+    assert requeued == [(KEY, EVENT_BATCH_PAUSE)]
+    for _ in range(2):
+        asyncio.run(reconciler.reconcile(KEY))
+    assert len(api.events) == EVENTS_PER_RECONCILE * 2 + 1
+    assert len(requeued) == 2, "no more reconciles once every Event is posted"
+    assert len({e["metadata"]["name"] for e in api.events}) == len(api.events)
 
 
 def test_a_deleted_wrapped_gateway_is_forgotten(
