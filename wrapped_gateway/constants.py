@@ -75,6 +75,7 @@ class Reason:
     HOSTNAME_NOT_ALLOWED: Final = "HostnameNotAllowed"
     HOSTNAME_CONFLICT: Final = "HostnameConflict"
     PORT_CONFLICT: Final = "PortConflict"
+    PORT_NOT_ALLOWED: Final = "PortNotAllowed"
     SECTION_NAME_CONFLICT: Final = "SectionNameConflict"
     AMBIGUOUS_SECTION_NAME: Final = "AmbiguousSectionName"
     TLS_MODE_CONFLICT: Final = "TLSModeConflict"

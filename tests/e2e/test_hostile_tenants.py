@@ -196,21 +196,28 @@ def test_a_namespace_placeholder_and_a_quota_hold_each_tenant_to_its_share(
     tmp_path: Any,
 ) -> None:
     """The squatter's `*.example.com`, allowed by a broad allow-list, would take every name
-    below it from every tenant; `*.{namespace}.example.com` holds it to its own. And the hog's
-    older routes would take every listener; `listenersPerNamespace` leaves the rest room."""
+    below it from every tenant; `*.{namespace}.example.com` holds it to its own. The hog's
+    older routes would take every listener; `listenersPerNamespace` leaves the rest room. A
+    TCPRoute on 443 would take HTTPS from everyone; `ports` keeps TCP to its range."""
     good, evil = tenants
     policy = {
         "namespaces": {"from": "All"},
         "hostnames": ["*.{namespace}.example.com"],
         "listenersPerNamespace": 1,
+        "ports": {"HTTPS": [443], "TCP": ["5000-5999"]},
     }
-    with pytest.raises(client.ApiException) as refused_by_the_crd:
-        apply(custom, wrapped(namespace, routes={**policy, "hostnames": ["x{namespace}.io"]}))
-    assert refused_by_the_crd.value.status == 422
+    for refused_by_the_crd in (
+        {**policy, "hostnames": ["x{namespace}.io"]},
+        {**policy, "ports": {"HTTP": [80]}},
+    ):
+        with pytest.raises(client.ApiException) as refused:
+            apply(custom, wrapped(namespace, routes=refused_by_the_crd))
+        assert refused.value.status == 422, refused_by_the_crd
     apply(custom, wrapped(namespace, routes=policy))
     to_gateway = {"gateway_namespace": namespace}
     with running_controller(cluster.kubeconfig, tmp_path / "controller.log"):
         apply(custom, http_route(evil, "squat", ["*.example.com"], **to_gateway))
+        apply(custom, http_route(evil, "tcp", [], kind="TCPRoute", port=443, **to_gateway))
         apply(custom, http_route(evil, "own", [f"*.{evil}.example.com"], **to_gateway))
         time.sleep(1.1)  # one-second creationTimestamps: "more" is younger than "own"
         apply(custom, http_route(evil, "more", [f"more.{evil}.example.com"], **to_gateway))
@@ -233,6 +240,10 @@ def test_a_namespace_placeholder_and_a_quota_hold_each_tenant_to_its_share(
         eventually(
             lambda: (
                 {r["name"]: r["reason"] for r in status(custom, namespace)["refusedRoutes"]}
-                == {"squat": "HostnameNotAllowed", "more": "TooManyListeners"}
+                == {
+                    "squat": "HostnameNotAllowed",
+                    "more": "TooManyListeners",
+                    "tcp": "PortNotAllowed",
+                }
             )
         )

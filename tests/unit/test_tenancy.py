@@ -132,6 +132,46 @@ class TestNoTenantTakesEveryListener:
         assert refused(result, "team") == [("new.example.com", "TooManyListeners")]
 
 
+class TestNoTenantTakesTheSharedPorts:
+    """Attack: a TCP listener takes its whole port, and the first claim wins, so an old TCPRoute
+    on 443 leaves every tenant without HTTPS. `spec.routes.ports` keeps each protocol to its
+    ports."""
+
+    @staticmethod
+    def routes() -> list[Route]:
+        squat = tenant(
+            "evil", [], kind="TCPRoute", name="squat", created=OLD, parents=[parent(port=443)]
+        )
+        return [squat, tenant("good", ["app.example.com"], created=NEW)]
+
+    def test_without_a_port_policy_the_squatter_takes_443_from_everyone(self) -> None:
+        result = shared(self.routes())
+        assert [g.owner_namespace for g in result.listeners] == ["evil"]
+        assert refused(result, "good") == [("app.example.com", "PortConflict")]
+
+    def test_a_port_policy_keeps_tcp_off_the_https_port(self) -> None:
+        policy = {**ALL, "ports": {"TCP": ["5000-5999"], "HTTPS": [443]}}
+        result = desired_gateway(wrapped(routes=policy), self.routes(), {})
+        assert hostnames_of(result) == {"app.example.com": "good"}
+        (refusal,) = [r for r in result.refusals if r.namespace == "evil"]
+        assert (refusal.reason, refusal.ports) == ("PortNotAllowed", (443,))
+        assert "allows TCP listeners on 5000-5999 only" in refusal.message
+
+    def test_a_flood_of_ports_outside_the_policy_is_one_refusal(self) -> None:
+        ports = ",".join(str(p) for p in range(1, 30001))
+        greedy = tenant(
+            "evil",
+            ["a.example.com"],
+            annotations={"wrapped-gateway.dev/ports": ports},
+        )
+        policy = {**ALL, "ports": {"HTTPS": [443, "8443-8444"]}}
+        result = desired_gateway(wrapped(routes=policy), [greedy], {})
+        assert {g.key.port for g in result.listeners} == {443, 8443, 8444}
+        (refusal,) = [r for r in result.refusals if r.reason == "PortNotAllowed"]
+        assert len(refusal.ports) == 30000 - 3
+        assert "ports 1, 2, 3, 4, 5 and 29992 more" in refusal.message
+
+
 class TestMoreSpecificHostnamesAreTheft:
     def test_newer_exact_name_under_an_older_wildcard_of_another_namespace_is_refused(
         self,

@@ -35,3 +35,8 @@ def hostname_allowed(wrapped: WrappedGateway, hostname: str, route_namespace: st
         covers(pattern.replace(NAMESPACE_PLACEHOLDER, route_namespace), hostname)
         for pattern in wrapped.allowed_hostnames
     )
+
+
+def port_allowed(wrapped: WrappedGateway, protocol: str, port: int) -> bool:
+    ranges = wrapped.allowed_ports.get(protocol)
+    return ranges is None or any(port in allowed for allowed in ranges)

@@ -18,7 +18,7 @@ from wrapped_gateway.listeners.model import (
     Refusal,
 )
 from wrapped_gateway.listeners.output import gateway_manifest, listener_set_manifests
-from wrapped_gateway.listeners.policy import hostname_allowed, namespace_allowed
+from wrapped_gateway.listeners.policy import hostname_allowed, namespace_allowed, port_allowed
 from wrapped_gateway.listeners.reach import reaches
 from wrapped_gateway.listeners.static import is_listener_name
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
@@ -91,7 +91,7 @@ def _claim_route(
     if hostnames is None:
         return refusals
     for parent in generating:
-        refusals.extend(_claim_parent(route, parent, hostnames, book))
+        refusals.extend(_claim_parent(wrapped, route, parent, hostnames, book))
     return _one_per_reason_and_hostname(refusals)
 
 
@@ -202,6 +202,7 @@ def _usable_hostnames(
 
 
 def _claim_parent(
+    wrapped: WrappedGateway,
     route: Route,
     parent: ParentRef,
     hostnames: tuple[str | None, ...],
@@ -226,12 +227,13 @@ def _claim_parent(
                 "wrapped-gateway.dev/ports annotation",
             )
         ]
+    ports, refusals = _allowed_ports(wrapped, route, ports)
     # A route never gets more listeners than a Gateway holds, and a sectionName names exactly
     # one: what it asks beyond that is refused up front, per hostname, so that no ports
     # annotation expands into millions of keys, refusals or Events.
     budget = 1 if section is not None else MAX_LISTENERS
     wanted = product(ports, hostnames)
-    refusals = [
+    refusals += [
         refusal
         for port, hostname in islice(wanted, budget)
         if (
@@ -241,6 +243,30 @@ def _claim_parent(
     if len(ports) * len(hostnames) > budget:
         refusals.extend(_beyond_budget(route, section, ports, hostnames, budget))
     return refusals
+
+
+def _allowed_ports(
+    wrapped: WrappedGateway, route: Route, ports: tuple[int, ...]
+) -> tuple[tuple[int, ...], list[Refusal]]:
+    """The ports the policy lets the route's protocol use, and one refusal naming the rest."""
+    protocol = route.protocol.value
+    if protocol not in wrapped.allowed_ports:
+        return ports, []
+    allowed: list[int] = []
+    refused: list[int] = []
+    for port in ports:
+        (allowed if port_allowed(wrapped, protocol, port) else refused).append(port)
+    if not refused:
+        return ports, []
+    ranges = ", ".join(str(r) for r in wrapped.allowed_ports[protocol])
+    refusal = Refusal.of(
+        route,
+        Reason.PORT_NOT_ALLOWED,
+        f"{protocol} on {_describe_ports(tuple(refused))}: WrappedGateway {wrapped.key} allows "
+        f"{protocol} listeners on {ranges} only",
+        port=refused[0],
+    )
+    return tuple(allowed), [replace(refusal, more_ports=tuple(refused[1:]))]
 
 
 def _beyond_budget(

@@ -1,7 +1,8 @@
 """The WrappedGateway: a Gateway spec without its generated listeners, plus the route policy."""
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +18,23 @@ from wrapped_gateway.listeners.static import (
     StaticListener,
     parse_static_listeners,
 )
+from wrapped_gateway.routes import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class PortRange:
+    first: int
+    last: int
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.first <= port <= self.last
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+_GENERATED_PROTOCOLS = tuple(protocol.value for protocol in Protocol)
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 class InvalidWrappedGateway(ValueError):
@@ -55,6 +73,8 @@ class WrappedGateway:
     output: Output = Output.GATEWAY
     # None: a namespace may hold as many generated listeners as there is room for.
     listeners_per_namespace: int | None = None
+    # Protocol -> the port ranges its generated listeners may use; a protocol not named: any.
+    allowed_ports: Mapping[str, tuple[PortRange, ...]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -105,6 +125,7 @@ def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
         allowed_hostnames=_allowed_hostnames(routes.get("hostnames")),
         output=output,
         listeners_per_namespace=_listeners_per_namespace(routes.get("listenersPerNamespace")),
+        allowed_ports=_allowed_ports(routes.get("ports")),
     )
 
 
@@ -167,6 +188,41 @@ def _allowed_hostnames(value: Any) -> tuple[str, ...] | None:
         if problem:
             raise InvalidWrappedGateway(f"spec.routes.hostnames[{index}]: {problem}")
     return tuple(value)
+
+
+def _allowed_ports(value: Any) -> dict[str, tuple[PortRange, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidWrappedGateway("spec.routes.ports must map protocols to lists of ports")
+    allowed = {}
+    for protocol, ports in value.items():
+        where = f"spec.routes.ports.{protocol}"
+        if protocol not in _GENERATED_PROTOCOLS:
+            raise InvalidWrappedGateway(
+                f"{where}: generated listeners are {', '.join(_GENERATED_PROTOCOLS)}"
+            )
+        if not isinstance(ports, list):
+            raise InvalidWrappedGateway(f"{where} must be a list of ports and ranges")
+        allowed[protocol] = tuple(
+            _port_range(item, f"{where}[{i}]") for i, item in enumerate(ports)
+        )
+    return allowed
+
+
+def _port_range(item: Any, where: str) -> PortRange:
+    """A port (443) or an inclusive range ("5000-5999")."""
+    text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+    bounds = text.split("-") if isinstance(text, str) else []
+    if len(bounds) == 1:
+        bounds *= 2
+    if len(bounds) == 2 and all(_PORT.fullmatch(b) for b in bounds):
+        first, last = int(bounds[0]), int(bounds[1])
+        if 1 <= first <= last <= 65535:
+            return PortRange(first, last)
+    raise InvalidWrappedGateway(
+        f"{where}: {item!r} is not a port (1-65535) or a range of them such as '5000-5999'"
+    )
 
 
 def _listeners_per_namespace(value: Any) -> int | None:
