@@ -928,6 +928,10 @@ def refused(result: DesiredGateway, claim: Claim) -> list[str]:
     ]
 
 
+def static_keys(scenario: Scenario) -> set[tuple[int, str, str | None]]:
+    return {listener_key(s) for s in scenario.wrapped["spec"].get("listeners") or ()}
+
+
 def static_names(scenario: Scenario) -> set[str]:
     return {s["name"] for s in scenario.wrapped["spec"].get("listeners") or ()}
 
@@ -1216,7 +1220,7 @@ def test_every_route_is_either_served_or_refused(scenario: Scenario) -> None:
     result = desired(scenario)
     refused_routes = {(r.kind, r.namespace, r.name) for r in result.refusals}
     attached = {route for g in result.listeners for route in g.routes}
-    static_keys = {listener_key(s) for s in scenario.wrapped["spec"].get("listeners") or ()}
+    statics_by_key = static_keys(scenario)
     statics = static_names(scenario)
     for obj in scenario.routes:
         ident, namespace = route_id(obj), route_id(obj)[1]
@@ -1226,7 +1230,7 @@ def test_every_route_is_either_served_or_refused(scenario: Scenario) -> None:
             assert route_string(obj) not in attached
             continue
         via_static = any(ref.get("sectionName") in statics for ref in ours) or any(
-            c.key in static_keys for c in claims(obj, scenario.target)
+            c.key in statics_by_key for c in claims(obj, scenario.target)
         )
         assert ident in refused_routes or route_string(obj) in attached or via_static, (
             f"{route_string(obj)} targets the WrappedGateway but vanished"
@@ -1495,6 +1499,48 @@ def test_a_listener_quota_per_namespace_is_never_exceeded_and_keeps_the_oldest(
                 if listener.owner_namespace == refusal.namespace:
                     oldest = min(precedence(by_id_of(by_id, r)) for r in listener.routes)
                     assert oldest <= loser
+
+
+PORT_POLICIES = st.dictionaries(
+    st.sampled_from(("HTTPS", "TLS", "TCP", "UDP")),
+    st.lists(st.sampled_from((443, 8443, "5000-5999", "53-80", 6443)), min_size=1, max_size=3),
+    max_size=4,
+)
+
+
+def oracle_port_allowed(policy: Mapping[str, list[Any]], protocol: str, port: int) -> bool:
+    if protocol not in policy:
+        return True
+    for item in policy[protocol]:
+        low, _, high = str(item).partition("-")
+        if int(low) <= port <= int(high or low):
+            return True
+    return False
+
+
+@PROPERTY_SETTINGS
+@given(scenario=scenarios(), policy=PORT_POLICIES)
+def test_a_port_policy_keeps_every_protocol_to_its_ports_and_names_what_it_refuses(
+    scenario: Scenario, policy: dict[str, list[Any]]
+) -> None:
+    scenario.wrapped["spec"].setdefault("routes", {})["ports"] = policy
+    result = desired(scenario)
+    if result.gateway is not None:
+        assert_valid_gateway(result.gateway)
+    for listener in result.listeners:
+        assert oracle_port_allowed(policy, listener.key.protocol, listener.key.port), listener
+    statics = static_names(scenario)
+    for obj in scenario.routes:
+        if has_defect(obj) or not oracle_namespace_allowed(
+            scenario.wrapped, route_id(obj)[1], scenario.labels
+        ):
+            continue
+        for claim in claims(obj, scenario.target):
+            if claim.section_name in statics or claim.key in static_keys(scenario):
+                continue
+            if not oracle_port_allowed(policy, claim.protocol, claim.port):
+                reasons = refused(result, claim)
+                assert reasons, f"{claim} is outside the port policy yet not refused"
 
 
 # --------------------------------------------------------------------------------------------
