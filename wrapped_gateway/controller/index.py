@@ -20,7 +20,7 @@ from wrapped_gateway.constants import (
 )
 from wrapped_gateway.listeners import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
-from wrapped_gateway.listeners.wrapped import NamespacesFrom
+from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output
 from wrapped_gateway.routes import ParentKind, Route, RouteKind
 
 Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
@@ -40,6 +40,9 @@ class WrappedEntry:
     model: WrappedGateway | None
     error: str | None
     status: Mapping[str, Any] = field(compare=False, default_factory=dict)
+    # creationTimestamp as the API server writes it (RFC 3339, UTC, whole seconds): strings
+    # that sort in time order. "" when unknown.
+    created: str = ""
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> "WrappedEntry":
@@ -58,7 +61,17 @@ class WrappedEntry:
             model=model,
             error=error,
             status=dict(obj.get("status") or {}),
+            created=str(metadata.get("creationTimestamp") or ""),
         )
+
+    @property
+    def writes_listener_sets(self) -> bool:
+        return self.model is not None and self.model.output is Output.LISTENER_SETS
+
+    @property
+    def precedence(self) -> tuple[str, str]:
+        """Oldest first, then by "namespace/name", as the Gateway API breaks ties."""
+        return self.created, f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +197,21 @@ class ClusterIndex:
     def wrapped(self, key: Key) -> WrappedEntry | None:
         return self._wrapped.get(key)
 
+    def elder_listener_set_writer(self, key: Key) -> WrappedEntry | None:
+        """The oldest other ListenerSets-mode WrappedGateway with the name of `key`, if it is
+        older: a route's parentRef names a ListenerSet by name alone, so of the WrappedGateways
+        that would write ListenerSets of one name, only the oldest may."""
+        entry = self._wrapped.get(key)
+        if entry is None:
+            return None
+        rivals = [
+            self._wrapped[other]
+            for other in self._wrapped_by_name.get(entry.name, ())
+            if other != key and self._wrapped[other].writes_listener_sets
+        ]
+        elder = min(rivals, key=lambda rival: rival.precedence, default=None)
+        return elder if elder is not None and elder.precedence < entry.precedence else None
+
     def wrapped_keys(self) -> list[Key]:
         return sorted(self._wrapped)
 
@@ -238,13 +266,16 @@ class ClusterIndex:
         previous = self._wrapped.get(key)
         self._wrapped[key] = entry  # always: the status it carries is the latest
         self._wrapped_by_name[entry.name].add(key)
-        return set() if previous == entry else {key}
+        if previous == entry:
+            return set()
+        # Which of the same-named ones writes ListenerSets may have changed.
+        return set(self._wrapped_by_name[entry.name])
 
     def remove_wrapped(self, namespace: str, name: str) -> set[Key]:
         if self._wrapped.pop((namespace, name), None) is None:
             return set()
         _discard(self._wrapped_by_name, name, (namespace, name))
-        return {(namespace, name)}
+        return {(namespace, name), *self._wrapped_by_name.get(name, ())}
 
     def upsert_listener_set(self, live: LiveListenerSet) -> set[Key]:
         key = (live.namespace, live.name)

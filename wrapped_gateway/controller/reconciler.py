@@ -107,6 +107,10 @@ class Reconciler:
         if listener_sets and not await self._listener_sets_served():
             await self._write_status(entry, _LISTENER_SETS_UNAVAILABLE, None)
             return "unavailable"
+        elder = self._index.elder_listener_set_writer(key) if listener_sets else None
+        if elder is not None:
+            await self._write_status(entry, _name_taken(entry, elder), None)
+            return "name-taken"
         routes = self._index.routes_for(key)
         foreign = self._foreign_listener_sets(entry.model) if listener_sets else {}
         # In a thread: thousands of routes take a second, and the event loop must keep
@@ -321,6 +325,16 @@ class Reconciler:
             for reason, count in counts.items():
                 totals[reason] = totals.get(reason, 0) + count
         return totals
+
+
+def _name_taken(entry: WrappedEntry, elder: WrappedEntry) -> Verdict:
+    return Verdict(
+        False,
+        Outcome.LISTENER_SET_NAME_TAKEN,
+        f"WrappedGateway {elder.namespace}/{elder.name} is older and writes the ListenerSets "
+        f"named {entry.name!r}, which routes name without a namespace; this one writes none "
+        "and generates nothing. Rename it (routes then name the new ListenerSet).",
+    )
 
 
 _LISTENER_SETS_UNAVAILABLE = Verdict(

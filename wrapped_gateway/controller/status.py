@@ -19,6 +19,7 @@ class Outcome:
     NO_LISTENERS = "NoListeners"
     APPLY_FAILED = "ApplyFailed"
     LISTENER_SETS_UNAVAILABLE = "ListenerSetsUnavailable"  # Gateway API before v1.5
+    LISTENER_SET_NAME_TAKEN = "ListenerSetNameTaken"  # an older one writes ListenerSets so named
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,3 +210,31 @@ def test_a_listener_another_manager_adds_to_a_generated_listener_set_shuts_it_ou
     assert controller.api.deleted == [("team-a", "gw")]
     message = controller.api.statuses[-1]["refusedRoutes"][0]["message"]
     assert "team-a/gw holds fields written by kubectl-edit" in message
+
+
+def test_a_younger_wrapped_gateway_of_the_same_name_writes_no_listener_sets(
+    controller: Controller,
+) -> None:
+    """Attack: a route names its ListenerSet without a namespace, so a tenant allowed to create
+    WrappedGateways would create one named like the platform's, in ListenerSets mode, to have
+    the controller write the other tenants' ListenerSets for its own Gateway (their traffic,
+    their certificates, their DNS through external-dns)."""
+    older = wrapped_obj(spec=SPEC, uid="uid-1", creationTimestamp="2026-01-01T00:00:00Z")
+    controller.index.upsert_wrapped(WrappedEntry.from_object(older))
+    impostor = wrapped_obj(
+        namespace="evil", spec=SPEC, uid="uid-2", creationTimestamp="2026-02-01T00:00:00Z"
+    )
+    touched = controller.index.upsert_wrapped(WrappedEntry.from_object(impostor))
+    assert touched == {KEY, ("evil", "gw")}
+    controller.index.upsert_route(tenant("team-a", "a.example.com"))
+    assert asyncio.run(controller.reconciler.reconcile(("evil", "gw"))) == "name-taken"
+    assert controller.api.listener_sets == controller.api.gateways == []
+    ready = controller.api.statuses[-1]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ListenerSetNameTaken")
+    assert "WrappedGateway infra/gw is older" in ready["message"]
+    controller.reconcile()
+    assert [m["metadata"]["annotations"]["wrapped-gateway.dev/owner"] for m in
+            controller.api.listener_sets] == ["infra/gw"]  # fmt: skip
+    # the elder gone, the other takes over
+    assert ("evil", "gw") in controller.index.remove_wrapped(*KEY)
+    assert controller.index.elder_listener_set_writer(("evil", "gw")) is None
