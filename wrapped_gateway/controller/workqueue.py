@@ -10,7 +10,7 @@ that reconcile took if that is longer. So under sustained events a key is reconc
 about once per `reconcile time + rest`, each time with everything that arrived meanwhile, and
 the more a reconcile costs (thousands of routes, a Gateway write the API server validates
 slowly, a saturated process) the more each one gathers: the controller spends at most about
-1 / (1 + cost_factor) of its time on one busy key, and cannot fall behind a steady stream.
+1 / (1 + cost_factor) of its time on one busy key.
 """
 
 import asyncio
