@@ -453,12 +453,7 @@ class Controller:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        local_cluster.stop_process(self._process, timeout=20)
         self._process = None
 
     def usage(self) -> Usage:

@@ -619,6 +619,22 @@ def process_alive(pid: int, start_time: str | None = None) -> bool:
     return st is not None and (start_time is None or st == start_time)
 
 
+def stop_process(process: subprocess.Popen[Any], timeout: float, kill: bool = False) -> None:
+    """Stop `process` (SIGTERM, or SIGKILL with `kill`) and reap it; SIGKILL it if it has not
+    ended after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    if kill:
+        process.kill()
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 # Popen objects of the processes this Python process started (so that they get reaped when
 # `up` runs in-process, e.g. from the pytest fixture, instead of lingering as zombies).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_cluster import stop_process
+
 NETNS_PREFIX = "wg-backends-"  # + "<pid of the creator>-<N>"
 SUBNET = "10.213"
 PORT_NAME = "http"  # the Service port and the EndpointSlice port share it (Traefik pairs by name)
@@ -153,13 +155,7 @@ class BackendHost:
     def close(self) -> None:
         """Stop the backends this host started and delete the namespace (and the veth pair)."""
         for backend in self.backends.values():
-            if backend.process.poll() is None:
-                backend.process.terminate()
-                try:
-                    backend.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    backend.process.kill()
-                    backend.process.wait()
+            stop_process(backend.process, timeout=10)
         self.backends.clear()
         with contextlib.suppress(BackendError):
             _ip("netns", "delete", self.netns)  # takes the veth pair with it

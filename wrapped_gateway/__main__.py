@@ -1,5 +1,5 @@
 import sys
 
-from wrapped_gateway.cli import main
+from wrapped_gateway.cli import command
 
-sys.exit(main())
+sys.exit(command())

@@ -43,16 +43,7 @@ class ControllerProcess:
             return False
 
     def stop(self, kill: bool = False) -> None:
-        if self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        local_cluster.stop_process(self.process, timeout=20, kill=kill)
 
 
 @contextlib.contextmanager

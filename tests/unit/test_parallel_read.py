@@ -1,0 +1,94 @@
+"""A large input is cut at document markers and parsed by several processes: the documents,
+their sources and the errors are exactly those of reading it whole."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.unit.builders import route_obj
+from wrapped_gateway.manifests import ManifestError, read_documents
+from wrapped_gateway.yaml_pieces import pieces
+
+# Each line that starts with --- below is inside a scalar only in the eyes of a naive cutter.
+TRICKY = """\
+kind: First
+data:
+  literal: |
+    --- indented, so content
+    ---
+  folded: >-
+    ---x is no marker either
+---
+# a comment and an empty document follow
+---
+--- {kind: Flow}
+--- |
+  a top-level block scalar
+--- "a quoted
+  scalar"
+...
+---
+kind: Last
+"""
+
+
+def test_pieces_are_cut_only_before_document_markers_and_rebuild_the_text() -> None:
+    cut = pieces("f.yaml", TRICKY, 1)
+    assert "".join(p.text for p in cut) == TRICKY
+    assert len(cut) == 7, [p.text for p in cut]
+    start = 0
+    for piece in cut:
+        assert piece.first_line == TRICKY.count("\n", 0, start)
+        assert start == 0 or piece.text.startswith("---")
+        start += len(piece.text)
+    whole = list(yaml.safe_load_all(TRICKY))
+    assert [d for p in cut for d in yaml.safe_load_all(p.text)] == whole
+
+
+def test_a_stream_with_directives_is_not_cut() -> None:
+    text = "a: 1\n--- \n%YAML 1.1\n---\nb: 2\n" * 10
+    assert len(pieces("f.yaml", text, 1)) == 1
+
+
+def test_a_short_tail_joins_the_piece_before_it() -> None:
+    text = "---\n" + "a: 1\n" * 100 + "---\nb: 2\n"
+    assert len(pieces("f.yaml", text, 200)) == 1
+
+
+def large_manifest(routes: int, broken_at: int | None = None) -> str:
+    """Over half a megabyte, so that two processes read it."""
+    texts = [
+        yaml.safe_dump(route_obj(name=f"r{i}", hostnames=[f"h{i}.example.com"] * 8))
+        for i in range(routes)
+    ]
+    if broken_at is not None:
+        texts[broken_at] = "kind: [unclosed\n"
+    return "---\n" + "---\n".join(texts)
+
+
+@pytest.fixture(scope="module")
+def large_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("large") / "routes.yaml"
+    path.write_text(large_manifest(2000))
+    assert path.stat().st_size > 700_000
+    return path
+
+
+def test_two_processes_read_what_one_reads(large_file: Path) -> None:
+    alone = read_documents([str(large_file)], workers=1)
+    together = read_documents([str(large_file), str(large_file)], workers=2)
+    assert [(d.source, d.obj) for d in together] == [(d.source, d.obj) for d in alone] * 2
+    assert together[-1].source == f"{large_file} (document 2000)"
+
+
+def test_an_error_in_a_later_piece_names_its_document_and_line_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    text = large_manifest(2000, broken_at=1900)
+    path.write_text(text)
+    line = text[: text.index("kind: [unclosed")].count("\n") + 2  # the error is on the next line
+    for workers in (1, 2):
+        with pytest.raises(ManifestError) as error:
+            read_documents([str(path)], workers=workers)
+        expected = f"{path} (document 1901): not valid YAML at line {line},"
+        assert str(error.value).startswith(expected)
