@@ -32,9 +32,10 @@ EXTERNAL_DNS_HOSTNAME_ANNOTATION: Final = "external-dns.alpha.kubernetes.io/host
 EXTERNAL_DNS_V022_HOSTNAME_ANNOTATION: Final = "external-dns.kubernetes.io/hostname"
 
 PORTS_ANNOTATIONS: Final = (PORTS_ANNOTATION, LEGACY_PORTS_ANNOTATION)
-HOSTNAME_ANNOTATIONS: Final = (
-    HOSTNAME_ANNOTATION,
-    LEGACY_HOSTNAME_ANNOTATION,
+HOSTNAME_ANNOTATIONS: Final = (HOSTNAME_ANNOTATION, LEGACY_HOSTNAME_ANNOTATION)
+# external-dns publishes the names of the annotation its prefix names, whatever else the route
+# carries: each one present is read besides the route's own, so none escapes the checks.
+EXTERNAL_DNS_HOSTNAME_ANNOTATIONS: Final = (
     EXTERNAL_DNS_V022_HOSTNAME_ANNOTATION,
     EXTERNAL_DNS_HOSTNAME_ANNOTATION,
 )
@@ -88,6 +89,7 @@ class Reason:
     INVALID_TLS_MODE: Final = "InvalidTLSMode"
     INVALID_SECTION_NAME: Final = "InvalidSectionName"
     INVALID_PARENT_REF: Final = "InvalidParentRef"
+    INVALID_METADATA: Final = "InvalidMetadata"
     # ListenerSets mode
     NEEDS_LISTENER_SET_REF: Final = "NeedsListenerSetRef"
     CROSS_NAMESPACE_LISTENER_SET: Final = "CrossNamespaceListenerSet"

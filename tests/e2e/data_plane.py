@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from tests.e2e.conftest import eventually
@@ -19,6 +21,21 @@ ROOT_ISSUER = "data-plane-root"  # self-signed; signs only the CA below
 CA_ISSUER = "data-plane-ca"  # a CA issuer: every certificate verifies against one CA
 CA_NAMESPACE = "kube-system"  # cert-manager's cluster resource namespace (hack/local-cluster)
 APPLY = {"field_manager": "e2e", "force": True, "_content_type": "application/apply-patch+yaml"}
+
+
+# Set by .ci/run: there the data plane was built to be proven, so a machine that cannot run it
+# fails instead of passing without having tried.
+REQUIRE_ENV = "WRAPPED_GATEWAY_REQUIRE_DATA_PLANE"
+
+
+def cannot_run(reason: str | None) -> None:
+    """Skip the test when `reason` says this machine cannot run the data plane (fail in CI)."""
+    if reason is None:
+        return
+    message = f"real traffic needs a test host: {reason}"
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{message} ({REQUIRE_ENV} is set)", pytrace=False)
+    pytest.skip(message)
 
 
 def _ready(obj: dict[str, Any]) -> bool:

@@ -54,6 +54,7 @@ from tests.e2e.controller_process import REJECTED, running_controller
 from tests.e2e.data_plane import (
     Answer,
     ca_issuer,
+    cannot_run,
     certificate_serial,
     curl,
     issue,
@@ -73,9 +74,7 @@ PASS = "pass.team-b.example.com"
 
 @pytest.fixture(scope="module")
 def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.State]:
-    reason = netns_backend.available() or (None if shutil.which("curl") else "needs curl")
-    if reason:
-        pytest.skip(f"real traffic needs a test host: {reason}")
+    cannot_run(netns_backend.available() or (None if shutil.which("curl") else "needs curl"))
     reuse = os.environ.get(REUSE_ENV)
     if reuse:
         yield local_cluster.State.load(Path(reuse).resolve())

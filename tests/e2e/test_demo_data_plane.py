@@ -8,13 +8,13 @@ import local_cluster
 import netns_backend
 import pytest
 
+from tests.e2e.data_plane import cannot_run
+
 pytestmark = pytest.mark.e2e
 
 
 def test_demo_with_data_plane_shows_curl_getting_the_backends_answer(tmp_path: Path) -> None:
-    reason = netns_backend.available()
-    if reason:
-        pytest.skip(f"the demo's backend needs a test host: {reason}")
+    cannot_run(netns_backend.available())
     busy = [p for p in local_cluster.DATA_PLANE_PORTS if local_cluster.port_in_use(p)]
     if busy:
         pytest.skip(f"the demo's Traefik listens on 127.0.0.1:{busy}, which is in use")

@@ -92,15 +92,26 @@ def attack(custom: client.CustomObjectsApi, platform: str, evil: str) -> None:
             **to_gateway,
         ),
     )
-    # every port from 1 to 30000 times 16 hostnames, each under the good tenant's wildcard:
-    # half a million claims and refusals if expanded
+    # every port from 1 to 30000 times 16 hostnames: half a million claims and refusals on
+    # every reconcile if expanded
+    apply(
+        custom,
+        http_route(
+            evil,
+            "flood",
+            [f"f{i}.example.org" for i in range(16)],
+            annotations={"wrapped-gateway.dev/ports": ",".join(map(str, range(1, 30001)))},
+            **to_gateway,
+        ),
+    )
+    # the most ports a route may list, 64, times 16 hostnames under the good tenant's wildcard
     apply(
         custom,
         http_route(
             evil,
             "greedy",
             [f"g{i}.good.example.com" for i in range(16)],
-            annotations={"wrapped-gateway.dev/ports": ",".join(map(str, range(1, 30001)))},
+            annotations={"wrapped-gateway.dev/ports": ",".join(map(str, range(1, 65)))},
             **to_gateway,
         ),
     )
@@ -151,10 +162,11 @@ def assert_attack_contained(
         return by_route
 
     eventually(
-        lambda: {"digits", "wild", "greedy", f"tcp-{TCP_ROUTES - 1}"} <= set(refusals()), timeout=60
+        lambda: {"digits", "flood", "wild", "greedy", f"tcp-{TCP_ROUTES - 1}"} <= set(refusals()),
+        timeout=60,
     )
     reasons = refusals()
-    assert reasons["digits"] == {"InvalidPorts"}
+    assert reasons["digits"] == reasons["flood"] == {"InvalidPorts"}
     assert reasons["wild"] == {"HostnameConflict"}
     # the first 64 keys collide with the good tenant's wildcard; the rest are never expanded
     assert reasons["greedy"] == {"HostnameConflict", "TooManyListeners"}

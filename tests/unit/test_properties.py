@@ -751,6 +751,15 @@ def first_annotation(obj: Mapping[str, Any], names: tuple[str, ...]) -> str | No
     return next((annotations[n] for n in names if n in annotations), None)
 
 
+def annotated_hostnames(obj: Mapping[str, Any]) -> list[str]:
+    """A TCP/UDP route's names: its own annotation's (else gateway-route-sync's), and those of
+    both external-dns annotations, comma-separated lists without empty items."""
+    annotations = obj["metadata"].get("annotations") or {}
+    texts = [first_annotation(obj, HOSTNAME_ANNOTATIONS[:2])]
+    texts += [annotations.get(name) for name in HOSTNAME_ANNOTATIONS[2:]]
+    return [h.strip() for text in texts if text for h in text.split(",") if h.strip()]
+
+
 def annotated_ports(obj: Mapping[str, Any]) -> list[int] | None:
     """The ports annotation's ports; None when it is absent or malformed."""
     text = first_annotation(obj, PORTS_ANNOTATIONS)
@@ -770,9 +779,7 @@ def claims(obj: Mapping[str, Any], target: tuple[str, str]) -> list[Claim]:
             (h, h) for h in dict.fromkeys(obj["spec"].get("hostnames") or ())
         ]
     else:
-        # a comma-separated list, as external-dns reads it
-        text = first_annotation(obj, HOSTNAME_ANNOTATIONS)
-        labels = [None] if text is None else [h.strip() for h in text.split(",")]
+        labels: list[str | None] = [*annotated_hostnames(obj)] or [None]
         pairs = [(None, label) for label in dict.fromkeys(labels)]
     result = []
     for ref in gateway_refs(obj):

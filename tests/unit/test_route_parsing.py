@@ -123,7 +123,7 @@ def test_gateway_route_sync_annotations_are_honoured() -> None:
     assert parsed.hostnames == ("db.example.com",)
 
 
-def test_own_annotations_win_over_gateway_route_sync_and_external_dns() -> None:
+def test_own_annotations_win_over_gateway_route_sync_and_external_dns_names_are_added() -> None:
     parsed = route(
         "UDPRoute",
         annotations={
@@ -135,7 +135,7 @@ def test_own_annotations_win_over_gateway_route_sync_and_external_dns() -> None:
         },
     )
     assert parsed.annotated_ports == (53,)
-    assert parsed.hostnames == ("dns.example.com",)
+    assert parsed.hostnames == ("dns.example.com", "ext.example.com")
 
 
 def test_external_dns_hostname_annotation_names_a_tcp_route() -> None:

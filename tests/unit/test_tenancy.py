@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.builders import parent, route, wrapped
+from tests.unit.builders import parent, route, route_obj, wrapped
 from wrapped_gateway.constants import MAX_LISTENER_HOSTNAMES_SIZE, MAX_LISTENERS
 from wrapped_gateway.hostnames import hostname_problem
 from wrapped_gateway.listeners import DesiredGateway, InvalidWrappedGateway, desired_gateway
@@ -158,7 +158,7 @@ class TestNoTenantTakesTheSharedPorts:
         assert "allows TCP listeners on 5000-5999 only" in refusal.message
 
     def test_a_flood_of_ports_outside_the_policy_is_one_refusal(self) -> None:
-        ports = ",".join(str(p) for p in range(1, 30001))
+        ports = ",".join(str(p) for p in [*range(1, 62), 443, 8443, 8444])  # 64, the most read
         greedy = tenant(
             "evil",
             ["a.example.com"],
@@ -168,8 +168,8 @@ class TestNoTenantTakesTheSharedPorts:
         result = desired_gateway(wrapped(routes=policy), [greedy], {})
         assert {g.key.port for g in result.listeners} == {443, 8443, 8444}
         (refusal,) = [r for r in result.refusals if r.reason == "PortNotAllowed"]
-        assert len(refusal.ports) == 30000 - 3
-        assert "ports 1, 2, 3, 4, 5 and 29992 more" in refusal.message
+        assert len(refusal.ports) == 61
+        assert "ports 1, 2, 3, 4, 5 and 56 more" in refusal.message
 
 
 class TestMoreSpecificHostnamesAreTheft:
@@ -440,6 +440,36 @@ class TestStaticListenersFollowTheGatewayRules:
                 "allowedRoutes.namespaces.from 'Everyone'",
             ),
             ({"name": "s\n", "port": 80, "protocol": "HTTP"}, "not a valid listener name"),
+            (
+                {"name": "s", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [{}]}},
+                "tls.certificateRefs[0].name is required",
+            ),
+            (
+                {
+                    "name": "s",
+                    "port": 443,
+                    "protocol": "HTTPS",
+                    "tls": {"certificateRefs": [{"name": "s", "kind": "Secret "}]},
+                },
+                "tls.certificateRefs[0].kind 'Secret ' is not a Kubernetes kind",
+            ),
+            (
+                {"name": "s", "port": 443, "protocol": "HTTPS", "tls": {"options": {"a": 1}}},
+                "tls.options: 'a' must map a string to a string",
+            ),
+            (
+                {"name": "s", "port": 80, "protocol": "HTTP", "allowedRoutes": {"kinds": [1]}},
+                "allowedRoutes.kinds[0] must be a mapping",
+            ),
+            (
+                {
+                    "name": "s",
+                    "port": 80,
+                    "protocol": "HTTP",
+                    "allowedRoutes": {"kinds": [{"group": "Gateway.Networking", "kind": "X"}]},
+                },
+                "allowedRoutes.kinds[0].group 'Gateway.Networking' is not an API group",
+            ),
         ],
     )
     def test_a_listener_the_api_server_would_reject_is_an_invalid_spec(
@@ -464,12 +494,19 @@ class TestStaticListenersFollowTheGatewayRules:
                 "port": 443,
                 "protocol": "HTTPS",
                 "hostname": "s.example.com",
-                "tls": {"certificateRefs": [{"name": "s"}]},
+                "tls": {"certificateRefs": [{"name": "s", "kind": "Secret", "group": ""}]},
+                "allowedRoutes": {"kinds": [{"kind": "HTTPRoute"}]},
+            },
+            {
+                "name": "o",
+                "port": 8443,
+                "protocol": "HTTPS",
+                "tls": {"options": {"example.com/cert": "from-elsewhere"}},
             },
             {"name": "db", "port": 5432, "protocol": "TCP"},
             {"name": "custom", "port": 9000, "protocol": "example.com/proto"},
         ]
-        assert len(wrapped(listeners=listeners).static_listeners) == 5
+        assert len(wrapped(listeners=listeners).static_listeners) == 6
 
 
 class TestNoRouteCanStopTheController:
@@ -479,8 +516,23 @@ class TestNoRouteCanStopTheController:
         assert reason == "InvalidPorts"
         assert len(message) < 300
 
-    def test_every_port_times_sixteen_hostnames_is_bounded_work_and_few_refusals(self) -> None:
+    def test_a_ports_annotation_of_more_ports_than_a_gateway_has_listeners_is_refused(
+        self,
+    ) -> None:
+        """Every port times sixteen hostnames would be a million keys, refusals and Events on
+        every reconcile of the shared Gateway; a route never holds more than 64 listeners."""
         ports = ",".join(str(p) for p in range(1, 65536))
+        names = [f"h{i}.example.com" for i in range(16)]
+        greedy = tenant("team-b", names, annotations={"wrapped-gateway.dev/ports": ports})
+        ((reason, message),) = [(d.reason, d.message) for d in greedy.defects]
+        assert reason == "InvalidPorts"
+        assert "lists 65535 ports; a route has at most 64 listeners" in message
+        result = shared([greedy])
+        assert result.listeners == ()
+        assert [r.reason for r in result.refusals] == ["InvalidPorts"]
+
+    def test_sixty_four_ports_times_sixteen_hostnames_is_one_refusal_per_hostname(self) -> None:
+        ports = ",".join(str(p) for p in range(1000, 1064))
         names = [f"h{i}.example.com" for i in range(16)]
         greedy = tenant("team-b", names, annotations={"wrapped-gateway.dev/ports": ports})
         result = shared([greedy])
@@ -489,9 +541,10 @@ class TestNoRouteCanStopTheController:
         # one line per (reason, hostname), each naming what was dropped
         assert sorted(r.hostname for r in capped) == sorted(names)
         assert all(len(r.message) < 400 for r in capped)
+        # keys run port by port: 1000-1003 for each hostname fill the 64
         first = next(r for r in capped if r.hostname == "h0.example.com")
-        assert first.port == 5
-        assert "h0.example.com on ports 5, 6, 7, 8, 9 and 65526 more" in first.message
+        assert first.port == 1004
+        assert "h0.example.com on ports 1004, 1005, 1006, 1007, 1008 and 55 more" in first.message
 
     def test_a_conflict_on_every_port_is_one_refusal_per_hostname(self) -> None:
         ports = ",".join(str(p) for p in range(1000, 1064))
@@ -557,6 +610,34 @@ class TestHostnameValidation:
         assert not is_listener_name("web\n")
 
 
+class TestMalformedRouteFieldsAreDefects:
+    """Only files given to `render` can hold these; the API server refuses them."""
+
+    def test_annotations_that_are_not_a_mapping_are_reported_not_ignored(self) -> None:
+        obj = route_obj("TCPRoute", annotations={"x": "y"})
+        obj["metadata"]["annotations"] = ["wrapped-gateway.dev/ports=5432"]
+        r = parse_route(obj)
+        assert [(d.reason, d.message) for d in r.defects] == [
+            (
+                "InvalidMetadata",
+                "metadata.annotations must be a mapping, not ['wrapped-gateway.dev/ports=5432']",
+            )
+        ]
+
+    def test_labels_that_are_not_a_mapping_are_reported(self) -> None:
+        obj = route_obj(hostnames=["a.example.com"])
+        obj["metadata"]["labels"] = "oops"
+        assert [d.reason for d in parse_route(obj).defects] == ["InvalidMetadata"]
+
+    @pytest.mark.parametrize("field", ["group", "kind"])
+    def test_a_parent_ref_group_or_kind_that_is_not_a_string_is_a_defect(self, field: str) -> None:
+        obj = route_obj(hostnames=["a.example.com"])
+        obj["spec"]["parentRefs"][0][field] = ["Gateway"]
+        r = parse_route(obj)
+        assert r.parents == ()
+        assert [d.reason for d in r.defects] == ["InvalidParentRef"]
+
+
 class TestExternalDnsHostnames:
     @pytest.mark.parametrize(
         "annotation",
@@ -576,6 +657,37 @@ class TestExternalDnsHostnames:
         assert json.loads(annotations["wrapped-gateway.dev/listener-hostnames"]) == {
             "tcp-5432": ["db.example.com", "db2.example.com"]
         }
+
+    def test_every_hostname_annotation_present_is_read_and_empty_items_are_skipped(
+        self,
+    ) -> None:
+        tcp = route(
+            "TCPRoute",
+            annotations={
+                "wrapped-gateway.dev/ports": "5432",
+                "external-dns.kubernetes.io/hostname": "db.example.com",
+                "external-dns.alpha.kubernetes.io/hostname": "db2.example.com,, db.example.com,",
+            },
+        )
+        assert tcp.hostnames == ("db.example.com", "db2.example.com")
+        assert tcp.defects == ()
+
+    def test_another_namespaces_hostname_in_a_second_annotation_is_refused(self) -> None:
+        """external-dns publishes the annotation of its own prefix: a name slipped into the other
+        one is owned and checked like the rest, not ignored."""
+        owner = tenant("team-a", ["victim.example.com"])
+        thief = route(
+            "TCPRoute",
+            namespace="team-b",
+            created=NEW,
+            annotations={
+                "wrapped-gateway.dev/ports": "5432",
+                "external-dns.kubernetes.io/hostname": "db.example.com",
+                "external-dns.alpha.kubernetes.io/hostname": "victim.example.com",
+            },
+        )
+        result = shared([owner, thief])
+        assert refused(result, "team-b") == [("victim.example.com", "HostnameConflict")]
 
     def test_each_hostname_of_a_comma_list_is_checked(self) -> None:
         tcp = route(
@@ -607,6 +719,8 @@ def test_no_route_object_can_raise_out_of_parsing() -> None:
             "port",
             "sectionName",
             "namespace",
+            "group",
+            "kind",
         ):
             obj: dict[str, Any] = {
                 "apiVersion": "gateway.networking.k8s.io/v1",
@@ -618,7 +732,7 @@ def test_no_route_object_can_raise_out_of_parsing() -> None:
                 obj[field] = value
             elif field in ("parentRefs", "hostnames"):
                 obj["spec"][field] = value
-            elif field in ("port", "sectionName", "namespace"):
+            elif field in ("port", "sectionName", "namespace", "group", "kind"):
                 obj["spec"]["parentRefs"][0][field] = value
             else:
                 obj["metadata"][field] = value

@@ -7,7 +7,7 @@ server rejects on every reconcile.
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from wrapped_gateway.constants import MAX_LISTENERS
@@ -27,6 +27,30 @@ _TLS_MODES = ("Terminate", "Passthrough")
 _NAMESPACES_FROM = ("All", "Same", "Selector")
 _MAX_CERTIFICATE_REFS = 64
 _MAX_ROUTE_KINDS = 8
+_MAX_TLS_OPTIONS = 16
+_MAX_TLS_OPTION_LENGTH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A string field of a reference, as the Gateway CRD's schema has it."""
+
+    what: str  # for the message: "a Kubernetes kind"
+    max_length: int
+    pattern: re.Pattern[str] | None = None
+    min_length: int = 1
+    required: bool = False
+
+
+_GROUP = _Field("an API group", 253, re.compile(r"|" + LISTENER_NAME.pattern), min_length=0)
+_KIND = _Field("a Kubernetes kind", 63, re.compile(r"[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?"))
+_CERTIFICATE_REF_FIELDS = {
+    "group": _GROUP,
+    "kind": _KIND,
+    "name": _Field("a name", 253, required=True),
+    "namespace": _Field("a namespace", 63, re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")),
+}
+_ROUTE_KIND_FIELDS = {"group": _GROUP, "kind": replace(_KIND, required=True)}
 
 
 class InvalidStaticListener(ValueError):
@@ -132,6 +156,9 @@ def _check_tls(where: str, protocol: str, tls: Any) -> None:
         raise InvalidStaticListener(
             f"{where}.tls.certificateRefs has {len(refs)} items; at most {_MAX_CERTIFICATE_REFS}"
         )
+    for index, ref in enumerate(refs):
+        _check_fields(f"{where}.tls.certificateRefs[{index}]", ref, _CERTIFICATE_REF_FIELDS)
+    _check_options(f"{where}.tls.options", tls.get("options"))
     if mode == "Terminate" and not refs and not tls.get("options"):
         raise InvalidStaticListener(
             f"{where}.tls: certificateRefs or options must be specified when mode is Terminate"
@@ -157,3 +184,38 @@ def _check_allowed_routes(where: str, allowed: Any) -> None:
         raise InvalidStaticListener(
             f"{where}.allowedRoutes.kinds must be a list of at most {_MAX_ROUTE_KINDS} kinds"
         )
+    for index, kind in enumerate(kinds):
+        _check_fields(f"{where}.allowedRoutes.kinds[{index}]", kind, _ROUTE_KIND_FIELDS)
+
+
+def _check_fields(where: str, value: Any, fields: Mapping[str, "_Field"]) -> None:
+    """`value` holds its required fields, and each field present is a string of the form the
+    Gateway CRD's schema demands."""
+    if not isinstance(value, Mapping):
+        raise InvalidStaticListener(f"{where} must be a mapping")
+    for name, field in fields.items():
+        text = value.get(name)
+        if text is None:
+            if field.required:
+                raise InvalidStaticListener(f"{where}.{name} is required")
+            continue
+        if (
+            not isinstance(text, str)
+            or not field.min_length <= len(text) <= field.max_length
+            or (field.pattern is not None and not field.pattern.fullmatch(text))
+        ):
+            raise InvalidStaticListener(f"{where}.{name} {text!r} is not {field.what}")
+
+
+def _check_options(where: str, options: Any) -> None:
+    if options is None:
+        return
+    if not isinstance(options, Mapping) or len(options) > _MAX_TLS_OPTIONS:
+        raise InvalidStaticListener(f"{where} must be a mapping of at most {_MAX_TLS_OPTIONS}")
+    for key, value in options.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidStaticListener(f"{where}: {key!r} must map a string to a string")
+        if len(value) > _MAX_TLS_OPTION_LENGTH:
+            raise InvalidStaticListener(
+                f"{where}.{key} is longer than {_MAX_TLS_OPTION_LENGTH} characters"
+            )

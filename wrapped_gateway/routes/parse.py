@@ -11,9 +11,11 @@ from typing import Any
 
 from wrapped_gateway.constants import (
     ACME_SOLVER_LABEL,
+    EXTERNAL_DNS_HOSTNAME_ANNOTATIONS,
     GATEWAY_GROUP,
     GATEWAY_KIND,
     HOSTNAME_ANNOTATIONS,
+    MAX_LISTENERS,
     PORTS_ANNOTATIONS,
     TLS_MODE_ANNOTATION,
     Reason,
@@ -72,8 +74,9 @@ def parse_route(obj: Mapping[str, Any]) -> Route:
     metadata = _mapping(obj.get("metadata"))
     spec = _mapping(obj.get("spec"))
     namespace = str(metadata.get("namespace") or "default")
-    annotations = _mapping(metadata.get("annotations"))
     defects: list[Defect] = []
+    annotations = _metadata_map(metadata, "annotations", defects)
+    labels = _metadata_map(metadata, "labels", defects)
     return Route(
         kind=kind,
         namespace=namespace,
@@ -84,7 +87,7 @@ def parse_route(obj: Mapping[str, Any]) -> Route:
         annotated_ports=_annotated_ports(annotations, defects),
         tls_mode=_tls_mode(kind, annotations, defects),
         defects=tuple(defects),
-        acme_solver=ACME_SOLVER_LABEL in _mapping(metadata.get("labels")),
+        acme_solver=ACME_SOLVER_LABEL in labels,
         api_version=str(obj.get("apiVersion")),
         uid=str(metadata.get("uid") or ""),
     )
@@ -112,6 +115,14 @@ def _parent_ref(
 ) -> ParentRef | None:
     group = raw.get("group", GATEWAY_GROUP)
     kind = raw.get("kind", GATEWAY_KIND)
+    if not isinstance(group, str) or not isinstance(kind, str):
+        defects.append(
+            Defect(
+                Reason.INVALID_PARENT_REF,
+                f"parentRef group {_shown(group)} and kind {_shown(kind)} must be strings",
+            )
+        )
+        return None
     if group != GATEWAY_GROUP or kind not in PARENT_KINDS:
         return None  # a Service (GAMMA) or another group: not ours
     port = raw.get("port")
@@ -152,29 +163,41 @@ def _hostnames(
     if kind in HOSTNAMED_KINDS:
         # Duplicates would only produce the same listener twice.
         return tuple(dict.fromkeys(hostnames))
-    text = _annotation(annotations, HOSTNAME_ANNOTATIONS, Reason.INVALID_HOSTNAME, defects)
-    if text is None:
-        return ()
-    # A comma-separated list, as external-dns reads it; each name is checked on its own.
-    names = tuple(dict.fromkeys(item.strip() for item in text.split(",")))
-    if len(names) > MAX_ANNOTATED_HOSTNAMES:
+    texts = [
+        _annotation(annotations, names, Reason.INVALID_HOSTNAME, defects)
+        for names in (HOSTNAME_ANNOTATIONS, *((n,) for n in EXTERNAL_DNS_HOSTNAME_ANNOTATIONS))
+    ]
+    # Comma-separated lists, as external-dns reads them; each name is checked on its own.
+    names = [item.strip() for text in texts if text for item in text.split(",") if item.strip()]
+    distinct = tuple(dict.fromkeys(names))
+    if len(distinct) > MAX_ANNOTATED_HOSTNAMES:
         defects.append(
             Defect(
                 Reason.INVALID_HOSTNAME,
-                f"the hostname annotation lists {len(names)} hostnames; at most "
+                f"the hostname annotations list {len(distinct)} hostnames; at most "
                 f"{MAX_ANNOTATED_HOSTNAMES} are read",
             )
         )
         return ()
-    return names
+    return distinct
 
 
 def _annotated_ports(annotations: Mapping[str, Any], defects: list[Defect]) -> tuple[int, ...]:
     text = _annotation(annotations, PORTS_ANNOTATIONS, Reason.INVALID_PORTS, defects)
     if text is None:
         return ()
+    items = text.split(",")
+    if len(items) > MAX_LISTENERS:
+        defects.append(
+            Defect(
+                Reason.INVALID_PORTS,
+                f"the ports annotation lists {len(items)} ports; a route has at most "
+                f"{MAX_LISTENERS} listeners",
+            )
+        )
+        return ()
     ports: list[int] = []
-    for raw in text.split(","):
+    for raw in items:
         item = raw.strip()
         if _PORT_DIGITS.fullmatch(item) and _valid_port(int(item)):
             ports.append(int(item))
@@ -238,6 +261,20 @@ def _shown(value: object) -> str:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _metadata_map(
+    metadata: Mapping[str, Any], field: str, defects: list[Defect]
+) -> Mapping[str, Any]:
+    """metadata.annotations or .labels; anything but a mapping is a defect (only files given to
+    `render` can hold one), since what the route asks for through them would go unread."""
+    value = metadata.get(field)
+    if value is None or isinstance(value, Mapping):
+        return value or {}
+    defects.append(
+        Defect(Reason.INVALID_METADATA, f"metadata.{field} must be a mapping, not {_shown(value)}")
+    )
+    return {}
 
 
 def _valid_port(value: object) -> bool:
