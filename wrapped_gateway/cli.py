@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _render(args: argparse.Namespace) -> int:
     try:
-        rendered = render(read_documents(args.paths))
+        documents = read_documents(args.paths)  # held, so that it is not freed before the exit
+        rendered = render(documents)
     except ManifestError as error:
         print(f"wrapped-gateway render: error: {_one_line(str(error))}", file=sys.stderr)
         return 1
