@@ -2,11 +2,9 @@
 
 import functools
 import gc
-import multiprocessing
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,9 +183,13 @@ _Parsed = tuple[list[Any], str | None]  # a piece's objects, and the problem tha
 def _parsed(tasks: list[list[Piece]]) -> Iterator[tuple[Piece, _Parsed]]:
     """Each piece with what parsing it found, in order; the first task is parsed here, the
     others in forked processes meanwhile."""
-    if len(tasks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(tasks) < 2 or not hasattr(os, "fork"):  # the fork context exists where fork does
         yield from ((piece, _parse_piece(piece)) for task in tasks for piece in task)
         return
+    # Imported only here: they are a tenth of the start-up, for inputs too small to share.
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(len(tasks) - 1, mp_context=context) as pool:
         others = [pool.submit(_parse_task, task) for task in tasks[1:]]
