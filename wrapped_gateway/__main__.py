@@ -1,5 +1,5 @@
 import sys
 
-from wrapped_gateway.cli import command
+from wrapped_gateway.cli import main
 
-sys.exit(command())
+sys.exit(main())

@@ -284,26 +284,3 @@ def test_listener_sets_mode_prints_each_gateway_followed_by_its_listener_sets(
     ]
     assert documents[1]["spec"]["listeners"][0]["hostname"] == "a.example.com"
     assert err.splitlines() == ["note: HTTPRoute team-a/x targets no WrappedGateway in the input"]
-
-
-def test_the_program_writes_everything_before_it_ends(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The program ends its process as soon as the output is written: nothing may be lost in
-    the buffers of stdout or stderr, however much there is."""
-    hostnames = [f"h{i}.example.com" for i in range(100)]
-    path = write(
-        tmp_path / "in.yaml",
-        wrapped_obj(),
-        *(route_obj(name=f"r{i}", hostnames=hostnames) for i in range(100)),
-    )
-    assert main(["render", "-f", str(path)]) == 0
-    expected = capsys.readouterr()
-    assert expected.err.count("\n") > 1000
-    program = subprocess.run(
-        [sys.executable, "-m", "wrapped_gateway", "render", "-f", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert (program.stdout, program.stderr) == (expected.out, expected.err)
