@@ -269,13 +269,19 @@ class ClusterIndex:
         self._wrapped_by_name[entry.name].add(key)
         if previous == entry:
             return set()
+        if not entry.writes_listener_sets and not (previous and previous.writes_listener_sets):
+            return {key}
         # Which of the same-named ones writes ListenerSets may have changed.
         return set(self._wrapped_by_name[entry.name])
 
     def remove_wrapped(self, namespace: str, name: str) -> set[Key]:
-        if self._wrapped.pop((namespace, name), None) is None:
+        removed = self._wrapped.pop((namespace, name), None)
+        if removed is None:
             return set()
         _discard(self._wrapped_by_name, name, (namespace, name))
+        if not removed.writes_listener_sets:
+            return {(namespace, name)}
+        # A same-named one may now be the oldest that writes ListenerSets.
         return {(namespace, name), *self._wrapped_by_name.get(name, ())}
 
     def upsert_listener_set(self, live: LiveListenerSet) -> set[Key]:
