@@ -41,6 +41,7 @@ class ListenerBook:
         self._per_namespace = per_namespace
         self._quota = quota  # generated listeners one namespace may hold
         self.static_names = frozenset(s.name for s in self._static.values())
+        # What claims change, below: `copy` must copy each of these containers.
         self._generated: dict[ListenerKey, GeneratedListener] = {}
         self._generated_in: dict[str, int] = {}  # listeners per namespace
         # (scope, name) -> what holds it, for conflict messages; a scope is a ListenerSet's
