@@ -161,7 +161,8 @@ def _other_spec_writers(managed_fields: Any) -> tuple[str, ...]:
 class ClusterIndex:
     def __init__(self) -> None:
         self._routes: dict[RouteId, Route] = {}
-        self._by_target: dict[Target, set[RouteId]] = defaultdict(set)
+        # The routes of each parentRef target, as dicts so that a reconcile takes them in C
+        self._by_target: dict[Target, dict[RouteId, Route]] = defaultdict(dict)
         self._namespaces: dict[str, dict[str, str]] = {}
         self._terminating: set[str] = set()  # namespaces being deleted
         self._wrapped: dict[Key, WrappedEntry] = {}
@@ -173,7 +174,7 @@ class ClusterIndex:
 
     # --- reads -------------------------------------------------------------------------
     def routes_for(self, key: Key) -> list[Route]:
-        return [self._routes[route_id] for route_id in self._route_ids_for(key)]
+        return list(self._targeting(key).values())
 
     def listener_set(self, namespace: str, name: str) -> LiveListenerSet | None:
         return self._listener_sets.get((namespace, name))
@@ -234,7 +235,7 @@ class ClusterIndex:
         touched = self._untarget(previous) if previous else set()
         self._routes[route.identity] = route
         for target in route_targets(route):
-            self._by_target[target].add(route.identity)
+            self._by_target[target][route.identity] = route
             touched.update(self._reached(target))
         return touched
 
@@ -268,13 +269,19 @@ class ClusterIndex:
         self._wrapped_by_name[entry.name].add(key)
         if previous == entry:
             return set()
+        if not entry.writes_listener_sets and not (previous and previous.writes_listener_sets):
+            return {key}
         # Which of the same-named ones writes ListenerSets may have changed.
         return set(self._wrapped_by_name[entry.name])
 
     def remove_wrapped(self, namespace: str, name: str) -> set[Key]:
-        if self._wrapped.pop((namespace, name), None) is None:
+        removed = self._wrapped.pop((namespace, name), None)
+        if removed is None:
             return set()
         _discard(self._wrapped_by_name, name, (namespace, name))
+        if not removed.writes_listener_sets:
+            return {(namespace, name)}
+        # A same-named one may now be the oldest that writes ListenerSets.
         return {(namespace, name), *self._wrapped_by_name.get(name, ())}
 
     def upsert_listener_set(self, live: LiveListenerSet) -> set[Key]:
@@ -322,7 +329,11 @@ class ClusterIndex:
     def _untarget(self, route: Route) -> set[Key]:
         touched: set[Key] = set()
         for target in route_targets(route):
-            _discard(self._by_target, target, route.identity)
+            routes = self._by_target.get(target)
+            if routes is not None:
+                routes.pop(route.identity, None)
+                if not routes:
+                    del self._by_target[target]  # no key kept for every target ever seen
             touched.update(self._reached(target))
         return touched
 
@@ -333,13 +344,19 @@ class ClusterIndex:
             return {(namespace, name)}
         return set(self._wrapped_by_name.get(name, ()))
 
-    def _route_ids_for(self, key: Key) -> set[RouteId]:
+    def _targeting(self, key: Key) -> Mapping[RouteId, Route]:
+        """The routes with a parentRef that may reach the WrappedGateway `key`."""
         entry = self._wrapped.get(key)
         if entry is None or entry.model is None:
             targets: tuple[Target, ...] = ((ParentKind.GATEWAY, *key),)
         else:
             targets = wrapped_targets(entry.model)
-        return {route_id for target in targets for route_id in self._by_target.get(target, ())}
+        if len(targets) == 1:
+            return self._by_target.get(targets[0], {})
+        targeting: dict[RouteId, Route] = {}
+        for target in targets:
+            targeting.update(self._by_target.get(target, {}))
+        return targeting
 
     def _selector_gateways_with_routes_from(self, namespace: str) -> set[Key]:
         return {
@@ -347,7 +364,7 @@ class ClusterIndex:
             for key, entry in self._wrapped.items()
             if entry.model is not None
             and entry.model.namespaces_from is NamespacesFrom.SELECTOR
-            and any(route_id[1] == namespace for route_id in self._route_ids_for(key))
+            and any(route_id[1] == namespace for route_id in self._targeting(key))
         }
 
 

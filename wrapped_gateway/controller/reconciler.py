@@ -23,7 +23,7 @@ from wrapped_gateway.controller.index import (
 )
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.controller.status import Outcome, Verdict, status_for
-from wrapped_gateway.listeners import DesiredGateway, WrappedGateway, desired_gateway
+from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, WrappedGateway
 from wrapped_gateway.listeners.wrapped import Output
 from wrapped_gateway.routes import Route
 
@@ -62,6 +62,7 @@ class Reconciler:
         # digest), until the watch shows that object again
         self._applied: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._written_statuses: dict[Key, dict[str, Any]] = {}
+        self._syntheses: dict[Key, ResumableSynthesis] = {}  # one worker per key uses each
 
     def observed(self, kind: str, key: Key, live: LiveGateway | LiveListenerSet | None) -> bool:
         """The watch showed a Gateway or ListenerSet (None: deleted). Whether it is just what
@@ -113,11 +114,13 @@ class Reconciler:
             return "name-taken"
         routes = self._index.routes_for(key)
         foreign = self._foreign_listener_sets(entry.model) if listener_sets else {}
-        # In a thread: thousands of routes take a second, and the event loop must keep
-        # answering health probes and taking watch events meanwhile. Everything it reads is
-        # immutable or only looked up.
+        # Resumed from the previous reconcile's claims: a new route costs one claim, not one
+        # per route. In a thread all the same: a first reconcile of thousands of routes takes a
+        # second, and the event loop must keep answering health probes and taking watch events
+        # meanwhile. Everything it reads is immutable, only looked up, or copied in C.
+        synthesis = self._syntheses.setdefault(key, ResumableSynthesis())
         desired = await asyncio.to_thread(
-            desired_gateway, entry.model, routes, self._index.namespace_labels, foreign
+            synthesis.desired_gateway, entry.model, routes, self._index.namespace_labels, foreign
         )
         self._count_refusals(key, desired)
         verdict, result = await self._converge(entry, desired)
@@ -317,6 +320,7 @@ class Reconciler:
         self._refusals_by_gateway.pop(key, None)
         self._applied.pop((GATEWAY_KIND, *key), None)
         self._written_statuses.pop(key, None)
+        self._syntheses.pop(key, None)
 
     def refusals_by_reason(self) -> dict[str, int]:
         """Current refusals over every WrappedGateway, by reason."""

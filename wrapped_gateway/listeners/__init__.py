@@ -6,6 +6,7 @@ from wrapped_gateway.listeners.model import (
     ListenerKey,
     Refusal,
 )
+from wrapped_gateway.listeners.resumable import ResumableSynthesis
 from wrapped_gateway.listeners.synthesis import desired_gateway
 from wrapped_gateway.listeners.wrapped import (
     InvalidWrappedGateway,
@@ -19,6 +20,7 @@ __all__ = [
     "InvalidWrappedGateway",
     "ListenerKey",
     "Refusal",
+    "ResumableSynthesis",
     "WrappedGateway",
     "desired_gateway",
     "parse_wrapped_gateway",

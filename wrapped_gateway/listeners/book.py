@@ -7,6 +7,7 @@ mark Conflicted), tenancy (a hostname belongs to the namespace that claimed it f
 for TCP/UDP listeners, so that every Gateway built from it is one the API server accepts.
 """
 
+import copy
 from collections.abc import Iterable
 
 from wrapped_gateway.constants import MAX_LISTENER_HOSTNAMES_SIZE, MAX_LISTENERS, Reason
@@ -40,6 +41,7 @@ class ListenerBook:
         self._per_namespace = per_namespace
         self._quota = quota  # generated listeners one namespace may hold
         self.static_names = frozenset(s.name for s in self._static.values())
+        # What claims change, below: `copy` must copy each of these containers.
         self._generated: dict[ListenerKey, GeneratedListener] = {}
         self._generated_in: dict[str, int] = {}  # listeners per namespace
         # (scope, name) -> what holds it, for conflict messages; a scope is a ListenerSet's
@@ -62,6 +64,20 @@ class ListenerBook:
             self._occupy(key, holder)
             if key.hostname is not None:
                 self._owners.record(platform_namespace, key.hostname, holder)
+
+    def copy(self) -> "ListenerBook":
+        """An independent copy: claims in either leave the other as it was."""
+        twin = copy.copy(self)  # the static listeners, settings and the size, shared or immutable
+        twin._generated = {key: listener.copy() for key, listener in self._generated.items()}
+        twin._generated_in = dict(self._generated_in)
+        twin._names = dict(self._names)
+        twin._by_hostname_slot = dict(self._by_hostname_slot)
+        twin._hostname_ports = dict(self._hostname_ports)
+        twin._tcp_ports = dict(self._tcp_ports)
+        twin._http_ports = dict(self._http_ports)
+        twin._tls_ports = dict(self._tls_ports)
+        twin._owners = self._owners.copy()
+        return twin
 
     @property
     def generated(self) -> list[GeneratedListener]:

@@ -1,6 +1,6 @@
 """What the listener core produces: generated listeners, refusals, and the desired Gateway."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from wrapped_gateway.routes import Route, RouteKind, TLSMode
@@ -34,6 +34,15 @@ class GeneratedListener:
     # Hostnames of the TCP/UDP routes it serves, shown on the Gateway since it cannot carry them.
     route_hostnames: set[str] = field(default_factory=set)
     first_route: str = ""
+
+    def copy(self) -> "GeneratedListener":
+        """An independent copy: routes attached to either leave the other as it was."""
+        return replace(
+            self,
+            kinds=set(self.kinds),
+            routes=set(self.routes),
+            route_hostnames=set(self.route_hostnames),
+        )
 
     @property
     def holder(self) -> str:

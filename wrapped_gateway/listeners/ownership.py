@@ -32,6 +32,13 @@ class HostnameOwners:
         # domain -> namespace -> the first hostname it owns below that domain
         self._below: dict[str, dict[str, Owner]] = {}
 
+    def copy(self) -> "HostnameOwners":
+        """An independent copy (the owners themselves are immutable)."""
+        twin = HostnameOwners()
+        twin._by_hostname = dict(self._by_hostname)
+        twin._below = {domain: dict(owners) for domain, owners in self._below.items()}
+        return twin
+
     def rival(self, namespace: str, hostname: str) -> Owner | None:
         """The owner of a hostname that overlaps `hostname` and is not `namespace`."""
         owner = self._by_hostname.get(hostname)

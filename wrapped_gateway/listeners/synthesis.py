@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from itertools import islice, product
 
 from wrapped_gateway.constants import (
@@ -26,6 +27,7 @@ from wrapped_gateway.routes import ParentKind, ParentRef, Protocol, Route
 from wrapped_gateway.routes.model import HOSTNAMED_KINDS
 
 NamespaceLabels = Mapping[str, Mapping[str, str]]
+ClaimOrder = tuple[int, datetime, str, str]
 _PORTS_SHOWN = 5  # a refusal names this many ports and counts the rest
 
 
@@ -42,23 +44,37 @@ def desired_gateway(
     namespace to the ListenerSet there that the controller did not write, described (ListenerSets
     mode): that namespace gets no listeners, and the Gateway does not admit it.
     """
-    listener_sets = wrapped.output is Output.LISTENER_SETS
-    book = ListenerBook(
+    book = new_book(wrapped)
+    refusals: list[Refusal] = []
+    for route in sorted((r for r in routes if reaches(r, wrapped)), key=claim_order):
+        refusals.extend(
+            claim_route(wrapped, route, namespace_labels, foreign_listener_sets or {}, book)
+        )
+    return desired_from(wrapped, book, refusals)
+
+
+def claim_order(route: Route) -> ClaimOrder:
+    """Where `route` claims its listeners among the others: oldest first (Gateway API
+    precedence), so the claims of a route never depend on those of the routes after it."""
+    return (*route.precedence, route.kind)
+
+
+def new_book(wrapped: WrappedGateway) -> ListenerBook:
+    """The book of `wrapped` before any route claimed a listener."""
+    return ListenerBook(
         wrapped.static_listeners,
         wrapped.namespace,
-        per_namespace=listener_sets,
+        per_namespace=wrapped.output is Output.LISTENER_SETS,
         quota=wrapped.listeners_per_namespace,
     )
-    refusals: list[Refusal] = []
-    targeting = sorted(
-        (r for r in routes if reaches(r, wrapped)),
-        key=lambda r: (*r.precedence, r.kind),
-    )
-    for route in targeting:
-        refusals.extend(
-            _claim_route(wrapped, route, namespace_labels, foreign_listener_sets or {}, book)
-        )
+
+
+def desired_from(
+    wrapped: WrappedGateway, book: ListenerBook, refusals: Iterable[Refusal]
+) -> DesiredGateway:
+    """The DesiredGateway once every route has claimed its listeners in `book`."""
     listeners = tuple(book.generated)
+    listener_sets = wrapped.output is Output.LISTENER_SETS
     return DesiredGateway(
         namespace=wrapped.namespace,
         name=wrapped.name,
@@ -69,13 +85,14 @@ def desired_gateway(
     )
 
 
-def _claim_route(
+def claim_route(
     wrapped: WrappedGateway,
     route: Route,
     namespace_labels: NamespaceLabels,
     foreign_listener_sets: Mapping[str, str],
     book: ListenerBook,
 ) -> list[Refusal]:
+    """Let `route` claim its listeners in `book`; what it is refused."""
     if route.acme_solver:
         return []  # served by the HTTP listener the platform provides for ACME challenges
     if route.defects:

@@ -82,6 +82,25 @@ def test_routes_reach_a_listener_sets_mode_wrapped_gateway_through_its_listener_
     assert index.remove_route(RouteKind.HTTP, "team", "r") == {("infra", "sel"), ("other", "sel")}
 
 
+def test_same_named_wrapped_gateways_touch_each_other_only_when_one_writes_listener_sets() -> None:
+    """Of the same-named WrappedGateways only the oldest may write ListenerSets: a change
+    concerns the others only when the old or the new entry is in ListenerSets mode."""
+    index = ClusterIndex()
+    listeners = [{"name": "http", "port": 80, "protocol": "HTTP"}]
+    index.upsert_wrapped(entry("gw", "a"))
+    index.upsert_wrapped(entry("gw", "b"))
+    assert index.upsert_wrapped(entry("gw", "c")) == {("c", "gw")}
+    assert index.upsert_wrapped(entry("gw", "c", gatewayClassName="other")) == {("c", "gw")}
+    assert index.remove_wrapped("c", "gw") == {("c", "gw")}
+
+    to_sets = entry("gw", "b", output="ListenerSets", listeners=listeners)
+    assert index.upsert_wrapped(to_sets) == {("a", "gw"), ("b", "gw")}
+    back = entry("gw", "b")
+    assert index.upsert_wrapped(back) == {("a", "gw"), ("b", "gw")}  # it no longer writes them
+    index.upsert_wrapped(to_sets)
+    assert index.remove_wrapped("b", "gw") == {("a", "gw"), ("b", "gw")}
+
+
 def test_a_status_only_change_of_a_wrapped_gateway_touches_nothing() -> None:
     index = ClusterIndex()
     obj = wrapped_obj(uid="u", generation=1)
