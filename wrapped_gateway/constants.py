@@ -66,6 +66,9 @@ MAX_LISTENERS: Final = 64
 # The listener-hostnames annotation stays far below the API server's 256 KiB limit on all of an
 # object's annotations, whatever the number of TCP/UDP routes.
 MAX_LISTENER_HOSTNAMES_SIZE: Final = 32 * 1024
+# What a WrappedGateway's annotations may add to its Gateway: the API server's 256 KiB for all
+# annotations, less the listener hostnames and room for the controller's own (the digest).
+MAX_COPIED_ANNOTATIONS_SIZE: Final = 256 * 1024 - MAX_LISTENER_HOSTNAMES_SIZE - 4 * 1024
 DEFAULT_TLS_PORT: Final = 443
 
 

@@ -6,11 +6,16 @@ from typing import Any
 
 import pytest
 
-from tests.unit.builders import parent, route, route_obj, wrapped
-from wrapped_gateway.constants import MAX_LISTENER_HOSTNAMES_SIZE, MAX_LISTENERS
+from tests.unit.builders import parent, route, route_obj, wrapped, wrapped_obj
+from wrapped_gateway.constants import (
+    MAX_COPIED_ANNOTATIONS_SIZE,
+    MAX_LISTENER_HOSTNAMES_SIZE,
+    MAX_LISTENERS,
+)
 from wrapped_gateway.hostnames import hostname_problem
 from wrapped_gateway.listeners import DesiredGateway, InvalidWrappedGateway, desired_gateway
 from wrapped_gateway.listeners.static import is_listener_name
+from wrapped_gateway.listeners.wrapped import parse_wrapped_gateway
 from wrapped_gateway.routes import Route, parse_route
 
 ALL = {"namespaces": {"from": "All"}}
@@ -386,6 +391,19 @@ class TestAnnotationsStayBounded:
         # the oldest routes keep theirs; every route is still attached
         assert all(r.hostname not in shown for r in hidden)
         assert len(result.listeners[0].routes) == 2000
+
+    def test_annotations_copied_from_the_wrapped_gateway_leave_room_for_the_hostnames(
+        self,
+    ) -> None:
+        """Otherwise every apply of the Gateway would fail: an invalid spec, said once."""
+        fits = {"team.example.com/notes": "x" * (MAX_COPIED_ANNOTATIONS_SIZE - 22)}
+        parse_wrapped_gateway(wrapped_obj(annotations=fits))
+        too_big = {"team.example.com/notes": "x" * (MAX_COPIED_ANNOTATIONS_SIZE - 21)}
+        with pytest.raises(InvalidWrappedGateway, match="copied to the Gateway take 225,281"):
+            parse_wrapped_gateway(wrapped_obj(annotations=too_big))
+        # kubectl's own copy of the object is not copied, so it does not count
+        applied = {"kubectl.kubernetes.io/last-applied-configuration": "x" * 250_000}
+        parse_wrapped_gateway(wrapped_obj(annotations=applied))
 
 
 class TestStaticListenersFollowTheGatewayRules:

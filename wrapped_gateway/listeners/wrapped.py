@@ -7,6 +7,8 @@ from enum import StrEnum
 from typing import Any
 
 from wrapped_gateway.constants import (
+    MAX_COPIED_ANNOTATIONS_SIZE,
+    MAX_LISTENER_HOSTNAMES_SIZE,
     MAX_LISTENERS,
     NAMESPACE_PLACEHOLDER,
     NOT_COPIED_ANNOTATION_PREFIXES,
@@ -117,7 +119,7 @@ def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
         uid=metadata.get("uid"),
         generation=metadata.get("generation"),
         labels=_string_map(metadata.get("labels"), "metadata.labels"),
-        annotations=_string_map(metadata.get("annotations"), "metadata.annotations"),
+        annotations=_copyable_annotations(metadata.get("annotations")),
         gateway_spec={k: v for k, v in spec.items() if k not in _NOT_GATEWAY_FIELDS},
         static_listeners=static_listeners,
         namespaces_from=_namespaces_from(namespaces.get("from")),
@@ -156,6 +158,24 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 def _string_map(value: Any, where: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in _mapping(value, where).items()}
+
+
+def _copyable_annotations(value: Any) -> dict[str, str]:
+    """The annotations, refused when those copied to the Gateway leave its annotations no room
+    for the listener hostnames: every apply would fail."""
+    annotations = _string_map(value, "metadata.annotations")
+    size = sum(
+        len(k.encode()) + len(v.encode())
+        for k, v in annotations.items()
+        if not k.startswith(NOT_COPIED_ANNOTATION_PREFIXES)
+    )
+    if size > MAX_COPIED_ANNOTATIONS_SIZE:
+        raise InvalidWrappedGateway(
+            f"metadata.annotations copied to the Gateway take {size:,} bytes; at most "
+            f"{MAX_COPIED_ANNOTATIONS_SIZE:,}, so that with the listener hostnames "
+            f"({MAX_LISTENER_HOSTNAMES_SIZE:,}) they stay under the API server's 256 KiB"
+        )
+    return annotations
 
 
 def _namespaces_from(value: Any) -> NamespacesFrom:
