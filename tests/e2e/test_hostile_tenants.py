@@ -92,29 +92,15 @@ def attack(custom: client.CustomObjectsApi, platform: str, evil: str) -> None:
             **to_gateway,
         ),
     )
-    # every port from 1 to 30000 times 16 hostnames: half a million claims and refusals on
-    # every reconcile if expanded
-    apply(
-        custom,
-        http_route(
-            evil,
-            "flood",
-            [f"f{i}.example.org" for i in range(16)],
-            annotations={"wrapped-gateway.dev/ports": ",".join(map(str, range(1, 30001)))},
-            **to_gateway,
-        ),
-    )
-    # the most ports a route may list, 64, times 16 hostnames under the good tenant's wildcard
-    apply(
-        custom,
-        http_route(
-            evil,
-            "greedy",
-            [f"g{i}.good.example.com" for i in range(16)],
-            annotations={"wrapped-gateway.dev/ports": ",".join(map(str, range(1, 65)))},
-            **to_gateway,
-        ),
-    )
+    for name, names, ports in (
+        # every port from 1 to 30000 times 16 hostnames: half a million claims and refusals on
+        # every reconcile if expanded
+        ("flood", [f"f{i}.example.org" for i in range(16)], range(1, 30001)),
+        # the most ports a route may list, 64, times 16 hostnames under the good tenant's wildcard
+        ("greedy", [f"g{i}.good.example.com" for i in range(16)], range(1, 65)),
+    ):
+        annotations = {"wrapped-gateway.dev/ports": ",".join(map(str, ports))}
+        apply(custom, http_route(evil, name, names, annotations=annotations, **to_gateway))
     # squatting the name the good tenant's next listener would get
     apply(
         custom,
