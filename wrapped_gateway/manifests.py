@@ -37,6 +37,12 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc, valid-type]
         super().__init__(stream)
         self.resolve = functools.lru_cache(maxsize=None)(super().resolve)
 
+    def dispose(self) -> None:
+        super().dispose()
+        # The cache holds the loader (its bound method), and the collector is paused while
+        # reading: without this, every file's loader and text would live until it runs again.
+        del self.resolve
+
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
         pass
 

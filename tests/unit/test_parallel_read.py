@@ -1,6 +1,7 @@
 """A large input is cut at document markers and parsed by several processes: the documents,
 their sources and the errors are exactly those of reading it whole."""
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,19 @@ def test_an_error_in_a_later_piece_names_its_document_and_line_in_the_file(tmp_p
             read_documents([str(path)], workers=workers)
         expected = f"{path} (document 1901): not valid YAML at line {line},"
         assert str(error.value).startswith(expected)
+
+
+def test_no_parser_outlives_its_file_while_the_collector_is_paused(tmp_path: Path) -> None:
+    """Reading pauses the garbage collector; a parser kept alive by a reference cycle would
+    hold its file's text until the collector runs again, for every file of a directory."""
+    for index in range(20):
+        (tmp_path / f"r{index}.yaml").write_text(f"kind: X\nmetadata: {{name: r{index}}}\n")
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        assert len(read_documents([str(tmp_path)])) == 20
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        assert not [o for o in gc.get_objects() if isinstance(o, loader)]
+    finally:
+        if enabled:
+            gc.enable()

@@ -188,7 +188,7 @@ def _check_allowed_routes(where: str, allowed: Any) -> None:
         _check_fields(f"{where}.allowedRoutes.kinds[{index}]", kind, _ROUTE_KIND_FIELDS)
 
 
-def _check_fields(where: str, value: Any, fields: Mapping[str, "_Field"]) -> None:
+def _check_fields(where: str, value: Any, fields: Mapping[str, _Field]) -> None:
     """`value` holds its required fields, and each field present is a string of the form the
     Gateway CRD's schema demands."""
     if not isinstance(value, Mapping):
