@@ -153,7 +153,6 @@ class Controller:
 
     # --- start-up: one LIST per resource, then the watches take over ----------------------
     async def initial_sync(self, route_versions: Mapping[RouteKind, str]) -> None:
-        core = client.CoreV1Api(self.api.api_client)
         for kind, version in route_versions.items():
             async for obj in self._listed(GATEWAY_GROUP, version, PLURALS[kind]):
                 self.on_route({"type": None, "object": {**obj, "kind": kind.value}})
@@ -165,11 +164,8 @@ class Controller:
         if await asyncio.to_thread(self.api.serves_listener_sets):
             async for obj in self._listed(*LISTENER_SETS):
                 self.on_listener_set({"type": None, "object": obj})
-        namespaces = await asyncio.to_thread(core.list_namespace)
-        for namespace in namespaces.items:
-            metadata = namespace.metadata
-            terminating = metadata.deletion_timestamp is not None
-            self.index.upsert_namespace(metadata.name, metadata.labels or {}, terminating)
+        async for obj in self._listed("", "v1", "namespaces"):
+            self.on_namespace({"type": None, "object": obj})
         self.ready = True
         log.info(
             "index ready: %d routes, %d WrappedGateways",
@@ -181,7 +177,9 @@ class Controller:
     async def _listed(self, group: str, version: str, plural: str) -> AsyncIterator[Any]:
         """Every object of a resource, fetched a page at a time: a single LIST of tens of
         thousands of routes would hold all of them, as JSON and as objects, at once."""
-        for namespace in self.settings.namespaces or (None,):
+        # Namespaces themselves are listed whole, never limited to the watched ones.
+        scopes = (self.settings.namespaces if group else None) or (None,)
+        for namespace in scopes:
             token: str | None = None
             while True:
                 page = await asyncio.to_thread(
@@ -198,9 +196,9 @@ class Controller:
     ) -> dict[str, Any]:
         group, version, plural = resource
         paging: dict[str, Any] = {"limit": LIST_PAGE, **({"_continue": token} if token else {})}
-        if not group:  # core/v1: namespaces, never limited to the watched namespaces
+        if not group:  # core/v1 namespaces, as the watch would show them
             listing = client.CoreV1Api(self.api.api_client).list_namespace(**paging)
-            items = [{"metadata": {"name": n.metadata.name}} for n in listing.items]
+            items = [_namespace_object(n.metadata) for n in listing.items]
             return {"items": items, "metadata": {"continue": listing.metadata._continue}}
         custom = client.CustomObjectsApi(self.api.api_client)
         if namespace is None:
@@ -339,6 +337,16 @@ def _key_of(namespaced_name: str) -> Key:
 def _namespaced_name(obj: Mapping[str, Any]) -> tuple[str, str]:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace")), str(metadata.get("name"))
+
+
+def _namespace_object(metadata: client.V1ObjectMeta) -> dict[str, Any]:
+    """What `on_namespace` reads of a Namespace, from the client's model of it."""
+    fields = {
+        "name": metadata.name,
+        "labels": metadata.labels or {},
+        "deletionTimestamp": metadata.deletion_timestamp,
+    }
+    return {"metadata": fields}
 
 
 def kopf_settings() -> kopf.OperatorSettings:
