@@ -1,5 +1,3 @@
-import sys
+from wrapped_gateway.cli import console
 
-from wrapped_gateway.cli import main
-
-sys.exit(main())
+console()

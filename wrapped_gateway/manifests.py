@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,37 +70,28 @@ class ManifestError(Exception):
 @dataclass(frozen=True, slots=True)
 class Document:
     """One object and where it came from. Its apiVersion, kind and metadata have the shape of a
-    Kubernetes object's (checked on construction); everything else is the reader's to check."""
+    Kubernetes object's (checked on construction, when the fields below are read once: `render`
+    asks for them several times per object); everything else is the reader's to check."""
 
     source: str  # "path (document N)"
     obj: Mapping[str, Any]
+    api_version: str = field(init=False)
+    kind: str = field(init=False)
+    metadata: Mapping[str, Any] = field(init=False)
+    name: str = field(init=False)
+    namespace: str = field(init=False)  # as written: empty when not given
 
     def __post_init__(self) -> None:
         problem = _shape_problem(self.obj)
         if problem:
             raise ManifestError(f"{self.source}: {problem}")
-
-    @property
-    def api_version(self) -> str:
-        return str(self.obj.get("apiVersion") or "")
-
-    @property
-    def kind(self) -> str:
-        return str(self.obj.get("kind") or "")
-
-    @property
-    def metadata(self) -> Mapping[str, Any]:
-        metadata: Mapping[str, Any] = self.obj.get("metadata") or {}
-        return metadata
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name") or "")
-
-    @property
-    def namespace(self) -> str:
-        """As written: empty when not given."""
-        return str(self.metadata.get("namespace") or "")
+        metadata = self.obj.get("metadata") or {}
+        set_field = object.__setattr__  # frozen
+        set_field(self, "api_version", str(self.obj.get("apiVersion") or ""))
+        set_field(self, "kind", str(self.obj.get("kind") or ""))
+        set_field(self, "metadata", metadata)
+        set_field(self, "name", str(metadata.get("name") or ""))
+        set_field(self, "namespace", str(metadata.get("namespace") or ""))
 
     @property
     def identity(self) -> str:
@@ -110,20 +101,20 @@ class Document:
 
 
 def _shape_problem(obj: Mapping[str, Any]) -> str | None:
-    for field in ("apiVersion", "kind"):
-        value = obj.get(field)
+    for field_name in ("apiVersion", "kind"):
+        value = obj.get(field_name)
         if value is not None and not isinstance(value, str):
-            return f"{field} must be a string, not {_type_name(value)}"
+            return f"{field_name} must be a string, not {_type_name(value)}"
     kind = obj.get("kind") or "object"
     metadata = obj.get("metadata")
     if metadata is None:
         return None
     if not isinstance(metadata, Mapping):
         return f"{kind}: metadata must be a mapping, not {_type_name(metadata)}"
-    for field in ("name", "namespace"):
-        value = metadata.get(field)
+    for field_name in ("name", "namespace"):
+        value = metadata.get(field_name)
         if value is not None and not isinstance(value, str):
-            return f"{kind}: metadata.{field} must be a string, not {_type_name(value)}"
+            return f"{kind}: metadata.{field_name} must be a string, not {_type_name(value)}"
     return None
 
 

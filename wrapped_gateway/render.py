@@ -85,14 +85,17 @@ def _render(documents: Iterable[Document]) -> Rendered:
                 "(not a WrappedGateway, route or Namespace)"
             )
     by_target: dict[Target, list[Route]] = defaultdict(list)
-    for route in routes:
-        for target in route_targets(route):
-            by_target[target].append(route)
     known = {target for w in wrapped for target in wrapped_targets(w)}
+    strays: list[Route] = []
+    for route in routes:
+        targets = route_targets(route)
+        for target in targets:
+            by_target[target].append(route)
+        if known.isdisjoint(targets):
+            strays.append(route)
     notes.extend(
         f"note: {route} targets no WrappedGateway in the input"
-        for route in sorted(routes, key=lambda r: (r.namespace, r.name, r.kind))
-        if known.isdisjoint(route_targets(route))
+        for route in sorted(strays, key=lambda r: (r.namespace, r.name, r.kind))
     )
     gateways = [
         desired_gateway(w, _routes_of(w, by_target), namespace_labels)

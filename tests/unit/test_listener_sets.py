@@ -175,6 +175,11 @@ class TestAttachment:
         assert result.listener_sets == ()
         assert reasons(result) == [("team-a", None, "CrossNamespaceListenerSet")]
 
+    def test_a_parent_ref_given_twice_is_refused_once(self) -> None:
+        twice = [to_set(namespace="team-b"), to_set(namespace="team-b")]
+        result = shared([tenant("team-a", ["a.example.com"], parents=twice)])
+        assert reasons(result) == [("team-a", None, "CrossNamespaceListenerSet")]
+
     def test_gateway_mode_ignores_parent_refs_to_listener_sets(self) -> None:
         result = desired_gateway(wrapped(routes=ALL), [tenant("team-a", ["a.example.com"])], {})
         assert result.listeners == ()

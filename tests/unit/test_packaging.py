@@ -67,7 +67,7 @@ def test_the_image_runs_wrapped_gateway_run_as_the_charts_user() -> None:
     assert values()["podSecurityContext"]["runAsUser"] == 65532
     # the console script the ENTRYPOINT names exists
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["wrapped-gateway"] == "wrapped_gateway.cli:main"
+    assert project["scripts"]["wrapped-gateway"] == "wrapped_gateway.cli:console"
     # the chart passes arguments only, starting with `run`, and keeps the ENTRYPOINT
     deployment = (CHART / "templates" / "deployment.yaml").read_text()
     assert "command:" not in deployment

@@ -127,6 +127,29 @@ def test_several_files_and_stdin_combine(tmp_path: Path) -> None:
     assert "https-443-a.example.com" in result.stdout
 
 
+def test_the_command_writes_everything_before_it_exits(tmp_path: Path) -> None:
+    # The command ends its process without Python's teardown: what it printed must be out.
+    hostnames = [f"h{i}.example.com" for i in range(100)]
+    routes = [route_obj(name=f"r{i}", hostnames=[h]) for i, h in enumerate(hostnames)]
+    write(tmp_path / "in.yaml", wrapped_obj(), *routes)
+    command = [sys.executable, "-m", "wrapped_gateway", "render", "-f", str(tmp_path / "in.yaml")]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    (gateway,) = yaml.safe_load_all(result.stdout)
+    assert len(gateway["spec"]["listeners"]) == 64
+    assert len(result.stderr.splitlines()) == 36  # r64 to r99: TooManyListeners
+    assert result.stderr.splitlines()[-1].startswith("WrappedGateway infra/gw: HTTPRoute infra/r99")
+
+
+def test_the_command_exits_non_zero_on_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("kind: [")
+    command = [sys.executable, "-m", "wrapped_gateway", "render", "-f", str(tmp_path / "bad.yaml")]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"wrapped-gateway render: error: {tmp_path / 'bad.yaml'}")
+
+
 def test_namespaces_in_the_input_feed_selector_policies(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -245,9 +245,9 @@ class TestTenancy:
             "a.b.team.example.com",
             "exact.example.com",
         }
-        assert reasons(result) == [
-            ("r", "other.example.com", "HostnameNotAllowed"),
+        assert reasons(result) == [  # in the order of spec.hostnames
             ("r", "team.example.com", "HostnameNotAllowed"),
+            ("r", "other.example.com", "HostnameNotAllowed"),
         ]
 
     def test_first_namespace_to_claim_a_hostname_owns_it(self) -> None:
@@ -375,6 +375,29 @@ class TestSectionNames:
 
 
 class TestConflicts:
+    def test_refusals_come_in_claim_order_oldest_route_first(self) -> None:
+        # Not sorted by name: sorting every reconcile's refusals would make one tenant's
+        # thousands of refused routes slow every change on the shared Gateway.
+        owner = route(name="z", namespace="team-z", hostnames=["a.example.com", "b.example.com"])
+        newest = route(
+            name="a",
+            namespace="team-a",
+            hostnames=["b.example.com", "a.example.com"],
+            created="2026-03-01T00:00:00Z",
+        )
+        newer = route(
+            name="z",
+            namespace="team-y",
+            hostnames=["b.example.com"],
+            created="2026-02-01T00:00:00Z",
+        )
+        result = render([newest, newer, owner], wrapped(routes=ALL))
+        assert [(r.namespace, r.hostname) for r in result.refusals] == [
+            ("team-y", "b.example.com"),
+            ("team-a", "b.example.com"),
+            ("team-a", "a.example.com"),
+        ]
+
     def test_tcp_cannot_share_a_port_with_https(self) -> None:
         web = route(name="web")
         tcp = route(

@@ -7,7 +7,8 @@ to a second post of the same refusal says that it is posted already.
 """
 
 import hashlib
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,19 +24,66 @@ DIGEST_CHARS = 16
 
 
 class EventLedger:
-    """Remembers which refusals were reported, for `ttl` seconds."""
+    """Remembers which refusals were reported, for `ttl` seconds (the API server keeps an Event
+    an hour by default: a refusal that lasts longer is reported again).
 
-    def __init__(self, ttl: float = 3600, maxsize: int = 50_000) -> None:
-        self._reported: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize=maxsize, ttl=ttl)
+    A Gateway's refusals are asked about on each of its reconciles; one tenant's thousands of
+    refused routes must not make every other tenant's change look all of them up (20 ms per
+    15,000). So when every refusal of a Gateway was found reported, that list is remembered, and
+    what a later list shares with it is answered from it, for up to `recheck` seconds (an
+    expiry is noticed that much later).
+    """
 
-    def unreported(self, gateway_key: str, refusals: Iterable[Refusal]) -> list[Refusal]:
+    def __init__(
+        self,
+        ttl: float = 3600,
+        maxsize: int = 50_000,
+        recheck: float = 60,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._reported: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize, ttl, timer=clock)
+        self._recheck = recheck
+        self._clock = clock
+        # gateway -> its refusals when all were found reported, and until when that holds
+        self._settled: dict[str, tuple[tuple[Refusal, ...], float]] = {}
+
+    def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
         """The refusals with no Event yet."""
-        return [r for r in refusals if _mark(gateway_key, r) not in self._reported]
+        now = self._clock()
+        refusals = tuple(refusals)
+        unknown = refusals[self._settled_prefix(gateway_key, refusals, now) :]
+        unreported = [r for r in unknown if _mark(gateway_key, r) not in self._reported]
+        if unreported:
+            self._settled.pop(gateway_key, None)
+        elif unknown or gateway_key not in self._settled:
+            self._settled[gateway_key] = (refusals, now + self._recheck)
+        return unreported
+
+    def _settled_prefix(self, gateway_key: str, refusals: tuple[Refusal, ...], now: float) -> int:
+        """How many of `refusals`, from the first, are known reported without a lookup.
+
+        Refusals come in claim order, oldest route first, and a change resumes the claims
+        where it falls, mostly at the end: the list seen before is then a prefix of this one,
+        or this one of it. Compared in C, and mostly by identity: a resumed synthesis passes
+        the same Refusal objects again.
+        """
+        settled, until = self._settled.get(gateway_key, ((), 0.0))
+        if now >= until:
+            return 0
+        if refusals[: len(settled)] == settled:
+            return len(settled)
+        if settled[: len(refusals)] == refusals:
+            return len(refusals)
+        return 0
 
     def reported(self, gateway_key: str, refusal: Refusal) -> None:
         """Called once its Event is posted: a refusal whose post failed stays unreported, so
         the next reconcile posts it."""
         self._reported[_mark(gateway_key, refusal)] = True
+
+    def forget(self, gateway_key: str) -> None:
+        """The Gateway is gone: its remembered refusals are not kept alive."""
+        self._settled.pop(gateway_key, None)
 
 
 def _mark(gateway_key: str, refusal: Refusal) -> tuple[str, ...]:

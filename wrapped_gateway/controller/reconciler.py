@@ -4,8 +4,10 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from kubernetes.client import ApiException
@@ -30,6 +32,7 @@ from wrapped_gateway.routes import Route
 log = logging.getLogger(__name__)
 EVENTS_PER_RECONCILE = 50
 EVENT_BATCH_PAUSE = 1.0  # seconds between the batches of a refusal flood's Events
+_REASON = attrgetter("reason")
 
 
 class Reconciler:
@@ -311,12 +314,11 @@ class Reconciler:
         return len(unreported) <= EVENTS_PER_RECONCILE
 
     def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
-        counts: dict[str, int] = {}
-        for refusal in desired.refusals:
-            counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
-        self._refusals_by_gateway[key] = counts
+        # Counted in C: this runs on every reconcile, for every refusal of the Gateway.
+        self._refusals_by_gateway[key] = Counter(map(_REASON, desired.refusals))
 
     def _forget(self, key: Key) -> None:
+        self._ledger.forget(f"{key[0]}/{key[1]}")
         self._refusals_by_gateway.pop(key, None)
         self._applied.pop((GATEWAY_KIND, *key), None)
         self._written_statuses.pop(key, None)

@@ -82,18 +82,6 @@ class Refusal:
     def route_key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    @property
-    def sort_key(self) -> tuple[str, str, str, str, int, str, str]:
-        return (
-            self.namespace,
-            self.name,
-            self.kind,
-            self.hostname or "",
-            self.port or 0,
-            self.reason,
-            self.message,
-        )
-
     def __str__(self) -> str:
         return f"{self.kind} {self.route_key}: {self.reason}: {self.message}"
 

@@ -8,16 +8,18 @@ synthesis' business).
 """
 
 from wrapped_gateway.listeners.wrapped import Output, WrappedGateway
-from wrapped_gateway.routes import ParentKind, Route
+from wrapped_gateway.routes import ParentKind, ParentRef, Route
 
 # (kind, namespace, name) of a parent; the namespace of a ListenerSet target is "": any.
 Target = tuple[ParentKind, str, str]
 
 
 def route_targets(route: Route) -> set[Target]:
-    return {
-        (p.kind, p.namespace if p.kind is ParentKind.GATEWAY else "", p.name) for p in route.parents
-    }
+    return {_target(parent) for parent in route.parents}
+
+
+def _target(parent: ParentRef) -> Target:
+    return (parent.kind, parent.namespace if parent.kind is ParentKind.GATEWAY else "", parent.name)
 
 
 def wrapped_targets(wrapped: WrappedGateway) -> tuple[Target, ...]:
@@ -28,4 +30,5 @@ def wrapped_targets(wrapped: WrappedGateway) -> tuple[Target, ...]:
 
 
 def reaches(route: Route, wrapped: WrappedGateway) -> bool:
-    return not route_targets(route).isdisjoint(wrapped_targets(wrapped))
+    targets = wrapped_targets(wrapped)
+    return any(_target(parent) in targets for parent in route.parents)

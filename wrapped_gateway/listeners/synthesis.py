@@ -80,7 +80,9 @@ def desired_from(
         name=wrapped.name,
         gateway=gateway_manifest(wrapped, listeners),
         listeners=listeners,
-        refusals=tuple(sorted(set(refusals), key=lambda r: r.sort_key)),
+        # In claim order (oldest route first), as the claims made them: sorting them on every
+        # reconcile would let one tenant's thousands of refused routes slow every change.
+        refusals=tuple(refusals),
         listener_sets=listener_set_manifests(wrapped, listeners) if listener_sets else (),
     )
 
@@ -92,7 +94,20 @@ def claim_route(
     foreign_listener_sets: Mapping[str, str],
     book: ListenerBook,
 ) -> list[Refusal]:
-    """Let `route` claim its listeners in `book`; what it is refused."""
+    """Let `route` claim its listeners in `book`; what it is refused, each refusal once (a
+    parentRef given twice is refused once)."""
+    return list(
+        dict.fromkeys(_claims(wrapped, route, namespace_labels, foreign_listener_sets, book))
+    )
+
+
+def _claims(
+    wrapped: WrappedGateway,
+    route: Route,
+    namespace_labels: NamespaceLabels,
+    foreign_listener_sets: Mapping[str, str],
+    book: ListenerBook,
+) -> list[Refusal]:
     if route.acme_solver:
         return []  # served by the HTTP listener the platform provides for ACME challenges
     if route.defects:
@@ -250,12 +265,11 @@ def _claim_parent(
     # annotation expands into millions of keys, refusals or Events.
     budget = 1 if section is not None else MAX_LISTENERS
     wanted = product(ports, hostnames)
+    protocol = route.protocol.value
     refusals += [
         refusal
         for port, hostname in islice(wanted, budget)
-        if (
-            refusal := book.claim(route, ListenerKey(port, route.protocol.value, hostname), section)
-        )
+        if (refusal := book.claim(route, ListenerKey(port, protocol, hostname), section))
     ]
     if len(ports) * len(hostnames) > budget:
         refusals.extend(_beyond_budget(route, section, ports, hostnames, budget))

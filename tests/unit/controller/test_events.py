@@ -24,6 +24,53 @@ def test_a_refusal_is_unreported_until_it_is_marked_reported() -> None:
     assert ledger.unreported("infra/gw", [refusal("changed")]) == [refusal("changed")]
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refusal_is_reported_again_once_its_report_expired() -> None:
+    clock = FakeClock()
+    ledger = EventLedger(ttl=100, recheck=10, clock=clock)
+    ledger.reported("infra/gw", refusal())
+    clock.now = 50
+    assert ledger.unreported("infra/gw", [refusal()]) == []
+    clock.now = 105  # the report expired; the settled answer, from t=50, is past its recheck
+    assert ledger.unreported("infra/gw", [refusal()]) == [refusal()]
+
+
+def test_a_settled_gateway_is_answered_without_looking_its_refusals_up() -> None:
+    # One tenant's thousands of reported refusals must not be looked up on every reconcile.
+    clock = FakeClock()
+    ledger = EventLedger(ttl=100, recheck=10, clock=clock)
+    flood = [refusal(f"m{i}") for i in range(1000)]
+    for r in flood:
+        ledger.reported("infra/gw", r)
+    assert ledger.unreported("infra/gw", flood) == []
+    clock.now = 5
+    ledger._reported.clear()  # every lookup would now answer "unreported"
+    assert ledger.unreported("infra/gw", flood) == []  # answered from the settled list
+    assert ledger.unreported("infra/gw", flood[:-1]) == []  # the newest route went
+    # a newer route's refusal is looked up alone
+    assert ledger.unreported("infra/gw", [*flood, refusal("new")]) == [refusal("new")]
+    # a list that differs before its end is looked up whole
+    changed = [refusal("changed"), *flood[1:]]
+    assert ledger.unreported("infra/gw", changed) == changed
+
+
+def test_a_forgotten_gateway_is_looked_up_again() -> None:
+    clock = FakeClock()
+    ledger = EventLedger(clock=clock)
+    ledger.reported("infra/gw", refusal())
+    assert ledger.unreported("infra/gw", [refusal()]) == []
+    ledger.forget("infra/gw")
+    ledger._reported.clear()
+    assert ledger.unreported("infra/gw", [refusal()]) == [refusal()]
+
+
 def test_the_event_is_a_warning_on_the_route() -> None:
     web = route(name="web", namespace="team")
     event = refusal_event(refusal(), web, "infra/gw", NOW)
