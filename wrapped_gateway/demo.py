@@ -130,6 +130,7 @@ def _controller(kubeconfig: Path) -> Iterator[None]:
         log_format="text",
         workers=2,
         settle_seconds=0.2,
+        burst_hold_seconds=30,
         resync_seconds=600,
     )
     stop = threading.Event()

@@ -52,7 +52,9 @@ class Controller:
     def __init__(self, settings: Settings, api_client: client.ApiClient) -> None:
         self.settings = settings
         self.index = ClusterIndex()
-        self.queue: WorkQueue[Key] = WorkQueue(settle=settings.settle_seconds)
+        self.queue: WorkQueue[Key] = WorkQueue(
+            settle=settings.settle_seconds, burst_hold=settings.burst_hold_seconds
+        )
         self.api = KubeApi(api_client)
         self.reconciler = Reconciler(self.index, self.api, EventLedger(), later=self._later)
         self.ready = False

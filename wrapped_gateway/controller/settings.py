@@ -30,6 +30,7 @@ class Settings:
     log_format: str
     workers: int
     settle_seconds: float
+    burst_hold_seconds: float
     resync_seconds: float
 
 
@@ -124,6 +125,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _option(
         parser,
+        "--burst-hold-seconds",
+        "BURST_HOLD_SECONDS",
+        "while changes come to many WrappedGateways at once (10 or more within a second), a "
+        "reconciled one waits for the burst to end, at most this long, before the next "
+        "reconcile (0: never)",
+        type=float,
+        default="30",
+    )
+    _option(
+        parser,
         "--resync-seconds",
         "RESYNC_SECONDS",
         "re-check every WrappedGateway this often (writes only on drift)",
@@ -148,5 +159,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         workers=args.workers,
         settle_seconds=args.settle_seconds,
+        burst_hold_seconds=args.burst_hold_seconds,
         resync_seconds=args.resync_seconds,
     )

@@ -11,11 +11,21 @@ about once per `reconcile time + rest`, each time with everything that arrived m
 the more a reconcile costs (thousands of routes, a Gateway write the API server validates
 slowly, a saturated process) the more each one gathers: the controller spends at most about
 1 / (1 + cost_factor) of its time on one busy key.
+
+Under a burst across many keys (at least `burst_keys` distinct keys added within
+`burst_window` seconds, as when thousands of routes are created over many WrappedGateways) a
+key that was reconciled rests until the burst is over, or `burst_hold` seconds at most, so
+that each Gateway is written a few times per burst instead of once per second or two; the
+keys held are handed out as soon as the burst ends. Per key, a burst looks like a stream of
+single changes (one every second or two), so only the controller-wide count tells them apart.
+A key that was not reconciled during the burst is still handed out at once, and so is every
+key when changes come to fewer keys (a tenant editing its routes).
 """
 
 import asyncio
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -23,9 +33,24 @@ K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, settle: float = 0.2, cost_factor: float = 3.0) -> None:
+    def __init__(
+        self,
+        settle: float = 0.2,
+        cost_factor: float = 3.0,
+        burst_keys: int = 10,
+        burst_window: float = 1.0,
+        burst_hold: float = 30.0,
+    ) -> None:
         self._settle = settle
         self._cost_factor = cost_factor
+        self._burst_keys = burst_keys
+        self._burst_window = burst_window
+        self._burst_hold = burst_hold
+        # Additions of the last burst_window seconds, and how many of them each key has.
+        self._recent: deque[tuple[float, K]] = deque()
+        self._recent_counts: dict[K, int] = {}
+        self._held: set[K] = set()  # resting until the burst is over
+        self._burst_check: asyncio.TimerHandle | None = None
         self._ready: asyncio.Queue[K] = asyncio.Queue()
         self._dirty: set[K] = set()  # waiting, or to run again after processing
         self._processing: dict[K, float] = {}  # key -> loop time it was handed out
@@ -41,10 +66,12 @@ class WorkQueue(Generic[K]):
 
         The earliest request wins: a change while a retry waits out its backoff runs at once.
         """
+        now = asyncio.get_running_loop().time()
+        if delay == 0:  # a change, not a retry: counted towards a burst
+            self._count_addition(key, now)
         if key in self._processing:
             self._dirty.add(key)  # `done` schedules it
             return
-        now = asyncio.get_running_loop().time()
         due = max(now + delay, self._rest_end(key, now))
         if key in self._dirty:
             timer = self._timers.get(key)
@@ -65,6 +92,10 @@ class WorkQueue(Generic[K]):
         now = asyncio.get_running_loop().time()
         took = now - self._processing.pop(key, now)
         rest = max(self._settle, self._cost_factor * took)
+        if self._in_burst(now):
+            rest = max(rest, self._burst_hold)
+            self._held.add(key)
+            self._watch_burst()
         self._forget_rests_ended_by(now)
         if rest > 0:
             self._rest_ends[key] = now + rest
@@ -84,6 +115,43 @@ class WorkQueue(Generic[K]):
             end, _, key = heapq.heappop(self._rest_heap)
             if self._rest_ends.get(key) == end:
                 del self._rest_ends[key]
+
+    def _count_addition(self, key: K, now: float) -> None:
+        self._forget_additions_before(now - self._burst_window)
+        self._recent.append((now, key))
+        self._recent_counts[key] = self._recent_counts.get(key, 0) + 1
+
+    def _in_burst(self, now: float) -> bool:
+        self._forget_additions_before(now - self._burst_window)
+        return len(self._recent_counts) >= self._burst_keys
+
+    def _forget_additions_before(self, start: float) -> None:
+        while self._recent and self._recent[0][0] <= start:
+            _, key = self._recent.popleft()
+            left = self._recent_counts.pop(key) - 1
+            if left:
+                self._recent_counts[key] = left
+
+    def _watch_burst(self) -> None:
+        if self._burst_check is None:
+            loop = asyncio.get_running_loop()
+            self._burst_check = loop.call_later(self._burst_window / 4, self._release_held)
+
+    def _release_held(self) -> None:
+        """Once the burst is over, the held keys rest no longer."""
+        self._burst_check = None
+        now = asyncio.get_running_loop().time()
+        if self._in_burst(now):
+            self._watch_burst()
+            return
+        for key in self._held:
+            if self._rest_ends.get(key, now) > now:
+                self._rest_ends[key] = now
+            timer = self._timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+                self._ready.put_nowait(key)
+        self._held.clear()
 
     def _schedule(self, key: K, due: float) -> None:
         loop = asyncio.get_running_loop()

@@ -221,3 +221,71 @@ def test_after_a_costly_reconcile_an_idle_key_is_still_handed_out_at_once() -> N
         return await wait_for_key(queue, timeout=1)
 
     assert asyncio.run(scenario()) < 0.04
+
+
+def burst_queue(hold: float = 5.0) -> WorkQueue[str]:
+    return WorkQueue(settle=0.01, cost_factor=0, burst_keys=3, burst_window=0.2, burst_hold=hold)
+
+
+async def keep_adding(queue: WorkQueue[str], keys: list[str], seconds: float) -> None:
+    """Changes to `keys`, every 20 ms, for `seconds`."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        for key in keys:
+            queue.add(key)
+        await asyncio.sleep(0.02)
+
+
+async def second_hand_out_of_a(queue: WorkQueue[str], others: list[str], seconds: float) -> float:
+    """While `others` change for `seconds` (served by a worker that reconciles at once), "a"
+    is reconciled, then changes again: how long that change waits."""
+    loop = asyncio.get_running_loop()
+    handed_out: list[tuple[str, float]] = []
+
+    async def worker() -> None:
+        while True:
+            key = await queue.get()
+            handed_out.append((key, loop.time()))
+            queue.done(key)
+
+    serving = asyncio.create_task(worker())
+    changing = asyncio.create_task(keep_adding(queue, others, seconds))
+    await asyncio.sleep(0.1)  # the others have been changing for a while
+    queue.add("a")
+    while not any(key == "a" for key, _ in handed_out):
+        await asyncio.sleep(0.005)
+    changed = loop.time()
+    queue.add("a")
+    while sum(key == "a" for key, _ in handed_out) < 2:
+        await asyncio.sleep(0.005)
+    serving.cancel()
+    changing.cancel()
+    return [t for key, t in handed_out if key == "a"][1] - changed
+
+
+def test_under_a_burst_a_reconciled_key_waits_for_the_burst_to_end() -> None:
+    # b, c and d change within 0.2 s: a burst, until 0.6 s, plus the 0.2 s window
+    waited = asyncio.run(second_hand_out_of_a(burst_queue(hold=5), ["b", "c", "d"], seconds=0.6))
+    assert 0.5 <= waited < 1.5
+
+
+def test_a_burst_holds_a_key_no_longer_than_burst_hold() -> None:
+    waited = asyncio.run(second_hand_out_of_a(burst_queue(hold=0.3), ["b", "c", "d"], seconds=3))
+    assert 0.25 <= waited < 1.0
+
+
+def test_changes_to_few_keys_are_not_held() -> None:
+    # A tenant editing the routes of one or two WrappedGateways is no burst.
+    waited = asyncio.run(second_hand_out_of_a(burst_queue(hold=5), ["b"], seconds=3))
+    assert waited < 0.2
+
+
+def test_retries_are_not_counted_as_a_burst() -> None:
+    async def scenario() -> float:
+        queue = burst_queue()
+        for key in ("b", "c", "d", "e"):
+            queue.add(key, delay=10)  # failed reconciles waiting out their backoff
+        return await second_hand_out_of_a(queue, [], seconds=0)
+
+    assert asyncio.run(scenario()) < 0.2
