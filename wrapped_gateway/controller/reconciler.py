@@ -32,6 +32,7 @@ from wrapped_gateway.routes import Route
 log = logging.getLogger(__name__)
 EVENTS_PER_RECONCILE = 50
 EVENT_BATCH_PAUSE = 1.0  # seconds between the batches of a refusal flood's Events
+EVENT_RETRY_PAUSE = 5.0  # seconds before Events whose post failed are posted again
 _REASON = attrgetter("reason")
 
 
@@ -132,8 +133,9 @@ class Reconciler:
         await self._write_status(entry, verdict, desired)
         # Last, and a batch at a time: one tenant's thousands of refused routes must not hold
         # back the Gateway every tenant shares.
-        if not await self._post_events(desired, routes) and self._later is not None:
-            self._later(key, EVENT_BATCH_PAUSE)
+        pause = await self._post_events(desired, routes)
+        if pause is not None and self._later is not None:
+            self._later(key, pause)
         return result
 
     async def _listener_sets_served(self) -> bool:
@@ -284,12 +286,13 @@ class Reconciler:
             self._written_statuses.pop(key, None)
             raise
 
-    async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> bool:
-        """Post the Events of up to EVENTS_PER_RECONCILE unreported refusals; False when more
-        are left for the next batch. (A post that failed waits for the next reconcile.)"""
+    async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> float | None:
+        """Post the Events of up to EVENTS_PER_RECONCILE unreported refusals; how long to
+        wait before the next batch when some are left (not posted yet, or a post failed)."""
         unreported = self._ledger.unreported(desired.key, desired.refusals)
         if not unreported:
-            return True
+            return None
+        failed = False
         by_identity = {route.identity: route for route in routes}
         now = self._clock()
         for refusal in unreported[:EVENTS_PER_RECONCILE]:
@@ -301,17 +304,20 @@ class Reconciler:
             except Exception as error:
                 if not _already_exists(error):
                     # Events are not worth failing the reconcile for; this one stays
-                    # unreported, so the next reconcile posts it. An unreachable API server
+                    # unreported, so a later reconcile posts it. An unreachable API server
                     # raises urllib3's errors, not ApiException.
                     detail = error.reason if isinstance(error, ApiException) else error
                     log.warning("could not post an Event for %s: %s", refusal, detail)
+                    failed = True
                     continue
                 # Its name is derived from the refusal: this controller before a restart, or
                 # another replica, posted it. Its count and lastTimestamp are left alone: the
                 # refusal did not happen again, it is the same one seen anew, and a restart
                 # with nothing changed should write nothing.
             self._ledger.reported(desired.key, refusal)
-        return len(unreported) <= EVENTS_PER_RECONCILE
+        if failed:
+            return EVENT_RETRY_PAUSE
+        return EVENT_BATCH_PAUSE if len(unreported) > EVENTS_PER_RECONCILE else None
 
     def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
         # Counted in C: this runs on every reconcile, for every refusal of the Gateway.

@@ -9,9 +9,10 @@ import pytest
 from kubernetes.client import ApiException
 
 from tests.unit.builders import route, wrapped_obj
-from wrapped_gateway.controller.index import ClusterIndex, LiveGateway, WrappedEntry
+from wrapped_gateway.controller.index import ClusterIndex, Key, LiveGateway, WrappedEntry
 from wrapped_gateway.controller.reconciler import (
     EVENT_BATCH_PAUSE,
+    EVENT_RETRY_PAUSE,
     EVENTS_PER_RECONCILE,
     Reconciler,
 )
@@ -179,6 +180,25 @@ def test_an_event_whose_post_failed_is_posted_at_the_next_reconcile_and_then_nev
     assert [(e["reason"], e["involvedObject"]["name"]) for e in api.events] == [
         ("InvalidHostname", "bad")
     ]
+
+
+def test_an_event_whose_post_failed_is_retried_without_waiting_for_a_change(
+    index: ClusterIndex,
+) -> None:
+    api = EventsFailingOnce(ConnectionError("refused"))
+    index.upsert_route(route(name="bad", hostnames=["10.0.0.1"]))
+    index.upsert_route(route())
+    later: list[tuple[Key, float]] = []
+    reconciler = Reconciler(
+        index,
+        api,  # type: ignore[arg-type]
+        later=lambda key, delay: later.append((key, delay)),
+    )
+    asyncio.run(reconciler.reconcile(KEY))
+    assert later == [(KEY, EVENT_RETRY_PAUSE)]
+    asyncio.run(reconciler.reconcile(KEY))  # the retry
+    assert len(api.events) == 1
+    assert later == [(KEY, EVENT_RETRY_PAUSE)]  # nothing left to retry
 
 
 class OrderedApi(RecordingApi):
