@@ -49,7 +49,8 @@ class WorkQueue(Generic[K]):
         # Additions of the last burst_window seconds, and how many of them each key has.
         self._recent: deque[tuple[float, K]] = deque()
         self._recent_counts: dict[K, int] = {}
-        self._held: set[K] = set()  # resting until the burst is over
+        # Keys resting until the burst is over, and when their ordinary rest ends.
+        self._held: dict[K, float] = {}
         self._burst_check: asyncio.TimerHandle | None = None
         self._ready: asyncio.Queue[K] = asyncio.Queue()
         self._dirty: set[K] = set()  # waiting, or to run again after processing
@@ -92,9 +93,10 @@ class WorkQueue(Generic[K]):
         now = asyncio.get_running_loop().time()
         took = now - self._processing.pop(key, now)
         rest = max(self._settle, self._cost_factor * took)
-        if self._in_burst(now):
-            rest = max(rest, self._burst_hold)
-            self._held.add(key)
+        self._held.pop(key, None)  # held before this reconcile: that rest is over
+        if self._burst_hold > rest and self._in_burst(now):
+            self._held[key] = now + rest  # when its rest ends once the burst is over
+            rest = self._burst_hold
             self._watch_burst()
         self._forget_rests_ended_by(now)
         if rest > 0:
@@ -138,19 +140,21 @@ class WorkQueue(Generic[K]):
             self._burst_check = loop.call_later(self._burst_window / 4, self._release_held)
 
     def _release_held(self) -> None:
-        """Once the burst is over, the held keys rest no longer."""
+        """Once the burst is over, the held keys rest only as long as they would have."""
         self._burst_check = None
         now = asyncio.get_running_loop().time()
         if self._in_burst(now):
             self._watch_burst()
             return
-        for key in self._held:
-            if self._rest_ends.get(key, now) > now:
-                self._rest_ends[key] = now
+        for key, rest_end in self._held.items():
+            if self._rest_ends.get(key, now) <= rest_end:
+                continue  # handed out since, or held no longer than its ordinary rest
+            self._rest_ends[key] = rest_end
+            heapq.heappush(self._rest_heap, (rest_end, next(self._sequence), key))
             timer = self._timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
-                self._ready.put_nowait(key)
+                self._schedule(key, rest_end)
         self._held.clear()
 
     def _schedule(self, key: K, due: float) -> None:

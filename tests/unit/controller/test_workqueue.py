@@ -289,3 +289,25 @@ def test_retries_are_not_counted_as_a_burst() -> None:
         return await second_hand_out_of_a(queue, [], seconds=0)
 
     assert asyncio.run(scenario()) < 0.2
+
+
+def test_once_the_burst_is_over_a_held_key_still_rests_after_a_costly_reconcile() -> None:
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue(
+            settle=0.01, cost_factor=4, burst_keys=3, burst_window=0.3, burst_hold=5
+        )
+        loop = asyncio.get_running_loop()
+        for key in ("b", "c", "d"):  # a burst, over at 0.3 s
+            queue.add(key)
+        queue.add("a")
+        while (key := await queue.get()) != "a":
+            queue.done(key)
+        started = loop.time()
+        await asyncio.sleep(0.1)  # a reconcile of 0.1 s: an ordinary rest of 0.4 s
+        queue.done("a")
+        queue.add("a")
+        await wait_for_key(queue, timeout=3)
+        return loop.time() - started
+
+    # released when the burst is over, but not before the end of its ordinary rest
+    assert 0.45 <= asyncio.run(scenario()) < 1.5
