@@ -31,10 +31,10 @@ def hostname_allowed(wrapped: WrappedGateway, hostname: str, route_namespace: st
     route's namespace, so that each tenant is held to names of its own."""
     if wrapped.allowed_hostnames is None:
         return True
-    for pattern in wrapped.allowed_hostnames:  # a loop: this runs for every hostname claimed
-        if covers(pattern.replace(NAMESPACE_PLACEHOLDER, route_namespace), hostname):
-            return True
-    return False
+    return any(
+        covers(pattern.replace(NAMESPACE_PLACEHOLDER, route_namespace), hostname)
+        for pattern in wrapped.allowed_hostnames
+    )
 
 
 def port_allowed(wrapped: WrappedGateway, protocol: str, port: int) -> bool:
