@@ -120,11 +120,18 @@ class KubeApi:
         return chosen
 
     def _get(self, path: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.api_client.call_api(
-            path,
-            "GET",
-            response_types_map={200: "object"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-        )
-        return result
+        """A discovery document, fetched the way the generated API classes make their calls."""
+        request = self.api_client.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = self.api_client.call_api(*request)
+        response.read()  # type: ignore[no-untyped-call]  # RESTResponse.read has no annotations
+        # raises ApiException for an answer other than 2xx, as the generated calls do
+        document = self.api_client.response_deserialize(response, {"200": "object"}).data
+        return json_object(document)
+
+
+def json_object(answer: object) -> dict[str, Any]:
+    """An answer the client types `object` (a custom object, a discovery document), which the
+    API server sends as a JSON object."""
+    if not isinstance(answer, dict):
+        raise TypeError(f"the API server answered a {type(answer).__name__}, not an object")
+    return answer
