@@ -1,4 +1,5 @@
-"""Which version of each route kind the controller watches, from the API server's discovery."""
+"""KubeApi: which version of each route kind the controller watches, from the API server's
+discovery; and what its writes send."""
 
 import json
 from typing import Any
@@ -9,6 +10,7 @@ import urllib3
 from kubernetes import client
 from pytest_mock import MockerFixture
 
+from wrapped_gateway.constants import FIELD_MANAGER
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.routes import RouteKind
 
@@ -117,3 +119,54 @@ def test_a_discovery_document_not_served_raises_the_api_servers_status(
     with pytest.raises(client.ApiException) as raised:
         api._get(GROUP)
     assert raised.value.status == 404
+
+
+def test_a_gateway_is_a_forced_server_side_apply_of_the_manifest_as_it_is(
+    mocker: MockerFixture,
+) -> None:
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "infra", "annotations": {"a": "b"}},
+        "spec": {"gatewayClassName": "traefik", "listeners": [{"name": "h", "port": 443}]},
+    }
+    api, sent = answering(mocker, 200, gateway)
+    api.apply_gateway(gateway)
+    (method, url), options = sent.call_args
+    assert method == "PATCH"
+    assert url == (
+        "https://api.test/apis/gateway.networking.k8s.io/v1/namespaces/infra/gateways/edge"
+        f"?fieldManager={FIELD_MANAGER}&force=true"
+    )
+    assert options["headers"]["Content-Type"] == "application/apply-patch+yaml"
+    assert json.loads(options["body"]) == gateway
+
+
+def test_an_event_is_posted_with_every_field_it_was_given(mocker: MockerFixture) -> None:
+    """The client makes its model of the Event of the dict; nothing may be lost on the way."""
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "r.0123456789abcdef", "namespace": "team-a"},
+        "involvedObject": {"kind": "HTTPRoute", "namespace": "team-a", "name": "r", "uid": "u"},
+        "type": "Warning",
+        "reason": "HostnameConflict",
+        "message": "taken",
+        "source": {"component": "wrapped-gateway"},
+        "reportingComponent": "wrapped-gateway",
+        "reportingInstance": "wrapped-gateway",
+        "firstTimestamp": "2026-01-02T03:04:05Z",
+        "lastTimestamp": "2026-01-02T03:04:05Z",
+        "count": 1,
+    }
+    api, sent = answering(mocker, 201, event)
+    api.create_event(event)
+    (method, url), options = sent.call_args
+    assert (method, url) == ("POST", "https://api.test/api/v1/namespaces/team-a/events")
+    posted = json.loads(options["body"])
+    stamps = {"firstTimestamp", "lastTimestamp"}
+    assert {k: v for k, v in posted.items() if k not in stamps} == {
+        k: v for k, v in event.items() if k not in stamps
+    }
+    # the same instant, written by the client as datetime.isoformat() does
+    assert {posted[k] for k in stamps} == {"2026-01-02T03:04:05+00:00"}
