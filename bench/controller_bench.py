@@ -335,12 +335,12 @@ class ApiWrites:
         print(f"    others:     {_listing(others)}")
 
     def _served(self) -> Writes:
-        response = self._api.call_api(
-            "/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False,
-            _return_http_data_only=True,
-        )  # fmt: skip
+        request = self._api.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])
+        response = self._api.call_api(*request)
+        response.read()
+        metrics = self._api.response_deserialize(response, {"200": "bytearray"}).data
         served: Writes = Counter()
-        for sample, value in _samples(response.data.decode()):
+        for sample, value in _samples(metrics.decode()):
             name, _, labels = sample.partition("{")
             if name != "apiserver_request_total":
                 continue

@@ -22,17 +22,29 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from kubernetes import client, config
 
 from wrapped_gateway.constants import GATEWAY_GROUP, WRAPPED_GROUP, WRAPPED_PLURAL, WRAPPED_VERSION
+from wrapped_gateway.controller.kube import json_object
 from wrapped_gateway.manifests import read_documents
 
 REPO = Path(__file__).resolve().parents[1]
 APPLY_PATCH = "application/apply-patch+yaml"
 EXAMPLES = REPO / "examples"
 T = TypeVar("T")
+
+
+class ApplyOptions(TypedDict):
+    """What makes a patch call a server-side apply."""
+
+    field_manager: str
+    force: bool
+    _content_type: str
+
+
+APPLY = ApplyOptions(field_manager="demo", force=True, _content_type=APPLY_PATCH)
 
 
 class DemoError(Exception):
@@ -211,14 +223,16 @@ def _demo_ca(api: client.ApiClient, pem: Path) -> Path:
                  "spec": {"ca": {"secretName": DEMO_CA}}})  # fmt: skip
 
     def ready() -> bool:
-        obj = custom.get_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", DEMO_CA)
+        obj = json_object(
+            custom.get_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", DEMO_CA)
+        )
         conditions = (obj.get("status") or {}).get("conditions", ())
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     _until(ready, 60)
     secret = client.CoreV1Api(api).read_namespaced_secret(DEMO_CA, "kube-system")
     pem.parent.mkdir(parents=True, exist_ok=True)
-    pem.write_bytes(base64.b64decode(secret.data["tls.crt"]))
+    pem.write_bytes(base64.b64decode((secret.data or {})["tls.crt"]))
     return pem
 
 
@@ -257,26 +271,27 @@ def _live_objects(gateway_class: str, port: int) -> list[dict[str, Any]]:
 
 
 def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
-    apply = {"field_manager": "demo", "force": True, "_content_type": APPLY_PATCH}
     metadata = obj["metadata"]
     if obj["kind"] == "Namespace":
-        client.CoreV1Api(api).patch_namespace(metadata["name"], obj, **apply)
+        client.CoreV1Api(api).patch_namespace(metadata["name"], obj, **APPLY)
         return
     group, version = obj["apiVersion"].split("/")
     plural = obj["kind"].lower() + "s"
     custom = client.CustomObjectsApi(api)
     if "namespace" in metadata:
         custom.patch_namespaced_custom_object(
-            group, version, metadata["namespace"], plural, metadata["name"], obj, **apply
+            group, version, metadata["namespace"], plural, metadata["name"], obj, **APPLY
         )
     else:
-        custom.patch_cluster_custom_object(group, version, plural, metadata["name"], obj, **apply)
+        custom.patch_cluster_custom_object(group, version, plural, metadata["name"], obj, **APPLY)
 
 
 def _programmed(api: client.ApiClient, hostname: str) -> bool:
     """Traefik reports the listener for ``hostname`` Programmed, with the route attached."""
-    gateway = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        GATEWAY_GROUP, "v1", LIVE_NAMESPACE, "gateways", "edge"
+    gateway = json_object(
+        client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GATEWAY_GROUP, "v1", LIVE_NAMESPACE, "gateways", "edge"
+        )
     )
     names = {
         item["name"] for item in gateway["spec"]["listeners"] if item.get("hostname") == hostname
@@ -344,14 +359,16 @@ def _show_curl(hostname: str, port: int, ca: Path) -> None:
 
 def _api(kubeconfig: Path) -> client.ApiClient:
     configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    # kubernetes.config has no annotations (the generated kubernetes.client has)
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), client_configuration=configuration
+    )
     return client.ApiClient(configuration)
 
 
 def _apply_examples(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
-    apply = {"field_manager": "demo", "force": True, "_content_type": APPLY_PATCH}
     documents = read_documents([str(EXAMPLES)])
     # Namespaces first: the objects in them need them.
     for document in sorted(documents, key=lambda d: d.kind != "Namespace"):
@@ -360,16 +377,16 @@ def _apply_examples(api: client.ApiClient) -> None:
         plural = document.kind.lower() + "s"
         try:
             if document.kind == "Namespace":
-                core.patch_namespace(metadata["name"], obj, **apply)
+                core.patch_namespace(metadata["name"], obj, **APPLY)
             elif "namespace" not in metadata:
                 group, version = document.api_version.split("/")
                 custom.patch_cluster_custom_object(
-                    group, version, plural, metadata["name"], obj, **apply
+                    group, version, plural, metadata["name"], obj, **APPLY
                 )
             else:
                 group, version = document.api_version.split("/")
                 custom.patch_namespaced_custom_object(
-                    group, version, metadata["namespace"], plural, metadata["name"], obj, **apply
+                    group, version, metadata["namespace"], plural, metadata["name"], obj, **APPLY
                 )
         except client.ApiException as error:
             if error.status != 404:
@@ -403,8 +420,10 @@ def _view(custom: client.CustomObjectsApi) -> str:
             f"({ready['message'] if ready else 'not reconciled yet'})"
         )
         try:
-            gateway = custom.get_namespaced_custom_object(
-                GATEWAY_GROUP, "v1", metadata["namespace"], "gateways", metadata["name"]
+            gateway = json_object(
+                custom.get_namespaced_custom_object(
+                    GATEWAY_GROUP, "v1", metadata["namespace"], "gateways", metadata["name"]
+                )
             )
         except client.ApiException:
             gateway = {"spec": {"listeners": []}}
@@ -453,9 +472,10 @@ def _view(custom: client.CustomObjectsApi) -> str:
 
 def _items(custom: client.CustomObjectsApi, group: str, version: str, plural: str) -> list[Any]:
     try:
-        items: list[Any] = custom.list_cluster_custom_object(group, version, plural)["items"]
+        listing = json_object(custom.list_cluster_custom_object(group, version, plural))
     except client.ApiException:
         return []  # the kind is not installed (cert-manager is optional)
+    items: list[Any] = listing["items"]
     return items
 
 

@@ -16,6 +16,7 @@ import yaml
 from kubernetes import client
 
 from tests.e2e.conftest import Cluster
+from wrapped_gateway.controller.kube import json_object
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -79,17 +80,18 @@ def server_side_apply(
     query = [("fieldManager", "e2e-helm"), ("force", "true")]
     if dry_run:
         query.append(("dryRun", "All"))
-    result: dict[str, Any] = api_client.call_api(
-        path,
+    request = api_client.param_serialize(
         "PATCH",
+        path,
         query_params=query,
         header_params={"Content-Type": APPLY, "Accept": "application/json"},
         body=obj,
-        response_types_map={200: "object", 201: "object"},
         auth_settings=["BearerToken"],
-        _return_http_data_only=True,
     )
-    return result
+    response = api_client.call_api(*request)
+    response.read()
+    stored = api_client.response_deserialize(response, {"200": "object", "201": "object"})
+    return json_object(stored.data)
 
 
 def test_helm_lint_passes_strict() -> None:

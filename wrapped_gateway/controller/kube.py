@@ -29,11 +29,11 @@ class KubeApi:
         self._core = client.CoreV1Api(api_client)
         self._field_manager = field_manager
 
-    def apply_gateway(self, gateway: Mapping[str, Any]) -> None:
+    def apply_gateway(self, gateway: dict[str, Any]) -> None:
         """Server-side apply of the generated Gateway; the watch brings the stored object."""
         self._apply("gateways", gateway)
 
-    def apply_listener_set(self, listener_set: Mapping[str, Any]) -> None:
+    def apply_listener_set(self, listener_set: dict[str, Any]) -> None:
         """Server-side apply of a generated ListenerSet; the watch brings the stored object."""
         self._apply(LISTENER_SET_PLURAL, listener_set)
 
@@ -57,7 +57,7 @@ class KubeApi:
             raise
         return any(r["name"] == LISTENER_SET_PLURAL for r in resources)
 
-    def _apply(self, plural: str, manifest: Mapping[str, Any]) -> None:
+    def _apply(self, plural: str, manifest: dict[str, Any]) -> None:
         metadata = manifest["metadata"]
         self._custom.patch_namespaced_custom_object(
             GATEWAY_GROUP,
@@ -91,7 +91,9 @@ class KubeApi:
         )
 
     def create_event(self, event: Mapping[str, Any]) -> None:
-        self._core.create_namespaced_event(event["metadata"]["namespace"], body=event)
+        # The client's model of an Event, which it would make of a dict itself.
+        body = client.CoreV1Event.model_validate(event)
+        self._core.create_namespaced_event(event["metadata"]["namespace"], body=body)
 
     def served_route_versions(self) -> dict[RouteKind, str]:
         """The version to watch for each route kind the API server serves.
@@ -120,11 +122,18 @@ class KubeApi:
         return chosen
 
     def _get(self, path: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.api_client.call_api(
-            path,
-            "GET",
-            response_types_map={200: "object"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-        )
-        return result
+        """A discovery document, fetched the way the generated API classes make their calls."""
+        request = self.api_client.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = self.api_client.call_api(*request)
+        response.read()  # type: ignore[no-untyped-call]  # RESTResponse.read has no annotations
+        # raises ApiException for an answer other than 2xx, as the generated calls do
+        document = self.api_client.response_deserialize(response, {"200": "object"}).data
+        return json_object(document)
+
+
+def json_object(answer: object) -> dict[str, Any]:
+    """An answer the client types `object` (a custom object, a discovery document), which the
+    API server sends as a JSON object."""
+    if not isinstance(answer, dict):
+        raise TypeError(f"the API server answered a {type(answer).__name__}, not an object")
+    return answer

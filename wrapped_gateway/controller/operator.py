@@ -31,7 +31,7 @@ from wrapped_gateway.controller.index import (
     LiveListenerSet,
     WrappedEntry,
 )
-from wrapped_gateway.controller.kube import PLURALS, KubeApi
+from wrapped_gateway.controller.kube import PLURALS, KubeApi, json_object
 from wrapped_gateway.controller.leader import Election, LeaderElector
 from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
@@ -200,16 +200,17 @@ class Controller:
         paging: dict[str, Any] = {"limit": LIST_PAGE, **({"_continue": token} if token else {})}
         if not group:  # core/v1 namespaces, as the watch would show them
             listing = client.CoreV1Api(self.api.api_client).list_namespace(**paging)
-            items = [_namespace_object(n.metadata) for n in listing.items]
-            return {"items": items, "metadata": {"continue": listing.metadata._continue}}
+            # The API server sends metadata with every object and every list; the client's
+            # models have it optional, as the bodies sent to it may leave it out.
+            items = [_namespace_object(n.metadata) for n in listing.items if n.metadata is not None]
+            following = listing.metadata._continue if listing.metadata is not None else None
+            return {"items": items, "metadata": {"continue": following}}
         custom = client.CustomObjectsApi(self.api.api_client)
         if namespace is None:
-            page: dict[str, Any] = custom.list_cluster_custom_object(
-                group, version, plural, **paging
-            )
+            page = custom.list_cluster_custom_object(group, version, plural, **paging)
         else:
             page = custom.list_namespaced_custom_object(group, version, namespace, plural, **paging)
-        return page
+        return json_object(page)
 
     async def _forget_vanished(
         self, resource: tuple[str, str, str], kind: str, handle: EventHandler
@@ -383,10 +384,13 @@ class RetryForever:
 
 def api_client_for(settings: Settings) -> client.ApiClient:
     configuration = client.Configuration()
+    # kubernetes.config has no annotations (the generated kubernetes.client has)
     if settings.kubeconfig:
-        config.load_kube_config(config_file=settings.kubeconfig, client_configuration=configuration)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=settings.kubeconfig, client_configuration=configuration
+        )
     else:
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     return client.ApiClient(configuration)
 
 

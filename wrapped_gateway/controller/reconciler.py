@@ -235,7 +235,7 @@ class Reconciler:
         self,
         desired: Mapping[str, Any],
         live: LiveGateway | LiveListenerSet | None,
-        apply: Callable[[Mapping[str, Any]], object],
+        apply: Callable[[dict[str, Any]], object],
     ) -> bool:
         """Apply `desired` unless the live object, or what this reconciler applied since the
         watch last showed it, already is it; whether it applied. An object the API server
