@@ -60,6 +60,12 @@ def test_parent_namespace_defaults_to_the_routes_namespace() -> None:
     assert route_targets(parsed) == {(ParentKind.GATEWAY, "team-a", "gw")}
 
 
+def test_a_parent_ref_written_twice_is_one_parent() -> None:
+    # however its namespace is spelled: it is one attachment, claimed and refused once
+    parsed = route(namespace="infra", parents=[parent(), parent(namespace=None), parent(port=80)])
+    assert parsed.parents == (ParentRef("infra", "gw"), ParentRef("infra", "gw", port=80))
+
+
 def test_parent_refs_to_other_kinds_and_groups_are_ignored() -> None:
     parsed = route(
         parents=[

@@ -94,20 +94,7 @@ def claim_route(
     foreign_listener_sets: Mapping[str, str],
     book: ListenerBook,
 ) -> list[Refusal]:
-    """Let `route` claim its listeners in `book`; what it is refused, each refusal once (a
-    parentRef given twice is refused once)."""
-    return list(
-        dict.fromkeys(_claims(wrapped, route, namespace_labels, foreign_listener_sets, book))
-    )
-
-
-def _claims(
-    wrapped: WrappedGateway,
-    route: Route,
-    namespace_labels: NamespaceLabels,
-    foreign_listener_sets: Mapping[str, str],
-    book: ListenerBook,
-) -> list[Refusal]:
+    """Let `route` claim its listeners in `book`; what it is refused."""
     if route.acme_solver:
         return []  # served by the HTTP listener the platform provides for ACME challenges
     if route.defects:

@@ -105,7 +105,9 @@ def _parent_refs(raw: Any, route_namespace: str, defects: list[Defect]) -> tuple
             )
         elif (ref := _parent_ref(item, route_namespace, defects)) is not None:
             refs.append(ref)
-    return tuple(refs)
+    # A parentRef written twice is one attachment (files given to `render` may hold one; the
+    # API server refuses it): it must not be claimed, or refused, twice.
+    return tuple(dict.fromkeys(refs))
 
 
 def _parent_ref(
