@@ -1,9 +1,9 @@
 """Prometheus metrics of the controller.
 
 What happens (reconciles, applies, their durations) is counted by instruments as it happens.
-What the controller holds (indexed objects, queued keys, current refusals, leadership) is read
-from its state by `StateCollector` when Prometheus scrapes, so nothing has to keep a gauge in
-step with it.
+What the controller holds (indexed objects, queued and held keys, current refusals,
+leadership) is read from its state by `StateCollector` when Prometheus scrapes, so nothing has
+to keep a gauge in step with it.
 """
 
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +33,7 @@ class ControllerState:
     queue_depth: int
     leader: bool
     refusals_by_reason: Mapping[str, int] = field(default_factory=dict)
+    held_for_burst: int = 0
 
 
 class StateCollector(Collector):
@@ -65,6 +66,11 @@ class StateCollector(Collector):
             "wrapped_gateway_queue_depth",
             "WrappedGateways waiting to be reconciled.",
             value=state.queue_depth,
+        )
+        yield GaugeMetricFamily(
+            "wrapped_gateway_queue_held_for_burst",
+            "WrappedGateways resting until a burst of changes across many of them is over.",
+            value=state.held_for_burst,
         )
         yield GaugeMetricFamily(
             "wrapped_gateway_leader",

@@ -88,6 +88,7 @@ class Controller:
             queue_depth=len(self.queue),
             leader=self.elector is not None and self.elector.is_leader,
             refusals_by_reason=self.reconciler.refusals_by_reason(),
+            held_for_burst=self.queue.held_for_burst,
         )
 
     # --- watch events -> index -> queue ---------------------------------------------------

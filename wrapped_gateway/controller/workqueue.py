@@ -108,6 +108,11 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         return len(self._dirty)
 
+    @property
+    def held_for_burst(self) -> int:
+        """How many keys rest until the current burst is over."""
+        return len(self._held)
+
     def _rest_end(self, key: K, now: float) -> float:
         self._forget_rests_ended_by(now)
         return self._rest_ends.get(key, now)

@@ -33,6 +33,7 @@ def test_each_scrape_reports_the_state_at_that_moment() -> None:
         "wrapped_gateway_index_routes": 0,
         "wrapped_gateway_index_wrapped_gateways": 0,
         "wrapped_gateway_queue_depth": 0,
+        "wrapped_gateway_queue_held_for_burst": 0,
         "wrapped_gateway_leader": 0,
     }
     controller.current = ControllerState(
@@ -41,6 +42,7 @@ def test_each_scrape_reports_the_state_at_that_moment() -> None:
         queue_depth=2,
         leader=True,
         refusals_by_reason={"HostnameConflict": 4, "InvalidHostname": 1},
+        held_for_burst=5,
     )
     assert scrape(registry) == {
         'wrapped_gateway_refused_routes{reason="HostnameConflict"}': 4,
@@ -48,6 +50,7 @@ def test_each_scrape_reports_the_state_at_that_moment() -> None:
         "wrapped_gateway_index_routes": 1200,
         "wrapped_gateway_index_wrapped_gateways": 3,
         "wrapped_gateway_queue_depth": 2,
+        "wrapped_gateway_queue_held_for_burst": 5,
         "wrapped_gateway_leader": 1,
     }
 

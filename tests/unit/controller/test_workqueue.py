@@ -311,3 +311,18 @@ def test_once_the_burst_is_over_a_held_key_still_rests_after_a_costly_reconcile(
 
     # released when the burst is over, but not before the end of its ordinary rest
     assert 0.45 <= asyncio.run(scenario()) < 1.5
+
+
+def test_the_keys_held_for_a_burst_are_counted_until_it_is_over() -> None:
+    async def scenario() -> tuple[int, int]:
+        queue = burst_queue(hold=5)
+        for key in ("b", "c", "d", "a"):
+            queue.add(key)
+        while (key := await queue.get()) != "a":
+            queue.done(key)
+        queue.done("a")
+        during = queue.held_for_burst
+        await asyncio.sleep(0.4)  # the 0.2 s window passes with no more changes
+        return during, queue.held_for_burst
+
+    assert asyncio.run(scenario()) == (4, 0)
