@@ -51,6 +51,8 @@ class WorkQueue(Generic[K]):
         self._recent_counts: dict[K, int] = {}
         # Keys resting until the burst is over, and when their ordinary rest ends.
         self._held: dict[K, float] = {}
+        # Keys waiting for a delay (a retry's backoff), which the end of a burst must not cut.
+        self._delayed_until: dict[K, float] = {}
         self._burst_check: asyncio.TimerHandle | None = None
         self._ready: asyncio.Queue[K] = asyncio.Queue()
         self._dirty: set[K] = set()  # waiting, or to run again after processing
@@ -81,11 +83,16 @@ class WorkQueue(Generic[K]):
             timer.cancel()
             del self._timers[key]
         self._dirty.add(key)
+        if delay:
+            self._delayed_until[key] = now + delay
+        else:
+            self._delayed_until.pop(key, None)
         self._schedule(key, due)
 
     async def get(self) -> K:
         key = await self._ready.get()
         self._dirty.discard(key)
+        self._delayed_until.pop(key, None)
         self._processing[key] = asyncio.get_running_loop().time()
         return key
 
@@ -159,7 +166,7 @@ class WorkQueue(Generic[K]):
             timer = self._timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
-                self._schedule(key, rest_end)
+                self._schedule(key, max(rest_end, self._delayed_until.get(key, rest_end)))
         self._held.clear()
 
     def _schedule(self, key: K, due: float) -> None:

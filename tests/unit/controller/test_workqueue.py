@@ -326,3 +326,21 @@ def test_the_keys_held_for_a_burst_are_counted_until_it_is_over() -> None:
         return during, queue.held_for_burst
 
     assert asyncio.run(scenario()) == (4, 0)
+
+
+def test_the_end_of_a_burst_does_not_cut_a_retrys_backoff() -> None:
+    async def scenario() -> float:
+        queue = burst_queue(hold=5)
+        loop = asyncio.get_running_loop()
+        for key in ("b", "c", "d", "a"):  # a burst, over at 0.2 s
+            queue.add(key)
+        while (key := await queue.get()) != "a":
+            queue.done(key)
+        queue.done("a")  # its reconcile failed: held, then retried after a 0.6 s backoff
+        queue.add("a", delay=0.6)
+        started = loop.time()
+        while (key := await queue.get()) != "a":
+            queue.done(key)
+        return loop.time() - started
+
+    assert 0.55 <= asyncio.run(scenario()) < 1.5
