@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from wrapped_gateway import __version__
 from wrapped_gateway.controller.settings import add_run_arguments, settings_from
-from wrapped_gateway.manifests import ManifestError, read_documents
+from wrapped_gateway.manifests import ManifestError, iter_documents
 from wrapped_gateway.render import render, to_json, to_yaml
 
 
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _render(args: argparse.Namespace) -> int:
     try:
-        rendered = render(read_documents(args.paths))
+        rendered = render(iter_documents(args.paths))
     except ManifestError as error:
         print(f"wrapped-gateway render: error: {_one_line(str(error))}", file=sys.stderr)
         return 1

@@ -3,12 +3,14 @@
 import functools
 import gc
 import os
+import pickle
+import signal
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -123,35 +125,47 @@ def _type_name(value: object) -> str:
 
 
 def read_documents(paths: list[str], workers: int | None = None) -> list[Document]:
+    """The objects in `paths`, in order (see `iter_documents`)."""
+    return list(iter_documents(paths, workers))
+
+
+def iter_documents(paths: list[str], workers: int | None = None) -> Iterator[Document]:
     """The objects in `paths`, in order; a large input is parsed by `workers` processes (by
-    default one per usable CPU), since parsing YAML is most of the time `render` takes."""
+    default one per usable CPU), since parsing YAML is most of the time `render` takes. The
+    documents this process parsed come first, while the others are still being parsed: what
+    the caller does with them overlaps with that."""
     texts = [file_text for path in paths for file_text in _files(path)]
     total = sum(len(text) for _, text in texts)
     workers = min(workers or _usable_cpus(), total // _MIN_SHARE)
     if workers > 1:
-        share = -(-total // workers)
-        tasks = _tasks([p for file, text in texts for p in pieces(file, text, share)], share)
+        # This process takes the smaller first share: the caller's work on its documents
+        # then ends about when the other processes' parsing does.
+        share = int(total / (workers - 1 + _OWN_SHARE))
+        all_pieces = [p for file, text in texts for p in pieces(file, text, share // _CUTS)]
+        tasks = _tasks(all_pieces, [int(share * _OWN_SHARE), *[share] * (workers - 1)])
     else:
         tasks = [[Piece(file, text) for file, text in texts]]
-    documents: list[Document] = []
     numbered = 0  # documents of the current file read so far
     # Everything read lives on: the collector's passes over it while loading free nothing and
     # take a third of the loading time.
-    with _collector_paused():
+    with collector_paused():
         for piece, (objects, problem) in _parsed(tasks):
             if piece.first_line == 0:
                 numbered = 0  # a file starts
             for obj in objects:
                 numbered += 1
-                documents.extend(_documents(f"{piece.file} (document {numbered})", obj))
+                yield from _documents(f"{piece.file} (document {numbered})", obj)
             if problem:
                 raise ManifestError(f"{piece.file} (document {numbered + 1}): {problem}")
-    return documents
 
 
-# Passing a piece's objects back costs about a fifth of parsing it (pickled both ways), and
+# Passing a piece's objects back costs about a tenth of parsing it (pickled both ways), and
 # starting a process some milliseconds: below this many characters each, no process is worth it.
 _MIN_SHARE = 256 * 1024
+# What this process parses, against another process's share: it also runs the caller's work
+# on its documents (checking and modelling them, in `render` about a third of parsing them).
+_OWN_SHARE = 0.75
+_CUTS = 8  # pieces per share, so that the shares can be uneven
 
 
 def _usable_cpus() -> int:
@@ -161,12 +175,13 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _tasks(all_pieces: list[Piece], share: int) -> list[list[Piece]]:
-    """The pieces in consecutive groups of about `share` characters, one group per process."""
-    tasks: list[list[Piece]] = []
-    size = share
+def _tasks(all_pieces: list[Piece], shares: list[int]) -> list[list[Piece]]:
+    """The pieces in consecutive groups of about `shares` characters, one group per process;
+    the last takes whatever is left."""
+    tasks: list[list[Piece]] = [[]]
+    size = 0
     for piece in all_pieces:
-        if size >= share:
+        if size >= shares[len(tasks) - 1] and len(tasks) < len(shares):
             tasks.append([])
             size = 0
         tasks[-1].append(piece)
@@ -180,27 +195,65 @@ _Parsed = tuple[list[Any], str | None]  # a piece's objects, and the problem tha
 def _parsed(tasks: list[list[Piece]]) -> Iterator[tuple[Piece, _Parsed]]:
     """Each piece with what parsing it found, in order; the first task is parsed here, the
     others in forked processes meanwhile."""
-    if len(tasks) < 2 or not hasattr(os, "fork"):  # the fork context exists where fork does
+    if len(tasks) < 2 or not hasattr(os, "fork"):
         yield from ((piece, _parse_piece(piece)) for task in tasks for piece in task)
         return
-    # Imported only here: they are a tenth of the start-up, for inputs too small to share.
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(len(tasks) - 1, mp_context=context) as pool:
-        others = [pool.submit(_parse_task, task) for task in tasks[1:]]
-        yield from zip(tasks[0], _parse_task(tasks[0]), strict=True)
+    others = [_ForkedParse(task) for task in tasks[1:]]
+    try:
+        yield from ((piece, _parse_piece(piece)) for piece in tasks[0])
         for task, other in zip(tasks[1:], others, strict=True):
-            yield from zip(task, other.result(), strict=True)
+            yield from zip(task, other.answer(), strict=True)
+    finally:
+        for other in others:
+            other.end()
 
 
-def _parse_task(task: list[Piece]) -> list[_Parsed]:
-    return [_parse_piece(piece) for piece in task]
+class _ForkedParse:
+    """A task parsed in a forked process, which has the text already: only the parsed
+    objects travel, pickled through a pipe."""
+
+    def __init__(self, task: list[Piece]) -> None:
+        self._task = task
+        read_end, write_end = os.pipe()
+        self._pid: int | None = os.fork()
+        if self._pid == 0:  # the child
+            os.close(read_end)
+            _answer_and_exit(task, write_end)
+        os.close(write_end)
+        self._pipe = open(read_end, "rb")  # noqa: SIM115 (closed by end())
+
+    def answer(self) -> list[_Parsed]:
+        """What the process found; parsed here after all if it died without answering."""
+        try:
+            answer: list[_Parsed] = pickle.load(self._pipe)
+        except (EOFError, pickle.UnpicklingError):
+            return [_parse_piece(piece) for piece in self._task]
+        return answer
+
+    def end(self) -> None:
+        """Stops the process if it is still parsing (the reader stopped early) and reaps it."""
+        self._pipe.close()
+        if self._pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+
+
+def _answer_and_exit(task: list[Piece], write_end: int) -> NoReturn:
+    """In the forked process: parse `task`, send the objects, and end without running any of
+    the parent's exit handlers or flushing its buffers."""
+    code = 1
+    try:
+        with open(write_end, "wb") as pipe:
+            pickle.dump([_parse_piece(piece) for piece in task], pipe, pickle.HIGHEST_PROTOCOL)
+        code = 0
+    finally:
+        os._exit(code)
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:

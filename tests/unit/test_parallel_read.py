@@ -2,13 +2,16 @@
 their sources and the errors are exactly those of reading it whole."""
 
 import gc
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.unit.builders import route_obj
-from wrapped_gateway.manifests import ManifestError, read_documents
+from wrapped_gateway import manifests
+from wrapped_gateway.manifests import ManifestError, iter_documents, read_documents
+from wrapped_gateway.render import render
 from wrapped_gateway.yaml_pieces import pieces
 
 # Each line that starts with --- below is inside a scalar only in the eyes of a naive cutter.
@@ -109,3 +112,39 @@ def test_no_parser_outlives_its_file_while_the_collector_is_paused(tmp_path: Pat
     finally:
         if enabled:
             gc.enable()
+
+
+def test_the_first_problem_in_document_order_is_reported_however_many_processes_read(
+    tmp_path: Path,
+) -> None:
+    """Documents reach the caller while later ones are still being parsed, so a problem the
+    caller finds early (here a duplicate) comes before a syntax error further on."""
+    path = tmp_path / "broken.yaml"
+    text = large_manifest(2000, broken_at=1900)
+    path.write_text(text + "---\n" + yaml.safe_dump(route_obj(name="r3")))
+    for workers in (1, 2):
+        with pytest.raises(ManifestError) as error:
+            render(iter_documents([str(path)], workers=workers))
+        assert str(error.value).startswith(f"{path} (document 1901): not valid YAML")
+    path.write_text(text.replace("name: r5\n", "name: r3\n", 1))
+    for workers in (1, 2):
+        with pytest.raises(ManifestError, match=r"\(document 6\): HTTPRoute .* also defined"):
+            render(iter_documents([str(path)], workers=workers))
+
+
+def test_a_parsing_process_that_dies_costs_time_not_documents(
+    large_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone = read_documents([str(large_file)], workers=1)
+    # The forked process inherits the patch: it ends at once, without answering.
+    monkeypatch.setattr(manifests, "_answer_and_exit", lambda task, pipe: os._exit(1))
+    together = read_documents([str(large_file)], workers=2)
+    assert [(d.source, d.obj) for d in together] == [(d.source, d.obj) for d in alone]
+
+
+def test_a_reader_that_stops_early_leaves_no_process_behind(large_file: Path) -> None:
+    documents = iter_documents([str(large_file)], workers=2)
+    assert next(documents).source == f"{large_file} (document 1)"
+    documents.close()
+    with pytest.raises(ChildProcessError):  # nothing left to wait for: no process, no zombie
+        os.waitpid(-1, os.WNOHANG)

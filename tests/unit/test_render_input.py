@@ -229,7 +229,7 @@ MALFORMED: list[tuple[str, str, int, str]] = [
      "the tag !secret is not read"),
     ("unknown-scalar-tag", route_with_metadata("{name: !secret r}"), 1,
      "could not determine a constructor for the tag '!secret'"),
-    ("syntax-error-in-document-3", "a: 1\n---\nb: 2\n---\nkind: [Namespace\n", 3,
+    ("syntax-error-in-document-3", "kind: A\n---\nkind: B\n---\nkind: [Namespace\n", 3,
      "not valid YAML at line 6, column 1"),
     ("impossible-date", route_with_metadata("{name: r, annotations: {a: 2024-13-45}}"), 1,
      "not valid YAML at line 3, column 38: not a valid tag:yaml.org,2002:timestamp: month must"),
