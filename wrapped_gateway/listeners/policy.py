@@ -1,6 +1,7 @@
 """The WrappedGateway's route policy: which namespaces and hostnames may contribute listeners."""
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from wrapped_gateway.constants import NAMESPACE_NAME_LABEL, NAMESPACE_PLACEHOLDER
 from wrapped_gateway.hostnames import covers
@@ -31,10 +32,17 @@ def hostname_allowed(wrapped: WrappedGateway, hostname: str, route_namespace: st
     route's namespace, so that each tenant is held to names of its own."""
     if wrapped.allowed_hostnames is None:
         return True
-    return any(
-        covers(pattern.replace(NAMESPACE_PLACEHOLDER, route_namespace), hostname)
-        for pattern in wrapped.allowed_hostnames
-    )
+    for pattern in allowed_patterns(wrapped.allowed_hostnames, route_namespace):
+        if covers(pattern, hostname):
+            return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def allowed_patterns(patterns: tuple[str, ...], route_namespace: str) -> tuple[str, ...]:
+    """The allowed hostname patterns as they apply to the routes of `route_namespace`; the same
+    few for every route of a namespace."""
+    return tuple(pattern.replace(NAMESPACE_PLACEHOLDER, route_namespace) for pattern in patterns)
 
 
 def port_allowed(wrapped: WrappedGateway, protocol: str, port: int) -> bool:

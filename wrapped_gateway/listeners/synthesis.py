@@ -8,7 +8,6 @@ from itertools import islice, product
 from wrapped_gateway.constants import (
     DEFAULT_TLS_PORT,
     MAX_LISTENERS,
-    NAMESPACE_PLACEHOLDER,
     Reason,
 )
 from wrapped_gateway.hostnames import hostname_problem
@@ -19,7 +18,12 @@ from wrapped_gateway.listeners.model import (
     Refusal,
 )
 from wrapped_gateway.listeners.output import gateway_manifest, listener_set_manifests
-from wrapped_gateway.listeners.policy import hostname_allowed, namespace_allowed, port_allowed
+from wrapped_gateway.listeners.policy import (
+    allowed_patterns,
+    hostname_allowed,
+    namespace_allowed,
+    port_allowed,
+)
 from wrapped_gateway.listeners.reach import reaches
 from wrapped_gateway.listeners.static import is_listener_name
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
@@ -332,8 +336,8 @@ def _describe_ports(ports: tuple[int, ...]) -> str:
 def _one_per_reason_and_hostname(refusals: list[Refusal]) -> list[Refusal]:
     """A route's refusals folded so that each (reason, hostname) is reported once, naming
     every port it was refused on."""
-    if len(refusals) < 2:
-        return refusals
+    if len(refusals) < 2 or len({(r.reason, r.hostname) for r in refusals}) == len(refusals):
+        return refusals  # nothing to fold: most routes
     groups: dict[tuple[str, str | None], list[Refusal]] = {}
     for refusal in refusals:
         groups.setdefault((refusal.reason, refusal.hostname), []).append(refusal)
@@ -361,8 +365,7 @@ def _ports(route: Route, parent: ParentRef) -> tuple[int, ...]:
 
 
 def _allowed_for(wrapped: WrappedGateway, namespace: str) -> str:
-    patterns = wrapped.allowed_hostnames or ()
-    return ", ".join(p.replace(NAMESPACE_PLACEHOLDER, namespace) for p in patterns)
+    return ", ".join(allowed_patterns(wrapped.allowed_hostnames or (), namespace))
 
 
 def _namespace_policy(wrapped: WrappedGateway) -> str:
