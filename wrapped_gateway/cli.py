@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import NoReturn
 
@@ -95,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _render(args: argparse.Namespace) -> int:
     try:
-        rendered = render(iter_documents(args.paths))
+        # closed, so that a process still parsing when an error stops the reading ends now
+        with closing(iter_documents(args.paths)) as documents:
+            rendered = render(documents)
     except ManifestError as error:
         print(f"wrapped-gateway render: error: {_one_line(str(error))}", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +129,7 @@ def read_documents(paths: list[str], workers: int | None = None) -> list[Documen
     return list(iter_documents(paths, workers))
 
 
-def iter_documents(paths: list[str], workers: int | None = None) -> Iterator[Document]:
+def iter_documents(paths: list[str], workers: int | None = None) -> Generator[Document, None, None]:
     """The objects in `paths`, in order; a large input is parsed by `workers` processes (by
     default one per usable CPU), since parsing YAML is most of the time `render` takes. The
     documents this process parsed come first, while the others are still being parsed: what
