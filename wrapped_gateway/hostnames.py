@@ -82,3 +82,11 @@ def parent_domains(hostname: str) -> tuple[str, ...]:
     `("a.example.com", "example.com", "com")`; a wildcard's own base comes first."""
     labels = hostname.split(".")[1:]
     return tuple(".".join(labels[i:]) for i in range(len(labels)))
+
+
+@lru_cache(maxsize=_CACHED_HOSTNAMES)
+def parent_wildcards(hostname: str) -> tuple[str, ...]:
+    """The wildcards that cover a name or wildcard: `*.a.example.com` and `x.a.example.com`
+    both give `("*.a.example.com", "*.example.com", "*.com")`, nearest first. Kept, like the
+    domains, because every claim of a hostname asks for them."""
+    return tuple(f"*.{domain}" for domain in parent_domains(hostname))

@@ -1,6 +1,6 @@
 import pytest
 
-from wrapped_gateway.hostnames import covers, hostname_problem
+from wrapped_gateway.hostnames import covers, hostname_problem, parent_domains, parent_wildcards
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,28 @@ def test_pattern_covers_hostname_with_gateway_api_wildcard_semantics(
     pattern: str, hostname: str, expected: bool
 ) -> None:
     assert covers(pattern, hostname) is expected
+
+
+@pytest.mark.parametrize(
+    ("hostname", "domains", "wildcards"),
+    [
+        (
+            "x.a.example.com",
+            ("a.example.com", "example.com", "com"),
+            ("*.a.example.com", "*.example.com", "*.com"),
+        ),
+        (
+            "*.a.example.com",
+            ("a.example.com", "example.com", "com"),
+            ("*.a.example.com", "*.example.com", "*.com"),
+        ),
+        ("example.com", ("com",), ("*.com",)),
+        ("localhost", (), ()),
+    ],
+)
+def test_the_domains_and_wildcards_above_a_hostname(
+    hostname: str, domains: tuple[str, ...], wildcards: tuple[str, ...]
+) -> None:
+    assert parent_domains(hostname) == domains
+    assert parent_wildcards(hostname) == wildcards
+    assert all(covers(wildcard, hostname) for wildcard in wildcards)

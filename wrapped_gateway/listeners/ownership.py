@@ -13,7 +13,7 @@ another namespace owns, whichever of the two is the wildcard.
 
 from dataclasses import dataclass
 
-from wrapped_gateway.hostnames import is_wildcard, parent_domains
+from wrapped_gateway.hostnames import is_wildcard, parent_domains, parent_wildcards
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,8 @@ class HostnameOwners:
             # the owner of this very name decides.
             return owner if owner.namespace != namespace else None
         # wildcards above it: *.example.com over a.example.com and over *.a.example.com
-        for domain in parent_domains(hostname):
-            owner = self._by_hostname.get(f"*.{domain}")
+        for wildcard in parent_wildcards(hostname):
+            owner = self._by_hostname.get(wildcard)
             if owner is not None and owner.namespace != namespace:
                 return owner
         if is_wildcard(hostname):
