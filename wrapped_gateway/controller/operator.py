@@ -366,8 +366,42 @@ def kopf_settings() -> kopf.OperatorSettings:
     # kopf lists in one request by default: at 20,000 routes that one answer was most of the
     # controller's peak memory at start-up.
     operator_settings.watching.chunk_size = LIST_PAGE
+    # Only kopf's change handlers (on.create/update/field) read the last-handled state; its
+    # default builds it for every event all the same, a deep copy of the whole object.
+    operator_settings.persistence.diffbase_storage = NoDiffBase()
     operator_settings.networking.error_backoffs = RetryForever()
     return operator_settings
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's last-handled state, kept by nothing: only change handlers read it, and the
+    controller registers none (every handler is an `on.event`), nor daemons or timers.
+
+    kopf's default builds it for every watch event before it calls any handler: it deep-copies
+    the object, annotations and managed fields included, and parses its annotation of the
+    previous state. In a burst of 5,000 routes that was a seventh of the controller's CPU.
+    """
+
+    # kopf passes the arguments by name, so the signatures keep its names.
+    def build(
+        self,
+        *,
+        body: kopf.Body,  # noqa: ARG002
+        extra_fields: Iterable[Any] | None = None,  # noqa: ARG002
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:  # noqa: ARG002
+        return None
+
+    def store(
+        self,
+        *,
+        body: kopf.Body,  # noqa: ARG002
+        patch: kopf.Patch,  # noqa: ARG002
+        essence: kopf.BodyEssence,  # noqa: ARG002
+    ) -> None:
+        return None
 
 
 class RetryForever:
