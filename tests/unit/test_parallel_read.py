@@ -137,7 +137,7 @@ def test_a_parsing_process_that_dies_costs_time_not_documents(
 ) -> None:
     alone = read_documents([str(large_file)], workers=1)
     # The forked process inherits the patch: it ends at once, without answering.
-    monkeypatch.setattr(manifests, "_answer_and_exit", lambda task, pipe: os._exit(1))
+    monkeypatch.setattr(manifests, "_answer_and_exit", lambda *_: os._exit(1))
     together = read_documents([str(large_file)], workers=2)
     assert [(d.source, d.obj) for d in together] == [(d.source, d.obj) for d in alone]
 
