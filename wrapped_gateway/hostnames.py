@@ -80,8 +80,12 @@ def overlap(a: str, b: str) -> bool:
 def parent_domains(hostname: str) -> tuple[str, ...]:
     """The domains above a name or wildcard: `*.a.example.com` and `x.a.example.com` both give
     `("a.example.com", "example.com", "com")`; a wildcard's own base comes first."""
-    labels = hostname.split(".")[1:]
-    return tuple(".".join(labels[i:]) for i in range(len(labels)))
+    domains = []
+    _, dot, rest = hostname.partition(".")
+    while dot:  # each domain is the tail of the name: no labels joined again
+        domains.append(rest)
+        _, dot, rest = rest.partition(".")
+    return tuple(domains)
 
 
 @lru_cache(maxsize=_CACHED_HOSTNAMES)
