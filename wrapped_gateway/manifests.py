@@ -200,7 +200,15 @@ def _parsed(tasks: list[list[Piece]]) -> Iterator[tuple[Piece, _Parsed]]:
     if len(tasks) < 2 or not hasattr(os, "fork"):
         yield from ((piece, _parse_piece(piece)) for task in tasks for piece in task)
         return
-    others = [_ForkedParse(task) for task in tasks[1:]]
+    others: list[_ForkedParse] = []
+    try:
+        for task in tasks[1:]:
+            others.append(_ForkedParse(task))
+    except OSError:  # no process or scratch file to be had (a sandbox, a full table)
+        for other in others:
+            other.end()
+        yield from ((piece, _parse_piece(piece)) for task in tasks for piece in task)
+        return
     try:
         yield from ((piece, _parse_piece(piece)) for piece in tasks[0])
         for task, other in zip(tasks[1:], others, strict=True):
@@ -218,14 +226,21 @@ class _ForkedParse:
 
     def __init__(self, task: list[Piece]) -> None:
         self._task = task
-        self._files = [_scratch_file() for _ in task]
+        self._files: list[BinaryIO] = []
+        self._pid: int | None = None
         read_end, write_end = os.pipe()
-        self._pid: int | None = os.fork()
+        self._announced = open(read_end, "rb", buffering=0)  # noqa: SIM115 (closed by end())
+        try:
+            self._files.extend(_scratch_file() for _ in task)
+            self._pid = os.fork()
+        except OSError:
+            os.close(write_end)
+            self.end()
+            raise
         if self._pid == 0:  # the child
-            os.close(read_end)
+            self._announced.close()
             _answer_and_exit(task, self._files, write_end)
         os.close(write_end)
-        self._announced = open(read_end, "rb", buffering=0)  # noqa: SIM115 (closed by end())
 
     def answers(self) -> Iterator[_Parsed]:
         """What the process found, piece by piece; what it did not answer (it died) is parsed
@@ -252,7 +267,8 @@ class _ForkedParse:
 def _scratch_file() -> BinaryIO:
     """A file in memory where the system has them, else a temporary one; gone once closed."""
     if hasattr(os, "memfd_create"):
-        return open(os.memfd_create("wrapped-gateway-piece"), "w+b")
+        with suppress(OSError):  # a sandbox may refuse it
+            return open(os.memfd_create("wrapped-gateway-piece"), "w+b")
     return tempfile.TemporaryFile()
 
 

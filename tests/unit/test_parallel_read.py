@@ -148,3 +148,19 @@ def test_a_reader_that_stops_early_leaves_no_process_behind(large_file: Path) ->
     documents.close()
     with pytest.raises(ChildProcessError):  # nothing left to wait for: no process, no zombie
         os.waitpid(-1, os.WNOHANG)
+
+
+@pytest.mark.parametrize("refused", ["fork", "memfd_create"])
+def test_a_system_that_refuses_a_process_or_a_memory_file_still_reads_everything(
+    large_file: Path, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    alone = read_documents([str(large_file)], workers=1)
+
+    def refuse(*_: object) -> None:
+        raise PermissionError(f"{refused} is not allowed here")
+
+    monkeypatch.setattr(os, refused, refuse)
+    together = read_documents([str(large_file)], workers=2)
+    assert [(d.source, d.obj) for d in together] == [(d.source, d.obj) for d in alone]
+    with pytest.raises(ChildProcessError):  # nothing left behind
+        os.waitpid(-1, os.WNOHANG)
