@@ -139,8 +139,8 @@ def iter_documents(paths: list[str], workers: int | None = None) -> Generator[Do
     total = sum(len(text) for _, text in texts)
     workers = min(workers or _usable_cpus(), total // _MIN_SHARE)
     if workers > 1:
-        # This process takes the smaller first share: the caller's work on its documents
-        # then ends about when the other processes' parsing does.
+        # This process takes a smaller first share: it also runs the caller's work on every
+        # document, its own and the others' as they come.
         share = int(total / (workers - 1 + _OWN_SHARE))
         all_pieces = [p for file, text in texts for p in pieces(file, text, share // _CUTS)]
         tasks = _tasks(all_pieces, [int(share * _OWN_SHARE), *[share] * (workers - 1)])
