@@ -336,11 +336,13 @@ def _describe_ports(ports: tuple[int, ...]) -> str:
 def _one_per_reason_and_hostname(refusals: list[Refusal]) -> list[Refusal]:
     """A route's refusals folded so that each (reason, hostname) is reported once, naming
     every port it was refused on."""
-    if len(refusals) < 2 or len({(r.reason, r.hostname) for r in refusals}) == len(refusals):
-        return refusals  # nothing to fold: most routes
+    if len(refusals) < 2:
+        return refusals
     groups: dict[tuple[str, str | None], list[Refusal]] = {}
     for refusal in refusals:
         groups.setdefault((refusal.reason, refusal.hostname), []).append(refusal)
+    if len(groups) == len(refusals):
+        return refusals  # nothing to fold: most routes
     return [_folded(first, others) for first, *others in groups.values()]
 
 
