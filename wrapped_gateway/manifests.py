@@ -197,16 +197,8 @@ _Parsed = tuple[list[Any], str | None]  # a piece's objects, and the problem tha
 def _parsed(tasks: list[list[Piece]]) -> Iterator[tuple[Piece, _Parsed]]:
     """Each piece with what parsing it found, in order; the first task is parsed here, the
     others in forked processes meanwhile."""
-    if len(tasks) < 2 or not hasattr(os, "fork"):
-        yield from ((piece, _parse_piece(piece)) for task in tasks for piece in task)
-        return
-    others: list[_ForkedParse] = []
-    try:
-        for task in tasks[1:]:
-            others.append(_ForkedParse(task))
-    except OSError:  # no process or scratch file to be had (a sandbox, a full table)
-        for other in others:
-            other.end()
+    others = _forked(tasks[1:]) if len(tasks) > 1 and hasattr(os, "fork") else None
+    if others is None:
         yield from ((piece, _parse_piece(piece)) for task in tasks for piece in task)
         return
     try:
@@ -216,6 +208,20 @@ def _parsed(tasks: list[list[Piece]]) -> Iterator[tuple[Piece, _Parsed]]:
     finally:
         for other in others:
             other.end()
+
+
+def _forked(tasks: list[list[Piece]]) -> list["_ForkedParse"] | None:
+    """Each task being parsed in a process of its own; None when no process or scratch file is
+    to be had (a sandbox, a full process table)."""
+    others: list[_ForkedParse] = []
+    try:
+        for task in tasks:
+            others.append(_ForkedParse(task))
+    except OSError:
+        for other in others:
+            other.end()
+        return None
+    return others
 
 
 class _ForkedParse:
