@@ -157,18 +157,16 @@ class Controller:
     # --- start-up: one LIST per resource, then the watches take over ----------------------
     async def initial_sync(self, route_versions: Mapping[RouteKind, str]) -> None:
         for kind, version in route_versions.items():
-            async for obj in self._listed(GATEWAY_GROUP, version, PLURALS[kind]):
-                self.on_route({"type": None, "object": {**obj, "kind": kind.value}})
-        wrapped = (WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL)
-        async for obj in self._listed(*wrapped):
-            self.on_wrapped({"type": None, "object": obj})
-        async for obj in self._listed(GATEWAY_GROUP, "v1", "gateways"):
-            self.on_gateway({"type": None, "object": obj})
+            await self._list_into_index(
+                (GATEWAY_GROUP, version, PLURALS[kind]), self.on_route, kind=kind.value
+            )
+        await self._list_into_index(
+            (WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL), self.on_wrapped
+        )
+        await self._list_into_index((GATEWAY_GROUP, "v1", "gateways"), self.on_gateway)
         if await asyncio.to_thread(self.api.serves_listener_sets):
-            async for obj in self._listed(*LISTENER_SETS):
-                self.on_listener_set({"type": None, "object": obj})
-        async for obj in self._listed("", "v1", "namespaces"):
-            self.on_namespace({"type": None, "object": obj})
+            await self._list_into_index(LISTENER_SETS, self.on_listener_set)
+        await self._list_into_index(("", "v1", "namespaces"), self.on_namespace)
         self.ready = True
         log.info(
             "index ready: %d routes, %d WrappedGateways",
@@ -176,6 +174,15 @@ class Controller:
             self.index.wrapped_count,
         )
         self._enqueue_all()
+
+    async def _list_into_index(
+        self, resource: tuple[str, str, str], handle: EventHandler, kind: str | None = None
+    ) -> None:
+        async for obj in self._listed(*resource):
+            listed = obj if kind is None else {**obj, "kind": kind}
+            handle({"type": None, "object": listed})
+            self.relists.observe(resource, None, _namespaced_name(listed))
+        self.relists.listing_ended(resource)
 
     async def _listed(self, group: str, version: str, plural: str) -> AsyncIterator[Any]:
         """Every object of a resource, fetched a page at a time: a single LIST of tens of
@@ -329,8 +336,9 @@ class Controller:
                 task.add_done_callback(self._background.discard)
 
         group, version, plural = resource
-        handler.__name__ = f"{plural}.{version}"
-        kopf.on.event(group=group, version=version, plural=plural, registry=registry)(handler)
+        kopf.on.event(
+            group=group, version=version, plural=plural, id=f"{plural}.{version}", registry=registry
+        )(handler)
 
 
 def _key_of(namespaced_name: str) -> Key:

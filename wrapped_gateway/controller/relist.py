@@ -11,6 +11,11 @@ began, is removed.
 A listing is told from live events by its type (None), and a re-listing from the first one by
 having seen a watch event, or a pause, since the last listing event of that resource (an empty
 first listing delivers no event at all).
+
+kopf's first listing is a re-listing too: the controller lists every resource itself at
+start-up (to know when its index is complete), and kopf lists again only once that is done.
+An object deleted between the two listings is in the index, yet in neither kopf's listing nor
+its watch, which begins where its listing ended.
 """
 
 import time
@@ -55,6 +60,11 @@ class RelistTracker:
         )
         seen.listed_at, seen.watched_since = now, False
         return relisting
+
+    def listing_ended(self, resource: Resource) -> None:
+        """A listing of `resource` that kopf did not deliver (the controller's own) is over:
+        kopf's next listing of it is a re-listing."""
+        self._resources.setdefault(resource, _Seen()).watched_since = True
 
     def mark(self) -> int:
         """A point in the event sequence: take it before listing."""

@@ -10,6 +10,7 @@ from pytest_mock import MockerFixture
 
 from wrapped_gateway.controller import operator
 from wrapped_gateway.controller.settings import add_run_arguments, settings_from
+from wrapped_gateway.routes import RouteKind
 
 
 class PagedApi:
@@ -92,3 +93,60 @@ def test_namespaces_are_listed_once_with_their_labels_and_deletion_whatever_is_w
     assert controller.index.namespace_labels == {"team-a": {"gw": "yes"}, "gone": {}}
     assert controller.index.terminating("gone")
     assert not controller.index.terminating("team-a")
+
+
+def _route(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"namespace": "team", "name": name, "resourceVersion": "1"},
+        "spec": {"parentRefs": [{"name": "shared"}], "hostnames": [f"{name}.example.com"]},
+    }
+
+
+def test_a_route_deleted_between_the_controllers_listing_and_kopfs_is_forgotten(
+    mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller lists everything, then kopf lists again and watches from there: a route
+    deleted in between is in no event of kopf's, and must not keep its listener."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    controller = operator.Controller(settings_from(parser.parse_args([])), client.ApiClient())
+    wrapped = {
+        "apiVersion": "wrapped-gateway.dev/v1alpha1",
+        "kind": "WrappedGateway",
+        "metadata": {"namespace": "team", "name": "shared", "uid": "u1", "generation": 1},
+        "spec": {"gatewayClassName": "shared"},
+    }
+    cluster: dict[str, list[dict[str, Any]]] = {
+        "httproutes": [_route("kept"), _route("deleted")],
+        "wrappedgateways": [wrapped],
+    }
+
+    def list_page(
+        resource: tuple[str, str, str], namespace: str | None, token: str | None
+    ) -> dict[str, Any]:
+        return {"items": list(cluster.get(resource[2], [])), "metadata": {}}
+
+    mocker.patch.object(controller, "_list_page", side_effect=list_page)
+    mocker.patch.object(controller.api, "serves_listener_sets", return_value=False)
+    versions = {RouteKind.HTTP: "v1"}
+    on_routes = next(
+        handler.fn
+        for handler in controller.registry(versions)._watching.get_all_handlers()
+        if handler.id == "httproutes.v1"
+    )
+
+    def attached() -> list[str]:
+        return sorted(route.name for route in controller.index.routes_for(("team", "shared")))
+
+    async def start_up() -> None:
+        await controller.initial_sync(versions)
+        assert attached() == ["deleted", "kept"]
+        cluster["httproutes"] = [_route("kept")]  # deleted before kopf's watches start
+        await on_routes(event={"type": None, "object": _route("kept")})  # kopf's listing
+        await asyncio.gather(*controller._background)
+
+    asyncio.run(start_up())
+    assert attached() == ["kept"]
