@@ -27,9 +27,13 @@ What the API server was asked to write in each phase comes from its own /metrics
 the bench's own writes (counted at the bench's API client) and the rest (the control plane's).
 Before the controller starts, the control plane alone is watched for `--idle` seconds. At the
 end, with the objects of the burst (or of `--scale-routes`) still in place, the controller is
-watched idle for `--idle` seconds, then stopped and started again with nothing changed. The
-bench waits until each namespace it deletes is gone, so that the writes the deletion causes
-(the namespace controller's, and the controller's as the routes vanish) are a phase of their own.
+watched idle for `--idle` seconds, then stopped and started again with nothing changed; then
+restarted once more, and from the moment the controller is ready a route with a new hostname
+is created and deleted every 2 s (`--restart-changes` times), timing how long each change
+waits while the new process catches up (kopf lists and processes every object again after
+the controller's own listing made it ready). The bench waits until each namespace it deletes
+is gone, so that the writes the deletion causes (the namespace controller's, and the
+controller's as the routes vanish) are a phase of their own.
 
 Run from the repository root (the first run of the control plane needs its binaries built, see
 hack/README.md):
@@ -101,6 +105,9 @@ def main() -> int:
     )
     parser.add_argument("--scale-gateways", type=int, default=20)
     parser.add_argument("--idle", type=float, default=30, help="seconds of the idle phases")
+    parser.add_argument(
+        "--restart-changes", type=int, default=10, help="changes timed after a restart"
+    )
     parser.add_argument("--threads", type=int, default=8, help="client threads creating routes")
     parser.add_argument("--kubeconfig", type=Path, help="use this running cluster instead")
     parser.add_argument("--source", type=Path, default=REPO, help="checkout whose controller runs")
@@ -129,6 +136,8 @@ def main() -> int:
                 standing = _scale(api, controller, writes, args)
             _idle(writes, args.idle, f"the controller holding {_holding(controller)}")
             _restart(controller, writes)
+            if standing:
+                _changes_after_restart(api, controller, standing, args.restart_changes)
             if standing and args.kubeconfig:  # the bench's own cluster goes away with all in it
                 _delete_namespace(api, controller, writes, standing)
     print(f"load average at end: {_load()}")
@@ -296,15 +305,65 @@ def _restart(controller: "Controller", writes: "ApiWrites") -> None:
     ready = time.monotonic() - started
     _wait_for_quiet(controller)
     quiet = time.monotonic() - started
+    busy = _wait_for_idle_cpu(controller) - started
     usage = controller.usage()
     print(
         f"\nrestart with nothing changed, holding {holding}: ready after {ready:.1f} s, "
-        f"no reconcile for 2 s at {quiet:.1f} s; "
+        f"no reconcile for 2 s at {quiet:.1f} s, CPU busy until {busy:.1f} s; "
         f"{controller.reconciles()[0]:.0f} reconciles, "
         f"{controller.metric('wrapped_gateway_applies_total'):.0f} applies; "
         f"peak RSS {usage.peak_rss_mb:.0f} MB, {usage.cpu_seconds:.1f} CPU s"
     )
     writes.report(before, "from the stop until settled")
+
+
+def _changes_after_restart(
+    api: client.ApiClient, controller: "Controller", namespace: str, changes: int
+) -> None:
+    """Restarts the controller again and, from the moment it is ready, adds and removes a route
+    with a new hostname every 2 s: how long changes wait while the new process catches up."""
+    custom = client.CustomObjectsApi(api)
+    gateways = GatewayWatch(api, namespace)
+    controller.stop()
+    started = time.monotonic()
+    controller.start()
+    print(
+        f"\nrestart, then from the moment the controller was ready "
+        f"({time.monotonic() - started:.1f} s) a route with a new hostname created and deleted "
+        f"every 2 s:"
+    )
+    for change in range(changes):
+        name = f"after-restart-{change}"
+        hostname = f"{name}.gw0.bench.example.com"
+        created = time.monotonic()
+        custom.create_namespaced_custom_object(
+            GW, "v1", namespace, "httproutes", _route(namespace, name, hostname, "gw0")
+        )
+        added = gateways.wait_for_listener("gw0", hostname, present=True, timeout=300)
+        deleted = time.monotonic()
+        custom.delete_namespaced_custom_object(GW, "v1", namespace, "httproutes", name)
+        removed = gateways.wait_for_listener("gw0", hostname, present=False, timeout=300)
+        print(
+            f"  at {created - started:5.1f} s: listener added {added - created:.2f} s after "
+            f"the create, removed {removed - deleted:.2f} s after the delete"
+        )
+        time.sleep(max(0.0, created + 2 - time.monotonic()))
+    gateways.stop()
+    busy = _wait_for_idle_cpu(controller) - started
+    print(
+        f"  the controller's CPU busy until {busy:.1f} s after the start "
+        f"({controller.usage().cpu_seconds:.1f} CPU s)"
+    )
+
+
+def _wait_for_idle_cpu(controller: "Controller", window: float = 2.0) -> float:
+    """Until the controller used under a tenth of a core over `window` seconds; returns the
+    monotonic time that window began: when its work, kopf's included, was done."""
+    while True:
+        began, cpu = time.monotonic(), controller.usage().cpu_seconds
+        time.sleep(window)
+        if controller.usage().cpu_seconds - cpu < 0.1 * window:
+            return began
 
 
 # --- the writes the API server counted ------------------------------------------------------
@@ -532,8 +591,10 @@ class GatewayWatch:
                     raise TimeoutError(f"not true after {timeout} s")
             return self._seen_at
 
-    def wait_for_listener(self, gateway: str, hostname: str, *, present: bool) -> float:
-        return self.wait(lambda: (hostname in self.hostnames(gateway)) == present)
+    def wait_for_listener(
+        self, gateway: str, hostname: str, *, present: bool, timeout: float = 30
+    ) -> float:
+        return self.wait(lambda: (hostname in self.hostnames(gateway)) == present, timeout)
 
     def stop(self) -> None:
         self._stopped = True
