@@ -178,6 +178,7 @@ class Controller:
     async def _list_into_index(
         self, resource: tuple[str, str, str], handle: EventHandler, kind: str | None = None
     ) -> None:
+        # Recorded as a listing, so that kopf's first listing is checked against it (relist.py).
         async for obj in self._listed(*resource):
             listed = obj if kind is None else {**obj, "kind": kind}
             handle({"type": None, "object": listed})

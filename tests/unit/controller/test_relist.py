@@ -81,3 +81,14 @@ def test_kopf_retries_requests_for_as_long_as_the_api_server_is_down() -> None:
     assert len(waits) == 100, "kopf stops after the last backoff"
     assert sum(waits) > 30 * 60
     assert list(itertools.islice(iter(backoffs), 3)) == waits[:3], "each request starts afresh"
+
+
+def test_kopfs_first_listing_after_the_controllers_own_is_a_relisting_once() -> None:
+    tracker = RelistTracker(Clock())
+    listed(tracker, "a", "deleted-before-kopf-listed")
+    tracker.listing_ended(ROUTES)
+    mark = tracker.mark()
+    assert listed(tracker, "a") == [True]
+    assert tracker.vanished(ROUTES, [("team", "a")], mark) == [
+        ("team", "deleted-before-kopf-listed")
+    ]
