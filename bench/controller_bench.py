@@ -65,12 +65,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kubernetes import client, config, watch
+import bench_cluster
+from bench_cluster import REPO, local_cluster
+from kubernetes import client, watch
 from urllib3.exceptions import ProtocolError
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "hack"))
-import local_cluster  # noqa: E402 - lives in hack/, put on the path just above
 
 GW = "gateway.networking.k8s.io"
 WRAPPED = "wrapped-gateway.dev"
@@ -113,12 +111,12 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=REPO, help="checkout whose controller runs")
     args = parser.parse_args()
 
-    print(f"load average at start: {_load()}")
+    print(f"load average at start: {bench_cluster.load_average()}")
     with (
         tempfile.TemporaryDirectory(prefix="controller-bench-") as scratch,
-        _cluster(args.kubeconfig, Path(scratch)) as kubeconfig,
+        bench_cluster.cluster(args.kubeconfig, Path(scratch)) as kubeconfig,
     ):
-        api = _api_client(kubeconfig, args.threads)
+        api = bench_cluster.api_client(kubeconfig, args.threads)
         writes = ApiWrites(api)
         _idle(writes, args.idle, "the control plane alone, before the controller starts")
         log = Path(scratch) / "controller.log"
@@ -140,7 +138,7 @@ def main() -> int:
                 _changes_after_restart(api, controller, standing, args.restart_changes)
             if standing and args.kubeconfig:  # the bench's own cluster goes away with all in it
                 _delete_namespace(api, controller, writes, standing)
-    print(f"load average at end: {_load()}")
+    print(f"load average at end: {bench_cluster.load_average()}")
     return 0
 
 
@@ -154,7 +152,7 @@ def _single_changes(
 ) -> None:
     custom = client.CustomObjectsApi(api)
     before = writes.snapshot()
-    namespace = _namespace(api, f"bench-{count}-")
+    namespace = bench_cluster.create_namespace(api, f"bench-{count}-")
     custom.create_namespaced_custom_object(
         WRAPPED, "v1alpha1", namespace, "wrappedgateways", _wrapped(namespace, "gw")
     )
@@ -216,7 +214,7 @@ def _burst(
     """Returns the namespace of the burst, left in place."""
     custom = client.CustomObjectsApi(api)
     before = writes.snapshot()
-    namespace = _namespace(api, "bench-burst-")
+    namespace = bench_cluster.create_namespace(api, "bench-burst-")
     names = _wrapped_gateways(custom, namespace, args.burst_gateways)
     _wait_for_quiet(controller)
     gateways = GatewayWatch(api, namespace)
@@ -255,7 +253,7 @@ def _scale(
 ) -> str:
     """Grows one namespace's routes to each `--scale-routes` count; returns the namespace."""
     custom = client.CustomObjectsApi(api)
-    namespace = _namespace(api, "bench-scale-")
+    namespace = bench_cluster.create_namespace(api, "bench-scale-")
     names = _wrapped_gateways(custom, namespace, args.scale_gateways)
     held = 0
     for count in sorted(args.scale_routes):
@@ -467,16 +465,6 @@ def _listing(writes: dict[tuple[str, str], int], most: int = 6) -> str:
 
 
 # --- the cluster and the controller -----------------------------------------------------------
-@contextlib.contextmanager
-def _cluster(kubeconfig: Path | None, scratch: Path) -> Iterator[Path]:
-    if kubeconfig is not None:
-        yield kubeconfig
-        return
-    state = local_cluster.up(scratch / "cluster")
-    try:
-        yield state.kubeconfig
-    finally:
-        local_cluster.down(scratch / "cluster")
 
 
 class Usage(NamedTuple):
@@ -510,7 +498,9 @@ class Controller:
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
         self._process = process
-        _until(lambda: _ok(f"http://{health}/readyz") or process.poll() is not None, 60)
+        bench_cluster.until(
+            lambda: _ok(f"http://{health}/readyz") or process.poll() is not None, 60
+        )
         if process.poll() is not None:
             raise SystemExit(f"the controller exited:\n{self._log.read_text()}")
         self.metrics_url = f"http://{metrics}"
@@ -555,13 +545,6 @@ def _controller(kubeconfig: Path, source: Path, log: Path) -> Iterator[Controlle
         yield controller
     finally:
         controller.stop()
-
-
-def _api_client(kubeconfig: Path, threads: int) -> client.ApiClient:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    configuration.connection_pool_maxsize = threads
-    return client.ApiClient(configuration)
 
 
 # --- watching the Gateways ------------------------------------------------------------------
@@ -629,12 +612,6 @@ class GatewayWatch:
 
 
 # --- objects --------------------------------------------------------------------------------
-def _namespace(api: client.ApiClient, prefix: str) -> str:
-    created = client.CoreV1Api(api).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(generate_name=prefix))
-    )
-    name: str = created.metadata.name
-    return name
 
 
 def _wrapped_gateways(custom: client.CustomObjectsApi, namespace: str, count: int) -> list[str]:
@@ -654,21 +631,11 @@ def _delete_namespace(
     before = writes.snapshot()
     started = time.monotonic()
     client.CoreV1Api(api).delete_namespace(namespace)
-    _until(lambda: not _exists(api, namespace), 600)
+    bench_cluster.until(lambda: not bench_cluster.namespace_exists(api, namespace), 600)
     gone = time.monotonic() - started
     _wait_for_quiet(controller)
     print(f"\n{namespace} deleted (the controller held {holding}), gone after {gone:.1f} s")
     writes.report(before, "until the namespace was gone")
-
-
-def _exists(api: client.ApiClient, namespace: str) -> bool:
-    try:
-        client.CoreV1Api(api).read_namespace(namespace)
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 def _wrapped(namespace: str, name: str) -> dict[str, Any]:
@@ -747,15 +714,7 @@ def _samples(text: str) -> Iterator[tuple[str, float]]:
 
 def _wait_for_index(controller: Controller, routes: int) -> None:
     """Until the controller holds `routes` routes: the watch may lag behind the creates."""
-    _until(lambda: controller.metric("wrapped_gateway_index_routes") >= routes, 600)
-
-
-def _until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not true after {timeout} s")
-        time.sleep(0.2)
+    bench_cluster.until(lambda: controller.metric("wrapped_gateway_index_routes") >= routes, 600)
 
 
 def _ok(url: str) -> bool:
@@ -773,10 +732,6 @@ def _stats(seconds: list[float]) -> str:
         f"p50 {centiles[49]:.0f} ms, p90 {centiles[89]:.0f} ms, p99 {centiles[98]:.0f} ms "
         f"(min {milliseconds[0]:.0f}, max {milliseconds[-1]:.0f})"
     )
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -50,25 +50,18 @@ hack/README.md), under `nice` as every benchmark here:
 """
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import bench_cluster
 import kopf
-from kubernetes import client, config
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "hack"))
-# lives in hack/, put on the path just above (which mypy, run on this file alone, does not see)
-import local_cluster  # type: ignore[import-not-found]  # noqa: E402
+from kubernetes import client
 
 CONFIG_MAP_PREFIX = "bench-"  # the bench's ConfigMaps; the namespace holds kube-root-ca.crt too
 STOP_TIMEOUT = 120.0  # seconds an operator is given to stop before the bench gives up on it
@@ -130,15 +123,15 @@ def main() -> int:
     # kopf warns once per run that it cannot install signal handlers outside the main thread;
     # the operators here are stopped by their stop flag, so that is expected.
     logging.getLogger("kopf._core.reactor.running").setLevel(logging.ERROR)
-    print(f"load average at start: {_load()}")
+    print(f"load average at start: {bench_cluster.load_average()}")
     results: list[tuple[int, Outcome, Outcome]] = []
     with (
         tempfile.TemporaryDirectory(prefix="kopf-index-bench-") as scratch,
-        _cluster(args.kubeconfig, Path(scratch)) as kubeconfig,
+        bench_cluster.cluster(args.kubeconfig, Path(scratch)) as kubeconfig,
     ):
-        api = _api_client(kubeconfig, args.threads)
+        api = bench_cluster.api_client(kubeconfig, args.threads)
         for count in args.objects:
-            namespace = _namespace(api, f"kopf-index-{count}-")
+            namespace = bench_cluster.create_namespace(api, f"kopf-index-{count}-")
             started = time.monotonic()
             names = _create_config_maps(api, namespace, count, args.threads)
             print(
@@ -151,7 +144,7 @@ def main() -> int:
             results.append((count, event_only, indexed))
             # Deleting thousands of objects keeps the API server busy: not during the next N.
             _delete_namespace(api, namespace)
-    print(f"\nload average at end: {_load()}")
+    print(f"\nload average at end: {bench_cluster.load_average()}")
     _table(results, args.timeout)
     return 0
 
@@ -286,35 +279,6 @@ def _table(results: list[tuple[int, Outcome, Outcome]], timeout: float) -> None:
 
 
 # --- the cluster ----------------------------------------------------------------------------
-@contextlib.contextmanager
-def _cluster(kubeconfig: Path | None, scratch: Path) -> Iterator[Path]:
-    if kubeconfig is not None:
-        yield kubeconfig
-        return
-    state = local_cluster.up(scratch / "cluster")
-    try:
-        yield state.kubeconfig
-    finally:
-        local_cluster.down(scratch / "cluster")
-
-
-def _api_client(kubeconfig: Path, threads: int) -> client.ApiClient:
-    configuration = client.Configuration()
-    # kubernetes.config has no annotations (the generated kubernetes.client has)
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=str(kubeconfig), client_configuration=configuration
-    )
-    configuration.connection_pool_maxsize = threads
-    return client.ApiClient(configuration)
-
-
-def _namespace(api: client.ApiClient, prefix: str) -> str:
-    created = client.CoreV1Api(api).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(generate_name=prefix))
-    )
-    if created.metadata is None or not created.metadata.name:
-        raise RuntimeError(f"the API server named no namespace for {prefix!r}")
-    return created.metadata.name
 
 
 def _create_config_maps(
@@ -335,30 +299,8 @@ def _create_config_maps(
 def _delete_namespace(api: client.ApiClient, namespace: str) -> None:
     started = time.monotonic()
     client.CoreV1Api(api).delete_namespace(namespace)
-    _until(lambda: not _exists(api, namespace), 600)
+    bench_cluster.until(lambda: not bench_cluster.namespace_exists(api, namespace), 600)
     print(f"  {namespace} deleted, gone after {time.monotonic() - started:.1f} s")
-
-
-def _exists(api: client.ApiClient, namespace: str) -> bool:
-    try:
-        client.CoreV1Api(api).read_namespace(namespace)
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
-
-
-def _until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not true after {timeout} s")
-        time.sleep(0.2)
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":
