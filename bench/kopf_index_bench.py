@@ -3,7 +3,8 @@
 kopf promises that no handler but the index handlers (no on.event, no daemon, ...) runs until
 every object of every indexed resource has been listed and passed through its index handlers.
 This bench shows what that gate costs with the number of objects, with kopf alone: none of the
-controller's code runs, only a minimal operator of two handlers on ConfigMaps.
+controller's code runs (but for handing the kubeconfig's credentials to kopf), only a minimal
+operator of two handlers on ConfigMaps.
 
 It starts the local control plane (hack/local-cluster, built binaries from the cache; or uses
 the one of `--kubeconfig`) and, for each N of `--objects`:
@@ -62,6 +63,8 @@ from typing import Any, NamedTuple
 import bench_cluster
 import kopf
 from kubernetes import client
+
+from wrapped_gateway.controller.operator import kopf_connection
 
 CONFIG_MAP_PREFIX = "bench-"  # the bench's ConfigMaps; the namespace holds kube-root-ca.crt too
 STOP_TIMEOUT = 120.0  # seconds an operator is given to stop before the bench gives up on it
@@ -160,7 +163,7 @@ def _run_operator(
 ) -> Outcome:
     """Runs a minimal kopf operator on `namespace` until all of `names` are handled, or timeout."""
     registry = kopf.OperatorRegistry()  # a fresh one: no handlers of earlier runs, no defaults
-    connection = _connection(api.configuration)
+    connection = kopf_connection(api.configuration)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -217,22 +220,6 @@ def _settings() -> kopf.OperatorSettings:
     settings.posting.enabled = False  # no Events for the log lines of handlers
     settings.peering.standalone = True  # peering needs kopf's KopfPeering CRDs
     return settings
-
-
-def _connection(configuration: client.Configuration) -> kopf.ConnectionInfo:
-    """kopf connects with the credentials the bench's API client loaded from the kubeconfig."""
-    api_key = configuration.api_key or {}
-    authorization = api_key.get("BearerToken") or api_key.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    return kopf.ConnectionInfo(
-        server=configuration.host,
-        ca_path=configuration.ssl_ca_cert,
-        insecure=not configuration.verify_ssl,
-        scheme=scheme or None,
-        token=token or None,
-        certificate_path=configuration.cert_file,
-        private_key_path=configuration.key_file,
-    )
 
 
 # --- output ---------------------------------------------------------------------------------

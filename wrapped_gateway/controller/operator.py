@@ -304,20 +304,7 @@ class Controller:
         configuration = self.api.api_client.configuration
         if configuration.refresh_api_key_hook is not None:
             configuration.refresh_api_key_hook(configuration)  # a rotated service account token
-        api_key = configuration.api_key or {}
-        # kubeconfig and in-cluster loading store "Bearer <token>" under "BearerToken"; older
-        # clients used "authorization"
-        authorization = api_key.get("BearerToken") or api_key.get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        return kopf.ConnectionInfo(
-            server=configuration.host,
-            ca_path=configuration.ssl_ca_cert,
-            insecure=not configuration.verify_ssl,
-            scheme=scheme or None,
-            token=token or None,
-            certificate_path=configuration.cert_file,
-            private_key_path=configuration.key_file,
-        )
+        return kopf_connection(configuration)
 
     def _on_event(
         self,
@@ -360,6 +347,24 @@ def _namespace_object(metadata: client.V1ObjectMeta) -> dict[str, Any]:
         "deletionTimestamp": metadata.deletion_timestamp,
     }
     return {"metadata": fields}
+
+
+def kopf_connection(configuration: client.Configuration) -> kopf.ConnectionInfo:
+    """The credentials of a kubernetes client configuration, as kopf takes them."""
+    api_key = configuration.api_key or {}
+    # kubeconfig and in-cluster loading store "Bearer <token>" under "BearerToken"; older
+    # clients used "authorization"
+    authorization = api_key.get("BearerToken") or api_key.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )
 
 
 def kopf_settings() -> kopf.OperatorSettings:
