@@ -30,10 +30,11 @@ end, with the objects of the burst (or of `--scale-routes`) still in place, the 
 watched idle for `--idle` seconds, then stopped and started again with nothing changed; then
 restarted once more, and from the moment the controller is ready a route with a new hostname
 is created and deleted every 2 s (`--restart-changes` times), timing how long each change
-waits while the new process catches up (kopf lists and processes every object again after
-the controller's own listing made it ready). The bench waits until each namespace it deletes
-is gone, so that the writes the deletion causes (the namespace controller's, and the
-controller's as the routes vanish) are a phase of their own.
+waits once the controller says it is ready (kopf lists and hands over every object again
+after the controller's own listing; the controller is ready only once kopf has done so). The
+bench waits until each namespace it deletes is gone, so that the writes the deletion causes
+(the namespace controller's, and the controller's as the routes vanish) are a phase of their
+own.
 
 Run from the repository root (the first run of the control plane needs its binaries built, see
 hack/README.md):
@@ -499,7 +500,7 @@ class Controller:
             )  # fmt: skip
         self._process = process
         bench_cluster.until(
-            lambda: _ok(f"http://{health}/readyz") or process.poll() is not None, 60
+            lambda: _ok(f"http://{health}/readyz") or process.poll() is not None, 300
         )
         if process.poll() is not None:
             raise SystemExit(f"the controller exited:\n{self._log.read_text()}")

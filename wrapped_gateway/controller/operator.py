@@ -4,7 +4,7 @@ import asyncio
 import itertools
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any
 
 import kopf
@@ -43,6 +43,9 @@ from wrapped_gateway.routes.parse import SERVED_VERSIONS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
+# How long kopf may take to begin listing a resource before the controller lists it again to
+# learn whether the objects it awaits from it are gone (kopf's listing may have found none).
+UNHEARD_GRACE = 30.0
 LIST_PAGE = 500  # objects per LIST request, as client-go's informers ask for
 LISTENER_SETS = (GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL)
 EventHandler = Callable[[Mapping[str, Any]], None]
@@ -59,6 +62,7 @@ class Controller:
         self.reconciler = Reconciler(self.index, self.api, EventLedger(), later=self._later)
         self.ready = False
         self.relists = RelistTracker()
+        self._watched: dict[tuple[str, str, str], tuple[str, EventHandler]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._failures: dict[Key, int] = {}
         self.elector = (
@@ -75,6 +79,12 @@ class Controller:
             if settings.leader_election
             else None
         )
+
+    @property
+    def caught_up(self) -> bool:
+        """Ready for changes: the index is complete, and kopf has handed over every object it
+        held (until then kopf works through its own listing, and a change waits behind it)."""
+        return self.ready and not self.relists.awaited()
 
     @property
     def acting(self) -> bool:
@@ -174,6 +184,19 @@ class Controller:
             self.index.wrapped_count,
         )
         self._enqueue_all()
+        self._in_background(self._hear_from_kopf())
+
+    async def _hear_from_kopf(self) -> None:
+        """Lists again each resource kopf has said nothing of since the controller's own
+        listing, while the controller still awaits its objects: a listing that found none of
+        them delivers no event at all, and they would be awaited (and indexed) for good."""
+        while True:
+            await asyncio.sleep(UNHEARD_GRACE)
+            unheard = self.relists.unheard()
+            if not unheard and self.caught_up:
+                return
+            for resource in unheard:
+                await self._forget_vanished(resource, *self._watched[resource])
 
     async def _list_into_index(
         self, resource: tuple[str, str, str], handle: EventHandler, kind: str | None = None
@@ -243,6 +266,11 @@ class Controller:
             log.info("%s %s/%s was deleted while the watch was down", kind, namespace, name)
             metadata = {"name": name, "namespace": namespace}
             handle({"type": "DELETED", "object": {"kind": kind, "metadata": metadata}})
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- workers ------------------------------------------------------------------------
     async def work(self) -> None:
@@ -319,10 +347,9 @@ class Controller:
             handle(event)
             key = _namespaced_name(event["object"])
             if self.relists.observe(resource, event.get("type"), key) and self.ready:
-                task = asyncio.create_task(self._forget_vanished(resource, kind, handle))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._in_background(self._forget_vanished(resource, kind, handle))
 
+        self._watched[resource] = (kind, handle)
         group, version, plural = resource
         kopf.on.event(
             group=group, version=version, plural=plural, id=f"{plural}.{version}", registry=registry
@@ -465,7 +492,9 @@ def run(settings: Settings, stop_flag: threading.Event | None = None) -> int:
     @kopf.on.startup(registry=registry)
     async def start(**_: Any) -> None:
         try:
-            runners.append(await serve_health(settings.health_address, lambda: controller.ready))
+            runners.append(
+                await serve_health(settings.health_address, lambda: controller.caught_up)
+            )
             runners.append(await serve_metrics(settings.metrics_address))
         except OSError as error:
             message = f"cannot serve the health or metrics endpoint: {error}"

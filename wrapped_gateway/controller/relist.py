@@ -16,16 +16,20 @@ kopf's first listing is a re-listing too: the controller lists every resource it
 start-up (to know when its index is complete), and kopf lists again only once that is done.
 An object deleted between the two listings is in the index, yet in neither kopf's listing nor
 its watch, which begins where its listing ended.
+
+Until kopf has handed over every object of the controller's own listing (or it is known to be
+gone), kopf is still working through its listing, and a change waits behind it: the tracker
+keeps those objects as awaited, and the controller is not ready until none is left.
 """
 
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 # Listing events of one resource arrive back to back; a pause this long starts a new listing.
 LISTING_PAUSE = 5.0
 
-Resource = Hashable  # e.g. ("gateway.networking.k8s.io", "v1", "httproutes")
+Resource = tuple[str, str, str]  # group, version, plural
 ObjectKey = tuple[str, str]  # namespace, name
 
 
@@ -34,6 +38,8 @@ class _Seen:
     listed_at: float | None = None  # the clock of the last listing event
     watched_since: bool = False  # a watch event arrived after it
     objects: dict[ObjectKey, int] = field(default_factory=dict)  # -> event number
+    awaited: set[ObjectKey] = field(default_factory=set)  # listed by the controller, not by kopf
+    heard: bool = True  # an event arrived since the controller's own listing
 
 
 class RelistTracker:
@@ -46,6 +52,8 @@ class RelistTracker:
         """Record one event; True when it starts a re-listing of `resource`."""
         self._events += 1
         seen = self._resources.setdefault(resource, _Seen())
+        seen.awaited.discard(key)
+        seen.heard = True
         if event_type == "DELETED":
             seen.objects.pop(key, None)
         else:
@@ -63,8 +71,21 @@ class RelistTracker:
 
     def listing_ended(self, resource: Resource) -> None:
         """A listing of `resource` that kopf did not deliver (the controller's own) is over:
-        kopf's next listing of it is a re-listing."""
-        self._resources.setdefault(resource, _Seen()).watched_since = True
+        kopf's next listing of it is a re-listing, and each object it held is awaited until
+        kopf hands it over or it is found gone."""
+        seen = self._resources.setdefault(resource, _Seen())
+        seen.watched_since, seen.heard = True, False
+        seen.awaited = set(seen.objects)
+
+    def awaited(self) -> int:
+        """How many objects of the controller's own listings kopf has not handed over yet."""
+        return sum(len(seen.awaited) for seen in self._resources.values())
+
+    def unheard(self) -> list[Resource]:
+        """The resources kopf has delivered no event of since the controller's own listing,
+        while it still awaits some of their objects: kopf's listing found none of them, or
+        has not reached them yet."""
+        return [r for r, seen in self._resources.items() if not seen.heard and seen.awaited]
 
     def mark(self) -> int:
         """A point in the event sequence: take it before listing."""
@@ -82,4 +103,5 @@ class RelistTracker:
         gone = [k for k, n in seen.objects.items() if k not in present and n <= mark]
         for key in gone:
             del seen.objects[key]
+            seen.awaited.discard(key)
         return gone

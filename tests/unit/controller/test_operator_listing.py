@@ -104,11 +104,15 @@ def _route(name: str) -> dict[str, Any]:
     }
 
 
-def test_a_route_deleted_between_the_controllers_listing_and_kopfs_is_forgotten(
+Cluster = dict[str, list[dict[str, Any]]]
+EventHandlers = dict[str, Any]  # plural -> kopf's handler of its events
+
+
+def _starting_controller(
     mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The controller lists everything, then kopf lists again and watches from there: a route
-    deleted in between is in no event of kopf's, and must not keep its listener."""
+) -> tuple[operator.Controller, Cluster, EventHandlers]:
+    """A controller whose LISTs answer from the returned cluster (two routes on one
+    WrappedGateway), and the handlers it gives kopf for the events of each resource."""
     monkeypatch.delenv("KUBECONFIG", raising=False)
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)
@@ -119,7 +123,7 @@ def test_a_route_deleted_between_the_controllers_listing_and_kopfs_is_forgotten(
         "metadata": {"namespace": "team", "name": "shared", "uid": "u1", "generation": 1},
         "spec": {"gatewayClassName": "shared"},
     }
-    cluster: dict[str, list[dict[str, Any]]] = {
+    cluster: Cluster = {
         "httproutes": [_route("kept"), _route("deleted")],
         "wrappedgateways": [wrapped],
     }
@@ -131,12 +135,22 @@ def test_a_route_deleted_between_the_controllers_listing_and_kopfs_is_forgotten(
 
     mocker.patch.object(controller, "_list_page", side_effect=list_page)
     mocker.patch.object(controller.api, "serves_listener_sets", return_value=False)
+    registry = controller.registry({RouteKind.HTTP: "v1"})
+    handlers = {
+        handler.id.partition(".")[0]: handler.fn
+        for handler in registry._watching.get_all_handlers()
+    }
+    return controller, cluster, handlers
+
+
+def test_a_route_deleted_between_the_controllers_listing_and_kopfs_is_forgotten(
+    mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller lists everything, then kopf lists again and watches from there: a route
+    deleted in between is in no event of kopf's, and must not keep its listener."""
+    controller, cluster, handlers = _starting_controller(mocker, monkeypatch)
     versions = {RouteKind.HTTP: "v1"}
-    on_routes = next(
-        handler.fn
-        for handler in controller.registry(versions)._watching.get_all_handlers()
-        if handler.id == "httproutes.v1"
-    )
+    on_routes = handlers["httproutes"]
 
     def attached() -> list[str]:
         return sorted(route.name for route in controller.index.routes_for(("team", "shared")))
@@ -145,8 +159,47 @@ def test_a_route_deleted_between_the_controllers_listing_and_kopfs_is_forgotten(
         await controller.initial_sync(versions)
         assert attached() == ["deleted", "kept"]
         cluster["httproutes"] = [_route("kept")]  # deleted before kopf's watches start
+        started = set(controller._background)
         await on_routes(event={"type": None, "object": _route("kept")})  # kopf's listing
-        await asyncio.gather(*controller._background)
+        await asyncio.gather(*(controller._background - started))
 
     asyncio.run(start_up())
     assert attached() == ["kept"]
+
+
+def test_ready_only_once_kopf_has_handed_over_everything_the_controller_listed(
+    mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until then kopf is still working through its own listing, and a change would wait."""
+    controller, cluster, handlers = _starting_controller(mocker, monkeypatch)
+
+    async def start_up() -> list[bool]:
+        await controller.initial_sync({RouteKind.HTTP: "v1"})
+        readiness = [controller.ready, controller.caught_up]
+        for plural, objects in cluster.items():
+            for obj in objects:
+                await handlers[plural](event={"type": None, "object": obj})
+                readiness.append(controller.caught_up)
+        return readiness
+
+    assert asyncio.run(start_up()) == [True, False, False, False, True]
+
+
+def test_a_kind_whose_objects_kopf_never_lists_is_listed_again_after_a_grace(
+    mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kopf's listing of a kind whose every object went between the two listings delivers no
+    event; the controller lists that kind again and forgets them."""
+    controller, cluster, handlers = _starting_controller(mocker, monkeypatch)
+    mocker.patch.object(operator, "UNHEARD_GRACE", 0.01)
+
+    async def start_up() -> None:
+        await controller.initial_sync({RouteKind.HTTP: "v1"})
+        for obj in cluster["wrappedgateways"]:  # kopf's listing of those
+            await handlers["wrappedgateways"](event={"type": None, "object": obj})
+        cluster["httproutes"] = []  # both routes deleted: kopf's listing of routes is empty
+        await asyncio.wait_for(asyncio.gather(*controller._background), timeout=5)
+
+    asyncio.run(start_up())
+    assert controller.caught_up
+    assert controller.index.route_count == 0

@@ -92,3 +92,18 @@ def test_kopfs_first_listing_after_the_controllers_own_is_a_relisting_once() -> 
     assert tracker.vanished(ROUTES, [("team", "a")], mark) == [
         ("team", "deleted-before-kopf-listed")
     ]
+
+
+def test_the_controllers_own_listing_is_awaited_from_kopf_object_by_object() -> None:
+    tracker = RelistTracker(Clock())
+    listed(tracker, "a", "b", "c")
+    tracker.listing_ended(ROUTES)
+    assert tracker.awaited() == 3
+    assert tracker.unheard() == [ROUTES]
+    mark = tracker.mark()
+    listed(tracker, "a")  # kopf's listing begins
+    assert tracker.unheard() == []
+    tracker.observe(ROUTES, "DELETED", ("team", "b"))
+    assert tracker.awaited() == 1
+    tracker.vanished(ROUTES, [("team", "a")], mark)  # c went before kopf listed
+    assert tracker.awaited() == 0
