@@ -1,9 +1,9 @@
 """Prometheus metrics of the controller.
 
 What happens (reconciles, applies, their durations) is counted by instruments as it happens.
-What the controller holds (indexed objects, queued and held keys, current refusals,
-leadership) is read from its state by `StateCollector` when Prometheus scrapes, so nothing has
-to keep a gauge in step with it.
+What the controller holds (indexed objects, queued and held keys, current refusals, objects
+awaited from kopf at start-up, leadership) is read from its state by `StateCollector` when
+Prometheus scrapes, so nothing has to keep a gauge in step with it.
 """
 
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +34,7 @@ class ControllerState:
     leader: bool
     refusals_by_reason: Mapping[str, int] = field(default_factory=dict)
     held_for_burst: int = 0
+    awaited_from_kopf: int = 0
 
 
 class StateCollector(Collector):
@@ -71,6 +72,11 @@ class StateCollector(Collector):
             "wrapped_gateway_queue_held_for_burst",
             "WrappedGateways resting until a burst of changes across many of them is over.",
             value=state.held_for_burst,
+        )
+        yield GaugeMetricFamily(
+            "wrapped_gateway_awaited_from_kopf",
+            "Objects of the start-up listing kopf has not handed over yet (not ready until 0).",
+            value=state.awaited_from_kopf,
         )
         yield GaugeMetricFamily(
             "wrapped_gateway_leader",

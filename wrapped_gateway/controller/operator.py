@@ -99,6 +99,7 @@ class Controller:
             leader=self.elector is not None and self.elector.is_leader,
             refusals_by_reason=self.reconciler.refusals_by_reason(),
             held_for_burst=self.queue.held_for_burst,
+            awaited_from_kopf=self.relists.awaited(),
         )
 
     # --- watch events -> index -> queue ---------------------------------------------------

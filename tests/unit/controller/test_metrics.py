@@ -34,6 +34,7 @@ def test_each_scrape_reports_the_state_at_that_moment() -> None:
         "wrapped_gateway_index_wrapped_gateways": 0,
         "wrapped_gateway_queue_depth": 0,
         "wrapped_gateway_queue_held_for_burst": 0,
+        "wrapped_gateway_awaited_from_kopf": 0,
         "wrapped_gateway_leader": 0,
     }
     controller.current = ControllerState(
@@ -43,6 +44,7 @@ def test_each_scrape_reports_the_state_at_that_moment() -> None:
         leader=True,
         refusals_by_reason={"HostnameConflict": 4, "InvalidHostname": 1},
         held_for_burst=5,
+        awaited_from_kopf=700,
     )
     assert scrape(registry) == {
         'wrapped_gateway_refused_routes{reason="HostnameConflict"}': 4,
@@ -51,6 +53,7 @@ def test_each_scrape_reports_the_state_at_that_moment() -> None:
         "wrapped_gateway_index_wrapped_gateways": 3,
         "wrapped_gateway_queue_depth": 2,
         "wrapped_gateway_queue_held_for_burst": 5,
+        "wrapped_gateway_awaited_from_kopf": 700,
         "wrapped_gateway_leader": 1,
     }
 
