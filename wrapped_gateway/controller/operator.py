@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
 # How long kopf may take to begin listing a resource before the controller lists it again to
 # learn whether the objects it awaits from it are gone (kopf's listing may have found none).
-UNHEARD_GRACE = 30.0
+UNLISTED_GRACE = 30.0
 LIST_PAGE = 500  # objects per LIST request, as client-go's informers ask for
 LISTENER_SETS = (GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL)
 EventHandler = Callable[[Mapping[str, Any]], None]
@@ -185,18 +185,18 @@ class Controller:
             self.index.wrapped_count,
         )
         self._enqueue_all()
-        self._in_background(self._hear_from_kopf())
+        self._in_background(self._check_unlisted())
 
-    async def _hear_from_kopf(self) -> None:
-        """Lists again each resource kopf has said nothing of since the controller's own
-        listing, while the controller still awaits its objects: a listing that found none of
-        them delivers no event at all, and they would be awaited (and indexed) for good."""
+    async def _check_unlisted(self) -> None:
+        """Lists again each resource kopf has delivered no listing of since the controller's
+        own, while the controller still awaits its objects: a listing that found none of them
+        delivers no event at all, and they would be awaited (and indexed) for good."""
         while True:
-            await asyncio.sleep(UNHEARD_GRACE)
-            unheard = self.relists.unheard()
-            if not unheard and self.caught_up:
+            await asyncio.sleep(UNLISTED_GRACE)
+            unlisted = self.relists.unlisted()
+            if not unlisted and self.caught_up:
                 return
-            for resource in unheard:
+            for resource in unlisted:
                 await self._forget_vanished(resource, *self._watched[resource])
 
     async def _list_into_index(

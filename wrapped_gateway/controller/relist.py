@@ -39,7 +39,7 @@ class _Seen:
     watched_since: bool = False  # a watch event arrived after it
     objects: dict[ObjectKey, int] = field(default_factory=dict)  # -> event number
     awaited: set[ObjectKey] = field(default_factory=set)  # listed by the controller, not by kopf
-    heard: bool = True  # an event arrived since the controller's own listing
+    kopf_listed: bool = True  # a listing event of kopf's arrived since the controller's own
 
 
 class RelistTracker:
@@ -53,7 +53,6 @@ class RelistTracker:
         self._events += 1
         seen = self._resources.setdefault(resource, _Seen())
         seen.awaited.discard(key)
-        seen.heard = True
         if event_type == "DELETED":
             seen.objects.pop(key, None)
         else:
@@ -61,6 +60,7 @@ class RelistTracker:
         if event_type is not None:
             seen.watched_since = True
             return False
+        seen.kopf_listed = True
         now = self._clock()
         # Watch events before any listing event: the first listing was empty.
         relisting = seen.watched_since or (
@@ -74,18 +74,18 @@ class RelistTracker:
         kopf's next listing of it is a re-listing, and each object it held is awaited until
         kopf hands it over or it is found gone."""
         seen = self._resources.setdefault(resource, _Seen())
-        seen.watched_since, seen.heard = True, False
+        seen.watched_since, seen.kopf_listed = True, False
         seen.awaited = set(seen.objects)
 
     def awaited(self) -> int:
         """How many objects of the controller's own listings kopf has not handed over yet."""
         return sum(len(seen.awaited) for seen in self._resources.values())
 
-    def unheard(self) -> list[Resource]:
-        """The resources kopf has delivered no event of since the controller's own listing,
-        while it still awaits some of their objects: kopf's listing found none of them, or
-        has not reached them yet."""
-        return [r for r, seen in self._resources.items() if not seen.heard and seen.awaited]
+    def unlisted(self) -> list[Resource]:
+        """The resources kopf has delivered no listing event of since the controller's own
+        listing, while it still awaits some of their objects: kopf's listing found none of
+        them (a watch event may follow it all the same), or has not reached them yet."""
+        return [r for r, seen in self._resources.items() if not seen.kopf_listed and seen.awaited]
 
     def mark(self) -> int:
         """A point in the event sequence: take it before listing."""

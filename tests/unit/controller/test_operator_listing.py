@@ -191,7 +191,7 @@ def test_a_kind_whose_objects_kopf_never_lists_is_listed_again_after_a_grace(
     """kopf's listing of a kind whose every object went between the two listings delivers no
     event; the controller lists that kind again and forgets them."""
     controller, cluster, handlers = _starting_controller(mocker, monkeypatch)
-    mocker.patch.object(operator, "UNHEARD_GRACE", 0.01)
+    mocker.patch.object(operator, "UNLISTED_GRACE", 0.01)
 
     async def start_up() -> None:
         await controller.initial_sync({RouteKind.HTTP: "v1"})

@@ -99,11 +99,20 @@ def test_the_controllers_own_listing_is_awaited_from_kopf_object_by_object() -> 
     listed(tracker, "a", "b", "c")
     tracker.listing_ended(ROUTES)
     assert tracker.awaited() == 3
-    assert tracker.unheard() == [ROUTES]
+    assert tracker.unlisted() == [ROUTES]
     mark = tracker.mark()
     listed(tracker, "a")  # kopf's listing begins
-    assert tracker.unheard() == []
+    assert tracker.unlisted() == []
     tracker.observe(ROUTES, "DELETED", ("team", "b"))
     assert tracker.awaited() == 1
     tracker.vanished(ROUTES, [("team", "a")], mark)  # c went before kopf listed
     assert tracker.awaited() == 0
+
+
+def test_a_kind_kopf_listed_as_empty_is_still_unlisted_after_a_watch_event() -> None:
+    # every listed object went before kopf listed; the watch then reports a new one
+    tracker = RelistTracker(Clock())
+    listed(tracker, "a", "b")
+    tracker.listing_ended(ROUTES)
+    tracker.observe(ROUTES, "ADDED", ("team", "new"))
+    assert tracker.unlisted() == [ROUTES]
