@@ -1,4 +1,5 @@
-"""Two replicas with --leader-election: exactly one acts; when it dies, the other takes over."""
+"""Two replicas with --leader-election: exactly one acts; when it dies, the other takes over,
+and a replica that has not caught up yet never acts."""
 
 import time
 from pathlib import Path
@@ -65,6 +66,58 @@ def test_one_replica_acts_and_a_standby_takes_over(
         apply(custom, http_route(namespace, "b", ["b.example.com"]))
         eventually(lambda: hostnames(custom, namespace) == {"a.example.com", "b.example.com"})
         assert standby.metric("wrapped_gateway_applies_total") >= 1
+
+
+def test_a_replica_takes_the_lease_only_once_it_is_ready(
+    cluster: Cluster, custom: client.CustomObjectsApi, namespace: str, tmp_path: Path
+) -> None:
+    """The leader stops (releasing its Lease) as a new replica starts, as when both are
+    replaced at once: the new one may take the free Lease at its first attempt, yet it must
+    not act until it is ready, and a change made while nobody acts is not lost."""
+    lease = [
+        "--leader-election",
+        "--leader-election-namespace", namespace,
+        "--lease-name", "wrapped-gateway",
+        "--lease-duration", "4",
+        "--renew-deadline", "3",
+        "--retry-period", "0.2",
+        "--namespace", namespace,
+    ]  # fmt: skip
+    apply(custom, wrapped(namespace))
+    # Objects for the new replica to index and for kopf to hand over: its time unready.
+    for number in range(150):
+        apply(custom, http_route(namespace, f"r{number}", [f"h{number % 5}.example.com"]))
+    every = {f"h{n}.example.com" for n in range(5)}
+    with running_controller(cluster.kubeconfig, tmp_path / "old.log", *lease) as old:
+        eventually(lambda: old.metric("wrapped_gateway_leader") == 1)
+        eventually(lambda: hostnames(custom, namespace) == every)
+        old.stop()  # SIGTERM: it releases the Lease on the way out
+    with running_controller(
+        cluster.kubeconfig, tmp_path / "new.log", *lease, wait_ready=False
+    ) as new:
+        apply(custom, http_route(namespace, "late", ["late.example.com"]))  # nobody acts now
+        unready_samples = 0
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                # The metrics are read before /readyz: readiness never goes back, so a sample
+                # that was unready at /readyz was unready when the metrics were read too.
+                leading = new.metric("wrapped_gateway_leader")
+                applies = new.metric("wrapped_gateway_applies_total")
+            except OSError:
+                assert new.process.poll() is None, new.log_text()
+                assert time.monotonic() < deadline, "its endpoints never came up"
+                time.sleep(0.02)
+                continue  # its endpoints are not up yet
+            if new.ready():
+                break
+            unready_samples += 1
+            assert (leading, applies) == (0, 0), "acted before it was ready"
+            assert time.monotonic() < deadline, f"never ready:\n{new.log_text()}"
+        assert unready_samples > 0, "never seen unready: the test proves nothing"
+        eventually(lambda: new.metric("wrapped_gateway_leader") == 1, timeout=10)
+        eventually(lambda: hostnames(custom, namespace) == every | {"late.example.com"})
+        assert new.metric("wrapped_gateway_applies_total") >= 1
 
 
 @pytest.fixture

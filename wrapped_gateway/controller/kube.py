@@ -19,6 +19,10 @@ from wrapped_gateway.routes import RouteKind
 from wrapped_gateway.routes.parse import SERVED_VERSIONS
 
 APPLY_PATCH = "application/apply-patch+yaml"
+# Each object of a LIST as its metadata alone: what re-listings and Namespaces need.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+LIST_PAGE = 500  # objects per LIST request, as client-go's informers ask for
+Resource = tuple[str, str, str]  # group ("" for core), version, plural
 PLURALS: dict[RouteKind, str] = {kind: kind.value.lower() + "s" for kind in RouteKind}
 
 
@@ -121,9 +125,31 @@ class KubeApi:
                 chosen[kind] = served[0]
         return chosen
 
-    def _get(self, path: str) -> dict[str, Any]:
-        """A discovery document, fetched the way the generated API classes make their calls."""
-        request = self.api_client.param_serialize("GET", path, auth_settings=["BearerToken"])
+    def list_page(
+        self, resource: Resource, namespace: str | None, token: str | None, metadata_only: bool
+    ) -> dict[str, Any]:
+        """One page of a LIST of `resource` (in `namespace`, or everywhere), continuing from
+        `token`; with `metadata_only`, each object is its metadata alone."""
+        group, version, plural = resource
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        path += f"/namespaces/{namespace}/{plural}" if namespace else f"/{plural}"
+        query: list[tuple[str, str | int]] = [("limit", LIST_PAGE)]
+        if token:
+            query.append(("continue", token))
+        return self._get(path, query, METADATA_ONLY if metadata_only else None)
+
+    def _get(
+        self, path: str, query: list[tuple[str, str | int]] | None = None, accept: str | None = None
+    ) -> dict[str, Any]:
+        """A discovery document or a LIST, fetched the way the generated API classes make
+        their calls."""
+        request = self.api_client.param_serialize(
+            "GET",
+            path,
+            query_params=query,
+            header_params={"Accept": accept} if accept else None,
+            auth_settings=["BearerToken"],
+        )
         response = self.api_client.call_api(*request)
         response.read()  # type: ignore[no-untyped-call]  # RESTResponse.read has no annotations
         # raises ApiException for an answer other than 2xx, as the generated calls do

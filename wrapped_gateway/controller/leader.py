@@ -9,6 +9,11 @@ standby takes the Lease over once the record has not changed for `lease_duration
 A leader that cannot renew within `renew_deadline` (shorter than `lease_duration`) steps
 down before anyone else may take over; one that sees another holder steps down at once. On
 shutdown the leader releases the Lease, so a standby takes over at its next attempt.
+
+A replica competes only once `may_lead` says so (the controller: once it has caught up). Until
+then it still reads the Lease every round, so that it judges the holder's expiry from its own
+observations and can take over a dead holder's Lease as soon as it may lead, not a lease
+duration later.
 """
 
 import asyncio
@@ -94,6 +99,7 @@ class LeaderElector:
         election: Election,
         on_elected: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
+        may_lead: Callable[[], bool] = lambda: True,
     ) -> None:
         self._leases = leases
         self._namespace = election.namespace
@@ -101,6 +107,7 @@ class LeaderElector:
         self.identity = election.identity
         self._timing = election.timing
         self._on_elected = on_elected
+        self._may_lead = may_lead
         clock = clock or SystemClock()
         self._monotonic = clock.monotonic
         self._utc_now = clock.utc_now
@@ -125,7 +132,7 @@ class LeaderElector:
         started = self._monotonic()
         held: bool | None
         try:
-            held = await asyncio.to_thread(self._try_acquire_or_renew)
+            held = await asyncio.to_thread(self._try_acquire_or_renew, self._may_lead())
         except Exception as error:
             # An unreachable API server raises urllib3's errors, not ApiException; either way
             # the election goes on.
@@ -160,19 +167,22 @@ class LeaderElector:
             log.warning("lost the leader Lease; standing by")
             self.is_leader = False
 
-    def _try_acquire_or_renew(self) -> bool:
-        """Whether this replica holds the Lease now; False when another one does."""
+    def _try_acquire_or_renew(self, compete: bool) -> bool:
+        """Whether this replica holds the Lease now; False when another one does, or when it
+        does not `compete` (it only observes the Lease then)."""
         try:
             lease = self._leases.read_namespaced_lease(self._name, self._namespace)
         except ApiException as error:
             if error.status != 404:
                 raise
-            return self._create()
+            return compete and self._create()
         record = LeaseRecord.of(lease)
         now = self._monotonic()
         if record != self._observed:
             self._observed, self._observed_at = record, now
         duration = record.duration_seconds or self._timing.lease_duration
+        if not compete:
+            return False
         if record.holder not in ("", self.identity) and now - self._observed_at <= duration:
             return False  # its holder was seen alive within the lease duration
         ours = record.holder == self.identity

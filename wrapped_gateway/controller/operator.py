@@ -31,7 +31,7 @@ from wrapped_gateway.controller.index import (
     LiveListenerSet,
     WrappedEntry,
 )
-from wrapped_gateway.controller.kube import PLURALS, KubeApi, json_object
+from wrapped_gateway.controller.kube import LIST_PAGE, PLURALS, KubeApi, Resource
 from wrapped_gateway.controller.leader import Election, LeaderElector
 from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
@@ -46,7 +46,6 @@ MAX_BACKOFF = 60.0
 # How long kopf may take to begin listing a resource before the controller lists it again to
 # learn whether the objects it awaits from it are gone (kopf's listing may have found none).
 UNLISTED_GRACE = 30.0
-LIST_PAGE = 500  # objects per LIST request, as client-go's informers ask for
 LISTENER_SETS = (GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL)
 EventHandler = Callable[[Mapping[str, Any]], None]
 
@@ -62,7 +61,7 @@ class Controller:
         self.reconciler = Reconciler(self.index, self.api, EventLedger(), later=self._later)
         self.ready = False
         self.relists = RelistTracker()
-        self._watched: dict[tuple[str, str, str], tuple[str, EventHandler]] = {}
+        self._watched: dict[Resource, tuple[str, EventHandler]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._failures: dict[Key, int] = {}
         self.elector = (
@@ -75,6 +74,9 @@ class Controller:
                     settings.lease_timing,
                 ),
                 on_elected=self._enqueue_all,
+                # A replica that has not caught up would act on an incomplete index, and its
+                # changes would wait behind kopf's listing: a standby stays one until ready.
+                may_lead=lambda: self.caught_up,
             )
             if settings.leader_election
             else None
@@ -200,25 +202,26 @@ class Controller:
                 await self._forget_vanished(resource, *self._watched[resource])
 
     async def _list_into_index(
-        self, resource: tuple[str, str, str], handle: EventHandler, kind: str | None = None
+        self, resource: Resource, handle: EventHandler, kind: str | None = None
     ) -> None:
         # Recorded as a listing, so that kopf's first listing is checked against it (relist.py).
-        async for obj in self._listed(*resource):
+        # A Namespace is read for its metadata alone.
+        async for obj in self._listed(resource, metadata_only=not resource[0]):
             listed = obj if kind is None else {**obj, "kind": kind}
             handle({"type": None, "object": listed})
             self.relists.observe(resource, None, _namespaced_name(listed))
         self.relists.listing_ended(resource)
 
-    async def _listed(self, group: str, version: str, plural: str) -> AsyncIterator[Any]:
+    async def _listed(self, resource: Resource, metadata_only: bool) -> AsyncIterator[Any]:
         """Every object of a resource, fetched a page at a time: a single LIST of tens of
         thousands of routes would hold all of them, as JSON and as objects, at once."""
         # Namespaces themselves are listed whole, never limited to the watched ones.
-        scopes = (self.settings.namespaces if group else None) or (None,)
+        scopes = (self.settings.namespaces if resource[0] else None) or (None,)
         for namespace in scopes:
             token: str | None = None
             while True:
                 page = await asyncio.to_thread(
-                    self._list_page, (group, version, plural), namespace, token
+                    self.api.list_page, resource, namespace, token, metadata_only
                 )
                 for item in page["items"]:
                     yield item
@@ -226,33 +229,17 @@ class Controller:
                 if not token:
                     break
 
-    def _list_page(
-        self, resource: tuple[str, str, str], namespace: str | None, token: str | None
-    ) -> dict[str, Any]:
-        group, version, plural = resource
-        paging: dict[str, Any] = {"limit": LIST_PAGE, **({"_continue": token} if token else {})}
-        if not group:  # core/v1 namespaces, as the watch would show them
-            listing = client.CoreV1Api(self.api.api_client).list_namespace(**paging)
-            # The API server sends metadata with every object and every list; the client's
-            # models have it optional, as the bodies sent to it may leave it out.
-            items = [_namespace_object(n.metadata) for n in listing.items if n.metadata is not None]
-            following = listing.metadata._continue if listing.metadata is not None else None
-            return {"items": items, "metadata": {"continue": following}}
-        custom = client.CustomObjectsApi(self.api.api_client)
-        if namespace is None:
-            page = custom.list_cluster_custom_object(group, version, plural, **paging)
-        else:
-            page = custom.list_namespaced_custom_object(group, version, namespace, plural, **paging)
-        return json_object(page)
-
-    async def _forget_vanished(
-        self, resource: tuple[str, str, str], kind: str, handle: EventHandler
-    ) -> None:
+    async def _forget_vanished(self, resource: Resource, kind: str, handle: EventHandler) -> None:
         """After kopf re-listed `resource`, drop what was deleted while its watch was down."""
         for attempt in itertools.count():
             mark = self.relists.mark()
             try:
-                listed = [_namespaced_name(item) async for item in self._listed(*resource)]
+                # Only names are compared: the objects' specs would cost their transfer and
+                # parsing, for every object of the resource, at every start and watch restart.
+                listed = [
+                    _namespaced_name(item)
+                    async for item in self._listed(resource, metadata_only=True)
+                ]
                 break
             except Exception as error:  # the API server may still be starting
                 retry_in = min(MAX_BACKOFF, 2.0**attempt)
@@ -338,7 +325,7 @@ class Controller:
     def _on_event(
         self,
         registry: kopf.OperatorRegistry,
-        resource: tuple[str, str, str],
+        resource: Resource,
         kind: str,
         handle: EventHandler,
     ) -> None:
@@ -365,16 +352,6 @@ def _key_of(namespaced_name: str) -> Key:
 def _namespaced_name(obj: Mapping[str, Any]) -> tuple[str, str]:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace")), str(metadata.get("name"))
-
-
-def _namespace_object(metadata: client.V1ObjectMeta) -> dict[str, Any]:
-    """What `on_namespace` reads of a Namespace, from the client's model of it."""
-    fields = {
-        "name": metadata.name,
-        "labels": metadata.labels or {},
-        "deletionTimestamp": metadata.deletion_timestamp,
-    }
-    return {"metadata": fields}
 
 
 def kopf_connection(configuration: client.Configuration) -> kopf.ConnectionInfo:

@@ -26,10 +26,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from wrapped_gateway.controller.kube import Resource
+
 # Listing events of one resource arrive back to back; a pause this long starts a new listing.
 LISTING_PAUSE = 5.0
 
-Resource = tuple[str, str, str]  # group, version, plural
 ObjectKey = tuple[str, str]  # namespace, name
 
 

@@ -11,7 +11,7 @@ from kubernetes import client
 from pytest_mock import MockerFixture
 
 from wrapped_gateway.constants import FIELD_MANAGER
-from wrapped_gateway.controller.kube import KubeApi
+from wrapped_gateway.controller.kube import METADATA_ONLY, KubeApi
 from wrapped_gateway.routes import RouteKind
 
 GROUP = "/apis/gateway.networking.k8s.io"
@@ -119,6 +119,26 @@ def test_a_discovery_document_not_served_raises_the_api_servers_status(
     with pytest.raises(client.ApiException) as raised:
         api._get(GROUP)
     assert raised.value.status == 404
+
+
+def test_a_list_page_asks_for_the_page_after_its_token_and_may_ask_for_metadata_alone(
+    mocker: MockerFixture,
+) -> None:
+    page = {"items": [{"metadata": {"name": "r1"}}], "metadata": {"continue": "next"}}
+    api, sent = answering(mocker, 200, page)
+    resource = ("gateway.networking.k8s.io", "v1", "httproutes")
+    assert api.list_page(resource, "team", "abc", metadata_only=True) == page
+    (method, url), options = sent.call_args
+    assert (method, url) == (
+        "GET",
+        "https://api.test/apis/gateway.networking.k8s.io/v1/namespaces/team/httproutes"
+        "?limit=500&continue=abc",
+    )
+    assert options["headers"]["Accept"] == METADATA_ONLY
+    api.list_page(("", "v1", "namespaces"), None, None, metadata_only=False)
+    (method, url), options = sent.call_args
+    assert url == "https://api.test/api/v1/namespaces?limit=500"
+    assert "Accept" not in options["headers"]
 
 
 def test_a_gateway_is_a_forced_server_side_apply_of_the_manifest_as_it_is(

@@ -278,3 +278,38 @@ def test_shutdown_releases_the_lease_and_a_standby_takes_over_at_once(
     assert standby.is_leader
     assert leases.spec.holder_identity == "standby"
     assert leases.spec.lease_transitions == 1
+
+
+def test_a_replica_that_may_not_lead_yet_takes_no_lease_but_judges_its_expiry_meanwhile(
+    leases: FakeLeases, clocks: Clocks
+) -> None:
+    caught_up = False
+    leases.held_by("dead", LOCAL_WALL_CLOCK)  # its holder never renews again
+    standby = LeaderElector(
+        leases, Election(NAMESPACE, NAME, "me", TIMING), clock=clocks, may_lead=lambda: caught_up
+    )
+
+    async def scenario() -> None:
+        nonlocal caught_up
+        for _ in range(20):  # long past the lease duration, while not caught up
+            await standby.attempt()
+            assert not standby.is_leader
+            clocks.seconds += TIMING.retry_period
+        assert leases.spec.holder_identity == "dead"
+        caught_up = True
+        await standby.attempt()  # the expiry was judged while it waited: it takes over at once
+
+    asyncio.run(scenario())
+    assert standby.is_leader
+    assert leases.spec.holder_identity == "me"
+
+
+def test_a_replica_that_may_not_lead_yet_creates_no_lease(
+    leases: FakeLeases, clocks: Clocks
+) -> None:
+    standby = LeaderElector(
+        leases, Election(NAMESPACE, NAME, "me", TIMING), clock=clocks, may_lead=lambda: False
+    )
+    asyncio.run(standby.attempt())
+    assert not standby.is_leader
+    assert leases.lease is None

@@ -12,84 +12,74 @@ from wrapped_gateway.controller import operator
 from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.routes import RouteKind
 
+Listed = list[tuple[str, str | None, bool]]  # plural, continue token, metadata only
 
-class PagedApi:
-    """A CustomObjectsApi whose LIST answers `total` objects in pages of `limit`."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.calls: list[dict[str, Any]] = []
+def _paged(listed: Listed, total: int, page: int = 2) -> Any:
+    """KubeApi.list_page over `total` objects of every resource, `page` at a time."""
 
-    def list_cluster_custom_object(
-        self, group: str, version: str, plural: str, **paging: Any
+    def list_page(
+        resource: tuple[str, str, str], namespace: str | None, token: str | None, metadata: bool
     ) -> dict[str, Any]:
-        self.calls.append(paging)
-        start = int(paging.get("_continue") or 0)
-        end = min(self.total, start + paging["limit"])
+        listed.append((resource[2], token, metadata))
+        start = int(token or 0)
+        end = min(total, start + page)
         items = [{"metadata": {"namespace": "ns", "name": f"r{i}"}} for i in range(start, end)]
-        return {"items": items, "metadata": {"continue": str(end) if end < self.total else ""}}
+        return {"items": items, "metadata": {"continue": str(end) if end < total else ""}}
+
+    return list_page
+
+
+def _controller(monkeypatch: pytest.MonkeyPatch, *arguments: str) -> operator.Controller:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    return operator.Controller(settings_from(parser.parse_args(arguments)), client.ApiClient())
 
 
 def test_a_large_resource_is_listed_a_page_at_a_time(
     mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    parser = argparse.ArgumentParser()
-    add_run_arguments(parser)
-    controller = operator.Controller(settings_from(parser.parse_args([])), client.ApiClient())
-    api = PagedApi(total=operator.LIST_PAGE * 2 + 7)
-    mocker.patch.object(client, "CustomObjectsApi", return_value=api)
+    controller = _controller(monkeypatch)
+    listed: Listed = []
+    mocker.patch.object(controller.api, "list_page", side_effect=_paged(listed, total=5))
 
     async def names() -> list[str]:
-        listed = controller._listed("gateway.networking.k8s.io", "v1", "httproutes")
-        return [item["metadata"]["name"] async for item in listed]
+        routes = ("gateway.networking.k8s.io", "v1", "httproutes")
+        return [item["metadata"]["name"] async for item in controller._listed(routes, False)]
 
-    listed = asyncio.run(names())
-    assert listed == [f"r{i}" for i in range(api.total)]
-    assert [call["limit"] for call in api.calls] == [operator.LIST_PAGE] * 3
-    page = operator.LIST_PAGE
-    assert [call.get("_continue") for call in api.calls] == [None, str(page), str(2 * page)]
-
-
-class NamespaceApi:
-    """A CoreV1Api with a labelled namespace and one being deleted, in pages of one."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def list_namespace(self, **paging: Any) -> client.V1NamespaceList:
-        self.calls += 1
-        namespaces = [
-            client.V1ObjectMeta(name="team-a", labels={"gw": "yes"}),
-            client.V1ObjectMeta(name="gone", deletion_timestamp="2026-01-01T00:00:00Z"),
-        ]
-        index = int(paging.get("_continue") or 0)
-        more = str(index + 1) if index + 1 < len(namespaces) else None
-        return client.V1NamespaceList(
-            items=[client.V1Namespace(metadata=namespaces[index])],
-            metadata=client.V1ListMeta(_continue=more),
-        )
+    assert asyncio.run(names()) == [f"r{i}" for i in range(5)]
+    assert listed == [
+        ("httproutes", None, False),
+        ("httproutes", "2", False),
+        ("httproutes", "4", False),
+    ]
 
 
-def test_namespaces_are_listed_once_with_their_labels_and_deletion_whatever_is_watched(
+def test_namespaces_are_listed_once_by_their_metadata_whatever_is_watched(
     mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Selector policies read the labels, and a namespace being deleted is not reconciled;
     `--namespace` limits the routes watched, not the namespaces known."""
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    parser = argparse.ArgumentParser()
-    add_run_arguments(parser)
-    settings = settings_from(parser.parse_args(["--namespace", "a", "--namespace", "b"]))
-    controller = operator.Controller(settings, client.ApiClient())
-    api = NamespaceApi()
-    mocker.patch.object(client, "CoreV1Api", return_value=api)
+    controller = _controller(monkeypatch, "--namespace", "a", "--namespace", "b")
+    namespaces = [
+        {"metadata": {"name": "team-a", "labels": {"gw": "yes"}}},
+        {"metadata": {"name": "gone", "deletionTimestamp": "2026-01-01T00:00:00Z"}},
+    ]
+    listed: Listed = []
 
-    async def listed() -> None:
-        async for obj in controller._listed("", "v1", "namespaces"):
-            controller.on_namespace({"type": None, "object": obj})
+    def list_page(
+        resource: tuple[str, str, str], namespace: str | None, token: str | None, metadata: bool
+    ) -> dict[str, Any]:
+        listed.append((resource[2], token, metadata))
+        index = int(token or 0)
+        more = str(index + 1) if index + 1 < len(namespaces) else None
+        return {"items": [namespaces[index]], "metadata": {"continue": more}}
 
-    asyncio.run(listed())
-    assert api.calls == 2  # two pages, once: not once per watched namespace
+    mocker.patch.object(controller.api, "list_page", side_effect=list_page)
+    asyncio.run(controller._list_into_index(("", "v1", "namespaces"), controller.on_namespace))
+    # two pages, once (not once per watched namespace), of metadata alone
+    assert listed == [("namespaces", None, True), ("namespaces", "1", True)]
     assert controller.index.namespace_labels == {"team-a": {"gw": "yes"}, "gone": {}}
     assert controller.index.terminating("gone")
     assert not controller.index.terminating("team-a")
@@ -113,10 +103,7 @@ def _starting_controller(
 ) -> tuple[operator.Controller, Cluster, EventHandlers]:
     """A controller whose LISTs answer from the returned cluster (two routes on one
     WrappedGateway), and the handlers it gives kopf for the events of each resource."""
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    parser = argparse.ArgumentParser()
-    add_run_arguments(parser)
-    controller = operator.Controller(settings_from(parser.parse_args([])), client.ApiClient())
+    controller = _controller(monkeypatch)
     wrapped = {
         "apiVersion": "wrapped-gateway.dev/v1alpha1",
         "kind": "WrappedGateway",
@@ -129,11 +116,14 @@ def _starting_controller(
     }
 
     def list_page(
-        resource: tuple[str, str, str], namespace: str | None, token: str | None
+        resource: tuple[str, str, str], namespace: str | None, token: str | None, metadata: bool
     ) -> dict[str, Any]:
-        return {"items": list(cluster.get(resource[2], [])), "metadata": {}}
+        objects = cluster.get(resource[2], [])
+        if metadata:  # as the API server answers a PartialObjectMetadataList
+            objects = [{"metadata": obj["metadata"]} for obj in objects]
+        return {"items": objects, "metadata": {}}
 
-    mocker.patch.object(controller, "_list_page", side_effect=list_page)
+    mocker.patch.object(controller.api, "list_page", side_effect=list_page)
     mocker.patch.object(controller.api, "serves_listener_sets", return_value=False)
     registry = controller.registry({RouteKind.HTTP: "v1"})
     handlers = {
