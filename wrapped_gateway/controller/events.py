@@ -51,7 +51,9 @@ class EventLedger:
         self._settled: dict[str, dict[int, tuple[Chunk, float]]] = {}
 
     def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
-        """The refusals with no Event yet."""
+        """The refusals with no Event yet, taken in turn from each namespace (each namespace's
+        in claim order), so that one tenant's flood of refused routes, however old, does not
+        hold back another tenant's Event."""
         now = self._clock()
         chunks = refusals.chunks if isinstance(refusals, Refusals) else (tuple(refusals),)
         settled = self._settled.get(gateway_key, {})
@@ -68,7 +70,7 @@ class EventLedger:
             else:
                 still[id(chunk)] = (chunk, now + self._recheck)
         self._settled[gateway_key] = still
-        return unreported
+        return _in_turn_by_namespace(unreported)
 
     def reported(self, gateway_key: str, refusal: Refusal) -> None:
         """Called once its Event is posted: a refusal whose post failed stays unreported, so
@@ -78,6 +80,27 @@ class EventLedger:
     def forget(self, gateway_key: str) -> None:
         """The Gateway is gone: its remembered refusals are not kept alive."""
         self._settled.pop(gateway_key, None)
+
+
+def _in_turn_by_namespace(refusals: list[Refusal]) -> list[Refusal]:
+    """`refusals` in rounds: the first of each namespace, in the order the namespaces first
+    appear, then the second of each, and so on."""
+    queues: dict[str, list[Refusal]] = {}
+    for refusal in refusals:
+        queues.setdefault(refusal.namespace, []).append(refusal)
+    if len(queues) < 2:
+        return refusals
+    in_turn: list[Refusal] = []
+    rounds = [iter(queue) for queue in queues.values()]
+    while rounds:
+        left = []
+        for queue in rounds:
+            head = next(queue, None)
+            if head is not None:
+                in_turn.append(head)
+                left.append(queue)
+        rounds = left
+    return in_turn
 
 
 def _mark(gateway_key: str, refusal: Refusal) -> tuple[str, ...]:

@@ -66,6 +66,18 @@ def test_a_settled_gateway_is_answered_without_looking_its_refusals_up() -> None
     assert ledger.unreported("infra/gw", flood) == list(flood)
 
 
+def test_a_flood_of_one_namespace_does_not_hold_back_the_events_of_another() -> None:
+    """Attack: a tenant's thousands of old refused routes come first in claim order, and the
+    Events go out 50 a second; a newer tenant's refusal must not wait behind all of them."""
+    flood = [dataclasses.replace(refusal(f"m{i}"), namespace="flood") for i in range(500)]
+    other = [dataclasses.replace(refusal(f"o{i}"), namespace="other") for i in range(2)]
+    third = dataclasses.replace(refusal("t"), namespace="third")
+    unreported = EventLedger().unreported("infra/gw", Refusals(((*flood, *other, third),)))
+    # in turn by namespace, in the order they first come; each namespace's in claim order
+    assert unreported[:5] == [flood[0], other[0], third, flood[1], other[1]]
+    assert unreported[5:] == flood[2:]
+
+
 def test_a_forgotten_gateway_is_looked_up_again() -> None:
     clock = FakeClock()
     ledger = EventLedger(clock=clock)
