@@ -307,3 +307,30 @@ def test_listener_sets_mode_prints_each_gateway_followed_by_its_listener_sets(
     ]
     assert documents[1]["spec"]["listeners"][0]["hostname"] == "a.example.com"
     assert err.splitlines() == ["note: HTTPRoute team-a/x targets no WrappedGateway in the input"]
+
+
+def test_refusals_go_to_stderr_in_claim_order_oldest_route_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not by name: the oldest route claims first, and its refusal comes first.
+    routes = [
+        route_obj(name=name, hostnames=["10.0.0.1"], created=created)
+        for name, created in (
+            ("a-newest", "2026-03-01T00:00:00Z"),
+            ("z-oldest", "2026-01-01T00:00:00Z"),
+            ("m-middle", "2026-02-01T00:00:00Z"),
+        )
+    ]
+    write(
+        tmp_path / "in.yaml",
+        wrapped_obj(),
+        route_obj(name="ok", hostnames=["ok.example.com"]),
+        *reversed(routes),
+    )
+    code, _, err = run(capsys, "-f", str(tmp_path / "in.yaml"))
+    assert code == 0
+    assert [line.split()[3].rstrip(":") for line in err.splitlines()] == [
+        "infra/z-oldest",
+        "infra/m-middle",
+        "infra/a-newest",
+    ]

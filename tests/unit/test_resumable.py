@@ -1,6 +1,7 @@
 """ResumableSynthesis: the same result as desired_gateway, whatever changed since its last call,
 and only the claims from the first change in the claim order on."""
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,9 +47,12 @@ def test_every_call_equals_desired_gateway_whatever_changed(
             model = parse_wrapped_gateway({**scenario.wrapped, "metadata": {
                 **scenario.wrapped["metadata"], "generation": step}})  # fmt: skip
         routes = data.draw(st.permutations(list(current.values())), label=f"order {step}")
-        assert synthesis.desired_gateway(model, routes, labels) == desired_gateway(
-            model, routes, labels
-        )
+        resumed = synthesis.desired_gateway(model, routes, labels)
+        expected = desired_gateway(model, routes, labels)
+        assert resumed == expected
+        # in claim order, and counted by reason as they were resumed
+        assert tuple(resumed.refusals) == tuple(expected.refusals)
+        assert resumed.refusals.counts == Counter(r.reason for r in expected.refusals)
 
 
 def newest_first_routes(count: int) -> Iterator[Route]:
@@ -118,3 +122,31 @@ def test_a_changed_wrapped_gateway_starts_over(claims: list[Route]) -> None:
     other = wrapped(routes={"namespaces": {"from": "All"}, "hostnames": ["h1.example.com"]})
     assert synthesis.desired_gateway(other, routes, {}) == desired_gateway(other, routes, {})
     assert claims == routes
+
+
+def refused_routes(count: int) -> Iterator[Route]:
+    """Routes of one namespace a second apart, oldest first, every other one refused."""
+    for i, ok in enumerate(newest_first_routes(count)):
+        created = ok.precedence[1].strftime("%Y-%m-%dT%H:%M:%SZ")
+        refused = route(name=ok.name, namespace="team", hostnames=["10.0.0.1"], created=created)
+        yield ok if i % 2 else refused
+
+
+def test_a_new_route_shares_the_refusals_of_the_older_ones_and_counts_only_its_own() -> None:
+    """A change on a Gateway with thousands of refusals must not cost a pass over them: the
+    result holds the same chunks for the claims kept (what the Event ledger recognises)."""
+    model = wrapped(routes={"namespaces": {"from": "All"}})
+    routes = list(refused_routes(600))
+    synthesis = ResumableSynthesis(min_spacing=64)
+    before = synthesis.desired_gateway(model, routes, {}).refusals
+    assert before.counts == {"InvalidHostname": 300}
+
+    newest = route(name="new", namespace="team", hostnames=["10.9.9.9"],
+                   created="2026-01-02T00:00:00Z")  # fmt: skip
+    added = synthesis.desired_gateway(model, [*routes, newest], {}).refusals
+    assert all(a is b for a, b in zip(added.chunks[:-1], before.chunks, strict=False))
+    assert len(added.chunks) >= len(before.chunks)
+    assert added[-1].name == "new"
+    assert added.counts == {"InvalidHostname": 301}
+
+    assert synthesis.desired_gateway(model, routes, {}).refusals is before  # deleted again

@@ -14,7 +14,8 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from wrapped_gateway.listeners import Refusal
+from wrapped_gateway.listeners import Refusal, Refusals
+from wrapped_gateway.listeners.refusals import Chunk
 from wrapped_gateway.routes import Route
 
 COMPONENT = "wrapped-gateway"
@@ -29,9 +30,10 @@ class EventLedger:
 
     A Gateway's refusals are asked about on each of its reconciles; one tenant's thousands of
     refused routes must not make every other tenant's change look all of them up (20 ms per
-    15,000). So when every refusal of a Gateway was found reported, that list is remembered, and
-    what a later list shares with it is answered from it, for up to `recheck` seconds (an
-    expiry is noticed that much later).
+    15,000). A resumed synthesis passes the chunks of the refusals it kept again, the same
+    objects (`Refusals.chunks`): a chunk whose every refusal was found reported is remembered
+    by identity and answered without lookups for up to `recheck` seconds (an expiry is noticed
+    that much later), so only the chunks a change made anew are looked up.
     """
 
     def __init__(
@@ -44,37 +46,31 @@ class EventLedger:
         self._reported: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize, ttl, timer=clock)
         self._recheck = recheck
         self._clock = clock
-        # gateway -> its refusals when all were found reported, and until when that holds
-        self._settled: dict[str, tuple[tuple[Refusal, ...], float]] = {}
+        # gateway -> id of each chunk of its refusals last found all reported: the chunk (held,
+        # so that its id stays its own) and until when that holds
+        self._settled: dict[str, dict[int, tuple[Chunk, float]]] = {}
 
     def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
-        """The refusals with no Event yet."""
+        """The refusals with no Event yet, taken in turn from each namespace (each namespace's
+        in claim order), so that one tenant's flood of refused routes, however old, does not
+        hold back another tenant's Event."""
         now = self._clock()
-        refusals = tuple(refusals)
-        unknown = refusals[self._settled_prefix(gateway_key, refusals, now) :]
-        unreported = [r for r in unknown if _mark(gateway_key, r) not in self._reported]
-        if unreported:
-            self._settled.pop(gateway_key, None)
-        elif unknown or gateway_key not in self._settled:
-            self._settled[gateway_key] = (refusals, now + self._recheck)
-        return unreported
-
-    def _settled_prefix(self, gateway_key: str, refusals: tuple[Refusal, ...], now: float) -> int:
-        """How many of `refusals`, from the first, are known reported without a lookup.
-
-        Refusals come in claim order, oldest route first, and a change resumes the claims
-        where it falls, mostly at the end: the list seen before is then a prefix of this one,
-        or this one of it. Compared in C, and mostly by identity: a resumed synthesis passes
-        the same Refusal objects again.
-        """
-        settled, until = self._settled.get(gateway_key, ((), 0.0))
-        if now >= until:
-            return 0
-        if refusals[: len(settled)] == settled:
-            return len(settled)
-        if settled[: len(refusals)] == refusals:
-            return len(refusals)
-        return 0
+        chunks = refusals.chunks if isinstance(refusals, Refusals) else (tuple(refusals),)
+        settled = self._settled.get(gateway_key, {})
+        still: dict[int, tuple[Chunk, float]] = {}  # only the current chunks are kept
+        unreported: list[Refusal] = []
+        for chunk in chunks:
+            known = settled.get(id(chunk))
+            if known is not None and known[0] is chunk and now < known[1]:
+                still[id(chunk)] = known
+                continue
+            missing = [r for r in chunk if _mark(gateway_key, r) not in self._reported]
+            if missing:
+                unreported += missing
+            else:
+                still[id(chunk)] = (chunk, now + self._recheck)
+        self._settled[gateway_key] = still
+        return _in_turn_by_namespace(unreported)
 
     def reported(self, gateway_key: str, refusal: Refusal) -> None:
         """Called once its Event is posted: a refusal whose post failed stays unreported, so
@@ -84,6 +80,27 @@ class EventLedger:
     def forget(self, gateway_key: str) -> None:
         """The Gateway is gone: its remembered refusals are not kept alive."""
         self._settled.pop(gateway_key, None)
+
+
+def _in_turn_by_namespace(refusals: list[Refusal]) -> list[Refusal]:
+    """`refusals` in rounds: the first of each namespace, in the order the namespaces first
+    appear, then the second of each, and so on."""
+    queues: dict[str, list[Refusal]] = {}
+    for refusal in refusals:
+        queues.setdefault(refusal.namespace, []).append(refusal)
+    if len(queues) < 2:
+        return refusals
+    in_turn: list[Refusal] = []
+    rounds = [iter(queue) for queue in queues.values()]
+    while rounds:
+        left = []
+        for queue in rounds:
+            head = next(queue, None)
+            if head is not None:
+                in_turn.append(head)
+                left.append(queue)
+        rounds = left
+    return in_turn
 
 
 def _mark(gateway_key: str, refusal: Refusal) -> tuple[str, ...]:

@@ -4,10 +4,8 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any
 
 from kubernetes.client import ApiException
@@ -33,7 +31,6 @@ log = logging.getLogger(__name__)
 EVENTS_PER_RECONCILE = 50
 EVENT_BATCH_PAUSE = 1.0  # seconds between the batches of a refusal flood's Events
 EVENT_RETRY_PAUSE = 5.0  # seconds before Events whose post failed are posted again
-_REASON = attrgetter("reason")
 
 
 class Reconciler:
@@ -60,7 +57,7 @@ class Reconciler:
         self._ledger = ledger or EventLedger()
         self._clock = clock
         self._later = later  # reconcile a key again after a delay: Events still to post
-        self._refusals_by_gateway: dict[Key, dict[str, int]] = {}
+        self._refusals_by_gateway: dict[Key, Mapping[str, int]] = {}
         self._listener_sets_known_served = False
         # (kind, namespace, name) -> what this reconciler last applied there (with its
         # digest), until the watch shows that object again
@@ -320,8 +317,8 @@ class Reconciler:
         return EVENT_BATCH_PAUSE if len(unreported) > EVENTS_PER_RECONCILE else None
 
     def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
-        # Counted in C: this runs on every reconcile, for every refusal of the Gateway.
-        self._refusals_by_gateway[key] = Counter(map(_REASON, desired.refusals))
+        # Counted by the synthesis as it resumed: only the new refusals, on every reconcile.
+        self._refusals_by_gateway[key] = desired.refusals.counts
 
     def _forget(self, key: Key) -> None:
         self._ledger.forget(f"{key[0]}/{key[1]}")

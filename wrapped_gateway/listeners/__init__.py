@@ -6,6 +6,7 @@ from wrapped_gateway.listeners.model import (
     ListenerKey,
     Refusal,
 )
+from wrapped_gateway.listeners.refusals import Refusals
 from wrapped_gateway.listeners.resumable import ResumableSynthesis
 from wrapped_gateway.listeners.synthesis import desired_gateway
 from wrapped_gateway.listeners.wrapped import (
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidWrappedGateway",
     "ListenerKey",
     "Refusal",
+    "Refusals",
     "ResumableSynthesis",
     "WrappedGateway",
     "desired_gateway",

@@ -1,9 +1,12 @@
 """What the listener core produces: generated listeners, refusals, and the desired Gateway."""
 
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wrapped_gateway.routes import Route, RouteKind, TLSMode
+
+if TYPE_CHECKING:
+    from wrapped_gateway.listeners.refusals import Refusals
 
 
 class ListenerKey(NamedTuple):
@@ -98,7 +101,9 @@ class DesiredGateway:
     name: str
     gateway: dict[str, Any] | None
     listeners: tuple[GeneratedListener, ...]
-    refusals: tuple[Refusal, ...]
+    # In claim order (oldest route first), with their count by reason; equal to a tuple of
+    # the same refusals.
+    refusals: "Refusals"
     # ListenerSets mode: the ListenerSets holding the generated listeners, one per namespace.
     listener_sets: tuple[dict[str, Any], ...] = ()
 

@@ -11,6 +11,11 @@ desired_gateway's (tests/unit/test_resumable.py).
 Which routes changed is found by identity, in C (sets of ids), not by comparing routes: a
 route object that is not the one of the previous call counts as changed. The routes of the
 previous call are held, so no id of theirs can be reused by a new object meanwhile.
+
+The refusals resume alike: each checkpoint keeps the `Refusals` of its claims, and a call
+adds the refusals of its own claims to the checkpoint's, sharing its chunks and counting
+only the new ones by reason. What a change costs never grows with the refusals it did not
+touch (issue #19).
 """
 
 from bisect import bisect_left, bisect_right
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from wrapped_gateway.listeners.book import ListenerBook
 from wrapped_gateway.listeners.model import DesiredGateway, Refusal
 from wrapped_gateway.listeners.reach import reaches
+from wrapped_gateway.listeners.refusals import Refusals
 from wrapped_gateway.listeners.synthesis import (
     ClaimOrder,
     NamespaceLabels,
@@ -51,7 +57,7 @@ class _Inputs:
 class _Checkpoint:
     position: int  # the book after the claims of the first `position` routes of the order
     book: ListenerBook  # never claimed in: a call resumes from a copy
-    refusals: int  # how many refusals those claims made: a prefix of the refusals kept
+    refusals: Refusals  # what those claims refused
 
 
 class ResumableSynthesis:
@@ -64,7 +70,6 @@ class ResumableSynthesis:
         self._routes: dict[int, Route] = {}  # id -> every route of the previous call
         self._order: list[Route] = []  # those that reach the WrappedGateway, in claim order
         self._order_keys: list[ClaimOrder] = []  # their claim_order
-        self._refusals: list[Refusal] = []  # in the order the claims made them
         self._checkpoints: list[_Checkpoint] = []  # by position
 
     def desired_gateway(
@@ -108,8 +113,7 @@ class ResumableSynthesis:
         self._routes = {}
         self._order = []
         self._order_keys = []
-        self._refusals = []
-        self._checkpoints = [_Checkpoint(0, new_book(inputs.wrapped), 0)]
+        self._checkpoints = [_Checkpoint(0, new_book(inputs.wrapped), Refusals())]
 
     def _last_valid_checkpoint(self, changed: list[Route]) -> _Checkpoint:
         """The last checkpoint before every changed route (added or gone) in the order; the
@@ -130,18 +134,21 @@ class ResumableSynthesis:
             self._inputs.foreign_listener_sets,
         )
         start = checkpoint.position
-        del self._order[start:], self._order_keys[start:], self._refusals[checkpoint.refusals :]
+        del self._order[start:], self._order_keys[start:]
         self._order += tail
         self._order_keys += map(claim_order, tail)
         # A power of two, so that the checkpoints kept stay at multiples of it as routes come
         # and go (it changes only when their number doubles or halves).
         spacing = max(self._min_spacing, 1 << (len(self._order) // CHECKPOINTS).bit_length() >> 1)
         book = checkpoint.book.copy()
+        refusals = checkpoint.refusals
+        made: list[Refusal] = []  # since the last checkpoint
         for position, route in enumerate(tail, start + 1):
-            self._refusals += claim_route(wrapped, route, labels, foreign, book)
+            made += claim_route(wrapped, route, labels, foreign, book)
             if position % spacing == 0 or position == len(self._order):
-                self._keep(_Checkpoint(position, book.copy(), len(self._refusals)), spacing)
-        return desired_from(wrapped, book, self._refusals)
+                refusals, made = refusals.then(made), []
+                self._keep(_Checkpoint(position, book.copy(), refusals), spacing)
+        return desired_from(wrapped, book, refusals)
 
     def _keep(self, checkpoint: _Checkpoint, spacing: int) -> None:
         """Keep `checkpoint`, the one before it (where this call resumed, when it claimed few

@@ -25,6 +25,7 @@ from wrapped_gateway.listeners.policy import (
     port_allowed,
 )
 from wrapped_gateway.listeners.reach import reaches
+from wrapped_gateway.listeners.refusals import Refusals
 from wrapped_gateway.listeners.static import is_listener_name
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
 from wrapped_gateway.routes import ParentKind, ParentRef, Protocol, Route
@@ -54,7 +55,7 @@ def desired_gateway(
         refusals.extend(
             claim_route(wrapped, route, namespace_labels, foreign_listener_sets or {}, book)
         )
-    return desired_from(wrapped, book, refusals)
+    return desired_from(wrapped, book, Refusals((tuple(refusals),)))
 
 
 def claim_order(route: Route) -> ClaimOrder:
@@ -73,9 +74,7 @@ def new_book(wrapped: WrappedGateway) -> ListenerBook:
     )
 
 
-def desired_from(
-    wrapped: WrappedGateway, book: ListenerBook, refusals: Iterable[Refusal]
-) -> DesiredGateway:
+def desired_from(wrapped: WrappedGateway, book: ListenerBook, refusals: Refusals) -> DesiredGateway:
     """The DesiredGateway once every route has claimed its listeners in `book`."""
     listeners = tuple(book.generated)
     listener_sets = wrapped.output is Output.LISTENER_SETS
@@ -84,9 +83,10 @@ def desired_from(
         name=wrapped.name,
         gateway=gateway_manifest(wrapped, listeners),
         listeners=listeners,
-        # In claim order (oldest route first), as the claims made them: sorting them on every
-        # reconcile would let one tenant's thousands of refused routes slow every change.
-        refusals=tuple(refusals),
+        # In claim order (oldest route first), as the claims made them: sorting, copying or
+        # counting them on every reconcile would let one tenant's thousands of refused routes
+        # slow every change (a resumed synthesis shares the chunks of the claims it kept).
+        refusals=refusals,
         listener_sets=listener_set_manifests(wrapped, listeners) if listener_sets else (),
     )
 

@@ -403,3 +403,29 @@ def test_a_restarted_controller_posts_no_refusal_event_twice(index: ClusterIndex
     assert (len(api.events), api.posts) == (2, 4)  # both refused as AlreadyExists
     asyncio.run(restarted.reconcile(KEY))
     assert api.posts == 4  # and then known as posted
+
+
+def test_a_newer_tenants_refusal_event_does_not_wait_behind_an_older_flood() -> None:
+    """Attack: one tenant's older refused routes come first in claim order; Events go out
+    EVENTS_PER_RECONCILE a second, so in claim order a newer tenant's would wait minutes."""
+    index = ClusterIndex()
+    spec = {"routes": {"namespaces": {"from": "All"}}}
+    index.upsert_wrapped(WrappedEntry.from_object(wrapped_obj(uid="uid-1", spec=spec)))
+    for n in range(EVENTS_PER_RECONCILE * 3):
+        index.upsert_route(route(name=f"bad-{n}", namespace="flood", hostnames=[f"10.0.0.{n}"]))
+    index.upsert_route(
+        route(name="late", namespace="team", hostnames=["10.9.9.9"], created="2026-02-01T00:00:00Z")
+    )
+    api = RecordingApi()
+    reconciler = Reconciler(index, api)  # type: ignore[arg-type]
+    asyncio.run(reconciler.reconcile(KEY))
+    assert len(api.events) == EVENTS_PER_RECONCILE
+    assert ("team", "late") in {
+        (e["involvedObject"]["namespace"], e["involvedObject"]["name"]) for e in api.events
+    }
+    # the flood's own in claim order (one creationTimestamp: by name, as strings)
+    flood = [
+        e["involvedObject"]["name"] for e in api.events if e["metadata"]["namespace"] == "flood"
+    ]
+    assert flood == sorted(f"bad-{n}" for n in range(EVENTS_PER_RECONCILE * 3))[: len(flood)]
+    assert len(flood) == EVENTS_PER_RECONCILE - 1

@@ -52,3 +52,15 @@ def test_an_unchanged_outcome_gives_an_identical_status() -> None:
     desired = desired_gateway(wrapped(), [route()], {})
     first = status_for(1, READY, desired, {}, EARLY)
     assert status_for(1, READY, desired, first, LATER) == first
+
+
+def test_refused_routes_are_listed_in_claim_order_oldest_route_first() -> None:
+    """Not by name: the first 100 are those of the oldest routes, as they claimed."""
+    routes = [
+        route(name=f"r{i:03d}", hostnames=["10.0.0.1"], created=f"2026-01-01T00:{59 - i:02d}:00Z")
+        for i in range(60)
+    ]
+    status = status_for(1, READY, desired_gateway(wrapped(), routes, {}), {}, EARLY)
+    assert [r["name"] for r in status["refusedRoutes"]] == [
+        f"r{i:03d}" for i in reversed(range(60))
+    ]

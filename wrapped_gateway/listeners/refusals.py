@@ -1,0 +1,114 @@
+"""A WrappedGateway's refusals in claim order, built so that a change costs what it changed.
+
+One tenant's thousands of refused routes must not make every other tenant's change on the
+shared Gateway cost a pass over all of them (issue #19). `Refusals` is an immutable sequence
+made of chunks, tuples of the refusals of consecutive routes in the claim order, with their
+count by reason. A resumed synthesis (`resumable.py`) passes on the chunks of the claims it
+kept, the same objects, and adds a chunk for the claims it made: who reads the refusals can
+tell by identity which chunks it has seen before (the Event ledger does), and the counts are
+the kept ones plus the new chunk's.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
+from types import MappingProxyType
+from typing import overload
+
+from wrapped_gateway.listeners.model import Refusal
+
+Chunk = tuple[Refusal, ...]
+
+# A chunk this small is merged with the refusals after it rather than followed by another, so
+# that routes added one at a time do not leave a chunk each: any two neighbouring chunks hold
+# more than this many refusals together.
+MERGE_BELOW = 64
+
+
+class Refusals(Sequence[Refusal]):
+    """Refusals in claim order (oldest route first), as chunks, with their count by reason."""
+
+    __slots__ = ("_chunks", "_counts", "_length")
+
+    def __init__(self, chunks: Iterable[Chunk] = (), counts: Mapping[str, int] | None = None):
+        """`counts` (by reason) when the caller knows them, else they are counted here."""
+        self._chunks: tuple[Chunk, ...] = tuple(chunk for chunk in chunks if chunk)
+        self._length = sum(map(len, self._chunks))
+        if counts is None:
+            counts = Counter(refusal.reason for refusal in self)
+        self._counts = MappingProxyType({r: n for r, n in counts.items() if n})
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """The chunks, none empty: the same objects for the claims a resumed synthesis kept."""
+        return self._chunks
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """How many refusals there are of each reason (no reason counted 0)."""
+        return self._counts
+
+    def then(self, refusals: Sequence[Refusal]) -> "Refusals":
+        """These refusals followed by `refusals`, sharing every chunk but perhaps a small last
+        one, which is merged with them (see MERGE_BELOW)."""
+        if not refusals:
+            return self
+        counts = Counter(self._counts)
+        counts.update(refusal.reason for refusal in refusals)
+        *kept, last = self._chunks or ((),)
+        if len(last) + len(refusals) <= MERGE_BELOW:
+            return Refusals((*kept, last + tuple(refusals)), counts)
+        return Refusals((*self._chunks, tuple(refusals)), counts)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[Refusal]:
+        return chain.from_iterable(self._chunks)
+
+    def __bool__(self) -> bool:
+        return self._length > 0
+
+    @overload
+    def __getitem__(self, index: int) -> Refusal: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Refusal, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Refusal | tuple[Refusal, ...]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if step == 1 and start == 0:  # the first n: status.refusedRoutes
+                return tuple(islice(self, stop))
+            return tuple(self)[index]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("Refusals index out of range")
+        for chunk in self._chunks:
+            if index < len(chunk):
+                return chunk[index]
+            index -= len(chunk)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any tuple or list of the same refusals in the same order; to other
+        Refusals, also by their counts."""
+        if isinstance(other, Refusals):
+            if self._counts != other._counts or self._length != other._length:
+                return False
+            if len(self._chunks) == len(other._chunks) and all(
+                a is b for a, b in zip(self._chunks, other._chunks, strict=True)
+            ):
+                return True
+            return all(a == b for a, b in zip(self, other, strict=True))
+        if isinstance(other, tuple | list):
+            return len(other) == self._length and all(
+                a == b for a, b in zip(self, other, strict=True)
+            )
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to tuples, so not hashable like them
+
+    def __repr__(self) -> str:
+        return f"Refusals({list(self)!r})"
