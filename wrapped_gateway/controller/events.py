@@ -1,27 +1,18 @@
-"""Warning Events on refused routes, each posted once, not once per reconcile.
+"""Which refusals have their Warning Event posted, so that each is posted once, not once per
+reconcile (the Events themselves: `listeners/refusal_events.py`).
 
-The ledger of what was posted lives in memory, so a restarted controller would post every
-refusal again; the Event's name is therefore derived from what it reports (the route's uid,
-the reason, the hostname and ports, the message), and the API server's AlreadyExists answer
-to a second post of the same refusal says that it is posted already.
+The ledger lives in memory, so a restarted controller would post every refusal again; the
+Event's name is therefore derived from what it reports, and the API server's AlreadyExists
+answer to a second post of the same refusal says that it is posted already.
 """
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any
 
 from cachetools import TTLCache
 
 from wrapped_gateway.listeners import Refusal, Refusals
 from wrapped_gateway.listeners.refusals import Chunk
-from wrapped_gateway.routes import Route
-
-COMPONENT = "wrapped-gateway"
-MAX_MESSAGE = 1024
-MAX_NAME = 253  # a DNS subdomain
-DIGEST_CHARS = 16
 
 
 class EventLedger:
@@ -112,52 +103,3 @@ def _mark(gateway_key: str, refusal: Refusal) -> tuple[str, ...]:
         refusal.reason,
         refusal.message,
     )
-
-
-def refusal_event(
-    refusal: Refusal, route: Route | None, gateway_key: str, now: datetime
-) -> dict[str, Any]:
-    """A core/v1 Warning Event on the refused route."""
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    message = f"WrappedGateway {gateway_key}: {refusal.message}"[:MAX_MESSAGE]
-    involved: dict[str, Any] = {
-        "kind": str(refusal.kind),
-        "namespace": refusal.namespace,
-        "name": refusal.name,
-    }
-    if route is not None:
-        involved["apiVersion"] = route.api_version
-        if route.uid:
-            involved["uid"] = route.uid
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "name": event_name(refusal, involved, message),
-            "namespace": refusal.namespace,
-        },
-        "involvedObject": involved,
-        "type": "Warning",
-        "reason": refusal.reason,
-        "message": message,
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "reportingInstance": COMPONENT,
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
-
-
-def event_name(refusal: Refusal, involved: dict[str, Any], message: str) -> str:
-    """The same name for the same refusal of the same route, from any replica or restart.
-
-    The route's uid is part of it, so a route deleted and created again under its name gets
-    its Events again; without a uid (a route no longer indexed) its kind and name stand in.
-    """
-    identity = involved.get("uid") or f"{involved['kind']}/{refusal.namespace}/{refusal.name}"
-    ports = ",".join(map(str, refusal.ports))
-    fields = (identity, refusal.reason, refusal.hostname or "", ports, message)
-    digest = hashlib.sha256("\0".join(fields).encode()).hexdigest()[:DIGEST_CHARS]
-    prefix = refusal.name[: MAX_NAME - DIGEST_CHARS - 1].rstrip(".-")
-    return f"{prefix}.{digest}"

@@ -13,7 +13,7 @@ from kubernetes.client import ApiException
 from wrapped_gateway.constants import GATEWAY_KIND
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
-from wrapped_gateway.controller.events import EventLedger, refusal_event
+from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import (
     ClusterIndex,
     Key,
@@ -22,8 +22,9 @@ from wrapped_gateway.controller.index import (
     WrappedEntry,
 )
 from wrapped_gateway.controller.kube import KubeApi
-from wrapped_gateway.controller.status import Outcome, Verdict, status_for
 from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, WrappedGateway
+from wrapped_gateway.listeners.refusal_events import refusal_event
+from wrapped_gateway.listeners.status import Outcome, Verdict, status_for
 from wrapped_gateway.listeners.wrapped import Output
 from wrapped_gateway.routes import Route
 

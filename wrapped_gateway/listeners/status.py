@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from wrapped_gateway.listeners import DesiredGateway
+from wrapped_gateway.listeners.model import DesiredGateway
 
 MAX_REFUSALS_IN_STATUS = 100
 
