@@ -11,19 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from wrapped_gateway.constants import (
-    FIELD_MANAGER,
-    GATEWAY_GROUP,
-    GATEWAY_KIND,
-    OWNER_ANNOTATION,
-    WRAPPED_KIND,
-)
 from wrapped_gateway.listeners import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
+from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output
 from wrapped_gateway.routes import ParentKind, Route, RouteKind
 
-Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
 RouteId = tuple[RouteKind, str, str]
 T = TypeVar("T")
 U = TypeVar("U")
@@ -72,90 +65,6 @@ class WrappedEntry:
     def precedence(self) -> tuple[str, str]:
         """Oldest first, then by "namespace/name", as the Gateway API breaks ties."""
         return self.created, f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class LiveGateway:
-    """The part of a Gateway the controller compares its desired Gateway with."""
-
-    namespace: str
-    name: str
-    controller_uid: str | None  # uid of the controlling owner, if any
-    controller_kind: str | None
-    metadata: Mapping[str, Any]  # labels and annotations
-    spec: Mapping[str, Any]
-
-    @classmethod
-    def from_object(cls, obj: Mapping[str, Any]) -> "LiveGateway":
-        metadata = obj.get("metadata") or {}
-        controller: Mapping[str, Any] = next(
-            (ref for ref in metadata.get("ownerReferences") or () if ref.get("controller")),
-            {},
-        )
-        return cls(
-            namespace=str(metadata.get("namespace")),
-            name=str(metadata.get("name")),
-            controller_uid=controller.get("uid"),
-            controller_kind=controller.get("kind"),
-            metadata={
-                "labels": dict(metadata.get("labels") or {}),
-                "annotations": dict(metadata.get("annotations") or {}),
-            },
-            spec=dict(obj.get("spec") or {}),
-        )
-
-    def owned_by(self, uid: str) -> bool:
-        return self.controller_kind == WRAPPED_KIND and self.controller_uid == uid
-
-
-@dataclass(frozen=True, slots=True)
-class LiveListenerSet:
-    """The part of a ListenerSet the controller compares its desired ListenerSets with."""
-
-    namespace: str
-    name: str
-    owner: str | None  # "namespace/name" of the WrappedGateway that wrote it, as it claims
-    metadata: Mapping[str, Any]  # labels and annotations
-    spec: Mapping[str, Any]
-    parent: Key | None  # the Gateway it attaches to
-    # Field managers other than the controller holding part of its spec: a listener anyone
-    # else adds survives the controller's applies, which only ever set their own fields.
-    spec_writers: tuple[str, ...]
-
-    @classmethod
-    def from_object(cls, obj: Mapping[str, Any]) -> "LiveListenerSet":
-        metadata = obj.get("metadata") or {}
-        annotations = dict(metadata.get("annotations") or {})
-        spec = dict(obj.get("spec") or {})
-        namespace = str(metadata.get("namespace"))
-        return cls(
-            namespace=namespace,
-            name=str(metadata.get("name")),
-            owner=annotations.get(OWNER_ANNOTATION),
-            metadata={"labels": dict(metadata.get("labels") or {}), "annotations": annotations},
-            spec=spec,
-            parent=_parent_gateway(spec.get("parentRef"), namespace),
-            spec_writers=_other_spec_writers(metadata.get("managedFields")),
-        )
-
-
-def _parent_gateway(ref: Any, namespace: str) -> Key | None:
-    if not isinstance(ref, Mapping) or ref.get("kind", GATEWAY_KIND) != GATEWAY_KIND:
-        return None
-    if ref.get("group", GATEWAY_GROUP) != GATEWAY_GROUP:
-        return None
-    return str(ref.get("namespace") or namespace), str(ref.get("name"))
-
-
-def _other_spec_writers(managed_fields: Any) -> tuple[str, ...]:
-    writers = {
-        str(entry.get("manager"))
-        for entry in managed_fields or ()
-        if isinstance(entry, Mapping)
-        and entry.get("manager") != FIELD_MANAGER
-        and "f:spec" in (entry.get("fieldsV1") or {})
-    }
-    return tuple(sorted(writers))
 
 
 class ClusterIndex:

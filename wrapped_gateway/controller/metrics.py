@@ -37,6 +37,29 @@ class ControllerState:
     awaited_from_kopf: int = 0
 
 
+# The single-valued gauges: name, help, and what each reads of the state.
+_GAUGES: tuple[tuple[str, str, Callable[[ControllerState], float]], ...] = (
+    ("index_routes", "Routes held in the in-memory index.", lambda s: s.indexed_routes),
+    (
+        "index_wrapped_gateways",
+        "WrappedGateways held in the in-memory index.",
+        lambda s: s.indexed_wrapped_gateways,
+    ),
+    ("queue_depth", "WrappedGateways waiting to be reconciled.", lambda s: s.queue_depth),
+    (
+        "queue_held_for_burst",
+        "WrappedGateways resting until a burst of changes across many of them is over.",
+        lambda s: s.held_for_burst,
+    ),
+    (
+        "awaited_from_kopf",
+        "Objects of the start-up listing kopf has not handed over yet (not ready until 0).",
+        lambda s: s.awaited_from_kopf,
+    ),
+    ("leader", "1 while this replica holds the leader Lease.", lambda s: int(s.leader)),
+)
+
+
 class StateCollector(Collector):
     """Gauges over the controller's state, read at each scrape from `read_state`."""
 
@@ -53,33 +76,5 @@ class StateCollector(Collector):
         for reason, count in sorted(state.refusals_by_reason.items()):
             refused.add_metric([reason], count)
         yield refused
-        yield GaugeMetricFamily(
-            "wrapped_gateway_index_routes",
-            "Routes held in the in-memory index.",
-            value=state.indexed_routes,
-        )
-        yield GaugeMetricFamily(
-            "wrapped_gateway_index_wrapped_gateways",
-            "WrappedGateways held in the in-memory index.",
-            value=state.indexed_wrapped_gateways,
-        )
-        yield GaugeMetricFamily(
-            "wrapped_gateway_queue_depth",
-            "WrappedGateways waiting to be reconciled.",
-            value=state.queue_depth,
-        )
-        yield GaugeMetricFamily(
-            "wrapped_gateway_queue_held_for_burst",
-            "WrappedGateways resting until a burst of changes across many of them is over.",
-            value=state.held_for_burst,
-        )
-        yield GaugeMetricFamily(
-            "wrapped_gateway_awaited_from_kopf",
-            "Objects of the start-up listing kopf has not handed over yet (not ready until 0).",
-            value=state.awaited_from_kopf,
-        )
-        yield GaugeMetricFamily(
-            "wrapped_gateway_leader",
-            "1 while this replica holds the leader Lease.",
-            value=1 if state.leader else 0,
-        )
+        for name, description, read in _GAUGES:
+            yield GaugeMetricFamily(f"wrapped_gateway_{name}", description, value=read(state))

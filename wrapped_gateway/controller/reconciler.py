@@ -12,17 +12,17 @@ from kubernetes.client import ApiException
 
 from wrapped_gateway.constants import GATEWAY_KIND
 from wrapped_gateway.controller import metrics
-from wrapped_gateway.controller.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
 from wrapped_gateway.controller.events import EventLedger
-from wrapped_gateway.controller.index import (
-    ClusterIndex,
+from wrapped_gateway.controller.index import ClusterIndex, WrappedEntry
+from wrapped_gateway.controller.kube import KubeApi
+from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis
+from wrapped_gateway.listeners.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
+from wrapped_gateway.listeners.existing import (
     Key,
     LiveGateway,
     LiveListenerSet,
-    WrappedEntry,
+    foreign_listener_sets,
 )
-from wrapped_gateway.controller.kube import KubeApi
-from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, WrappedGateway
 from wrapped_gateway.listeners.refusal_events import refusal_event
 from wrapped_gateway.listeners.status import Outcome, Verdict, status_for
 from wrapped_gateway.listeners.wrapped import Output
@@ -115,7 +115,15 @@ class Reconciler:
             await self._write_status(entry, _name_taken(entry, elder), None)
             return "name-taken"
         routes = self._index.routes_for(key)
-        foreign = self._foreign_listener_sets(entry.model) if listener_sets else {}
+        foreign = (
+            foreign_listener_sets(
+                entry.model,
+                self._index.listener_sets_named(key[1]),
+                self._index.listener_sets_attached_to(key),
+            )
+            if listener_sets
+            else {}
+        )
         # Resumed from the previous reconcile's claims: a new route costs one claim, not one
         # per route. In a thread all the same: a first reconcile of thousands of routes takes a
         # second, and the event loop must keep answering health probes and taking watch events
@@ -142,36 +150,6 @@ class Reconciler:
             served = await asyncio.to_thread(self._api.serves_listener_sets)
             self._listener_sets_known_served = served
         return self._listener_sets_known_served
-
-    def _foreign_listener_sets(self, wrapped: WrappedGateway) -> dict[str, str]:
-        """Namespaces holding a ListenerSet that `wrapped` cannot vouch for, and what it is.
-
-        The Gateway admits ListenerSets by namespace, not by name: a namespace is admitted
-        only while every ListenerSet there that joins the Gateway, or has the generated name,
-        is the controller's own and holds nothing anyone else wrote.
-        """
-        foreign: dict[str, str] = {}
-        for live in self._index.listener_sets_named(wrapped.name):
-            where = f"ListenerSet {live.namespace}/{live.name}"
-            if live.owner != wrapped.key:
-                foreign[live.namespace] = f"{where} exists and " + (
-                    f"belongs to WrappedGateway {live.owner}"
-                    if live.owner
-                    else "was not written by wrapped-gateway"
-                )
-            elif live.spec_writers:
-                foreign[live.namespace] = (
-                    f"{where} holds fields written by {', '.join(live.spec_writers)}, not by "
-                    "wrapped-gateway; it is deleted"
-                )
-        for live in self._index.listener_sets_attached_to((wrapped.namespace, wrapped.name)):
-            if live.name != wrapped.name:
-                foreign.setdefault(
-                    live.namespace,
-                    f"ListenerSet {live.namespace}/{live.name}, which wrapped-gateway did not "
-                    f"write, attaches to Gateway {wrapped.key}",
-                )
-        return foreign
 
     async def _converge_listener_sets(self, desired: DesiredGateway) -> Verdict | None:
         """Apply the desired ListenerSets and delete the stale ones; a Verdict if refused."""

@@ -1,0 +1,142 @@
+"""What already exists in the cluster that the core's decisions depend on: the generated
+Gateway and ListenerSets as they are, who controls or wrote them, and therefore which
+namespaces get no listeners.
+
+Projections of API objects, like the route model: only the part the controller compares its
+desired objects with, and the ownership that decides whether it may write them.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from wrapped_gateway.constants import (
+    FIELD_MANAGER,
+    GATEWAY_GROUP,
+    GATEWAY_KIND,
+    OWNER_ANNOTATION,
+    WRAPPED_KIND,
+)
+from wrapped_gateway.listeners.wrapped import WrappedGateway
+
+Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGateway:
+    """The part of a Gateway the controller compares its desired Gateway with."""
+
+    namespace: str
+    name: str
+    controller_uid: str | None  # uid of the controlling owner, if any
+    controller_kind: str | None
+    metadata: Mapping[str, Any]  # labels and annotations
+    spec: Mapping[str, Any]
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> "LiveGateway":
+        metadata = obj.get("metadata") or {}
+        controller: Mapping[str, Any] = next(
+            (ref for ref in metadata.get("ownerReferences") or () if ref.get("controller")),
+            {},
+        )
+        return cls(
+            namespace=str(metadata.get("namespace")),
+            name=str(metadata.get("name")),
+            controller_uid=controller.get("uid"),
+            controller_kind=controller.get("kind"),
+            metadata={
+                "labels": dict(metadata.get("labels") or {}),
+                "annotations": dict(metadata.get("annotations") or {}),
+            },
+            spec=dict(obj.get("spec") or {}),
+        )
+
+    def owned_by(self, uid: str) -> bool:
+        return self.controller_kind == WRAPPED_KIND and self.controller_uid == uid
+
+
+@dataclass(frozen=True, slots=True)
+class LiveListenerSet:
+    """The part of a ListenerSet the controller compares its desired ListenerSets with."""
+
+    namespace: str
+    name: str
+    owner: str | None  # "namespace/name" of the WrappedGateway that wrote it, as it claims
+    metadata: Mapping[str, Any]  # labels and annotations
+    spec: Mapping[str, Any]
+    parent: Key | None  # the Gateway it attaches to
+    # Field managers other than the controller holding part of its spec: a listener anyone
+    # else adds survives the controller's applies, which only ever set their own fields.
+    spec_writers: tuple[str, ...]
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> "LiveListenerSet":
+        metadata = obj.get("metadata") or {}
+        annotations = dict(metadata.get("annotations") or {})
+        spec = dict(obj.get("spec") or {})
+        namespace = str(metadata.get("namespace"))
+        return cls(
+            namespace=namespace,
+            name=str(metadata.get("name")),
+            owner=annotations.get(OWNER_ANNOTATION),
+            metadata={"labels": dict(metadata.get("labels") or {}), "annotations": annotations},
+            spec=spec,
+            parent=_parent_gateway(spec.get("parentRef"), namespace),
+            spec_writers=_other_spec_writers(metadata.get("managedFields")),
+        )
+
+
+def _parent_gateway(ref: Any, namespace: str) -> Key | None:
+    if not isinstance(ref, Mapping) or ref.get("kind", GATEWAY_KIND) != GATEWAY_KIND:
+        return None
+    if ref.get("group", GATEWAY_GROUP) != GATEWAY_GROUP:
+        return None
+    return str(ref.get("namespace") or namespace), str(ref.get("name"))
+
+
+def _other_spec_writers(managed_fields: Any) -> tuple[str, ...]:
+    writers = {
+        str(entry.get("manager"))
+        for entry in managed_fields or ()
+        if isinstance(entry, Mapping)
+        and entry.get("manager") != FIELD_MANAGER
+        and "f:spec" in (entry.get("fieldsV1") or {})
+    }
+    return tuple(sorted(writers))
+
+
+def foreign_listener_sets(
+    wrapped: WrappedGateway,
+    named: Iterable[LiveListenerSet],
+    attached: Iterable[LiveListenerSet],
+) -> dict[str, str]:
+    """Namespaces holding a ListenerSet that `wrapped` cannot vouch for, and what it is, of
+    the ListenerSets `named` as the generated ones and those `attached` to its Gateway.
+
+    The Gateway admits ListenerSets by namespace, not by name: a namespace is admitted only
+    while every ListenerSet there that joins the Gateway, or has the generated name, is the
+    controller's own and holds nothing anyone else wrote.
+    """
+    foreign: dict[str, str] = {}
+    for live in named:
+        where = f"ListenerSet {live.namespace}/{live.name}"
+        if live.owner != wrapped.key:
+            foreign[live.namespace] = f"{where} exists and " + (
+                f"belongs to WrappedGateway {live.owner}"
+                if live.owner
+                else "was not written by wrapped-gateway"
+            )
+        elif live.spec_writers:
+            foreign[live.namespace] = (
+                f"{where} holds fields written by {', '.join(live.spec_writers)}, not by "
+                "wrapped-gateway; it is deleted"
+            )
+    for live in attached:
+        if live.name != wrapped.name:
+            foreign.setdefault(
+                live.namespace,
+                f"ListenerSet {live.namespace}/{live.name}, which wrapped-gateway did not "
+                f"write, attaches to Gateway {wrapped.key}",
+            )
+    return foreign
