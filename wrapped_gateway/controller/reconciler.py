@@ -15,7 +15,7 @@ from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import ClusterIndex, WrappedEntry
 from wrapped_gateway.controller.kube import KubeApi
-from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis
+from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, status
 from wrapped_gateway.listeners.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
 from wrapped_gateway.listeners.existing import (
     Key,
@@ -24,7 +24,7 @@ from wrapped_gateway.listeners.existing import (
     foreign_listener_sets,
 )
 from wrapped_gateway.listeners.refusal_events import refusal_event
-from wrapped_gateway.listeners.status import Outcome, Verdict, status_for
+from wrapped_gateway.listeners.status import Verdict, status_for
 from wrapped_gateway.listeners.wrapped import Output
 from wrapped_gateway.routes import Route
 
@@ -103,16 +103,16 @@ class Reconciler:
             # route the namespace deletion removes would only be refused or thrown away.
             return "terminating"
         if entry.model is None:
-            verdict = Verdict(False, Outcome.INVALID_SPEC, entry.error or "invalid spec")
-            await self._write_status(entry, verdict, None)
+            await self._write_status(entry, status.invalid_spec(entry.error), None)
             return "invalid"
         listener_sets = entry.model.output is Output.LISTENER_SETS
         if listener_sets and not await self._listener_sets_served():
-            await self._write_status(entry, _LISTENER_SETS_UNAVAILABLE, None)
+            await self._write_status(entry, status.LISTENER_SETS_UNAVAILABLE, None)
             return "unavailable"
         elder = self._index.elder_listener_set_writer(key) if listener_sets else None
         if elder is not None:
-            await self._write_status(entry, _name_taken(entry, elder), None)
+            verdict = status.listener_set_name_taken(entry.name, f"{elder.namespace}/{elder.name}")
+            await self._write_status(entry, verdict, None)
             return "name-taken"
         routes = self._index.routes_for(key)
         foreign = (
@@ -177,35 +177,17 @@ class Reconciler:
         key = (entry.namespace, entry.name)
         live = self._index.gateway(key)
         if live is not None and not live.owned_by(entry.uid):
-            return (
-                Verdict(
-                    False,
-                    Outcome.GATEWAY_NOT_OWNED,
-                    f"Gateway {desired.key} exists and is not controlled by this "
-                    "WrappedGateway; it is left untouched. Delete or rename it to let the "
-                    "controller manage it.",
-                ),
-                "not-owned",
-            )
+            return status.gateway_not_owned(desired), "not-owned"
         if desired.gateway is None:
-            return (
-                Verdict(
-                    False,
-                    Outcome.NO_LISTENERS,
-                    "no static listeners and no route contributes one; the Gateway API "
-                    "requires at least one listener"
-                    + (", so the existing Gateway keeps its listeners" if live else ""),
-                ),
-                "no-listeners",
-            )
+            return status.no_listeners(gateway_exists=live is not None), "no-listeners"
         try:
             applied = await self._apply(desired.gateway, live, self._api.apply_gateway)
         except _Rejected as rejected:
             return rejected.verdict, "rejected"
         if not applied:
-            return self._programmed(desired), "unchanged"
+            return status.programmed(desired), "unchanged"
         log.info("applied Gateway %s (%d listeners)", desired.key, desired.listener_count)
-        return self._programmed(desired), "applied"
+        return status.programmed(desired), "applied"
 
     async def _apply(
         self,
@@ -233,19 +215,13 @@ class Reconciler:
             if isinstance(error, ApiException) and error.status in (400, 409, 422):
                 what = f"{manifest['kind']} {metadata['namespace']}/{metadata['name']}"
                 log.error("%s rejected by the API server: %s", what, error.body)
-                message = f"the API server rejected {what}: {_api_message(error)}"
-                raise _Rejected(Verdict(False, Outcome.APPLY_FAILED, message)) from error
+                verdict = status.apply_failed(
+                    f"the API server rejected {what}: {_api_message(error)}"
+                )
+                raise _Rejected(verdict) from error
             raise
         metrics.APPLIES.inc()
         return True
-
-    @staticmethod
-    def _programmed(desired: DesiredGateway) -> Verdict:
-        return Verdict(
-            True,
-            Outcome.PROGRAMMED,
-            f"Gateway {desired.key} has {desired.listener_count} listeners",
-        )
 
     async def _write_status(
         self, entry: WrappedEntry, verdict: Verdict, desired: DesiredGateway | None
@@ -313,25 +289,6 @@ class Reconciler:
             for reason, count in counts.items():
                 totals[reason] = totals.get(reason, 0) + count
         return totals
-
-
-def _name_taken(entry: WrappedEntry, elder: WrappedEntry) -> Verdict:
-    return Verdict(
-        False,
-        Outcome.LISTENER_SET_NAME_TAKEN,
-        f"WrappedGateway {elder.namespace}/{elder.name} is older and writes the ListenerSets "
-        f"named {entry.name!r}, which routes name without a namespace; this one writes none "
-        "and generates nothing. Rename it (routes then name the new ListenerSet).",
-    )
-
-
-_LISTENER_SETS_UNAVAILABLE = Verdict(
-    False,
-    Outcome.LISTENER_SETS_UNAVAILABLE,
-    "spec.output is ListenerSets, but the API server does not serve "
-    "gateway.networking.k8s.io/v1 ListenerSet; install the Gateway API v1.5 or later, or use "
-    "spec.output Gateway",
-)
 
 
 def _already_exists(error: Exception) -> bool:

@@ -85,62 +85,44 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("KUBECONFIG"),
         help="kubeconfig to use out of cluster (env KUBECONFIG); in a pod, the service account",
     )
-    _option(parser, "--health-address", "HEALTH_ADDRESS", "serves /healthz and /readyz",
-            default=":8081")  # fmt: skip
-    _option(parser, "--metrics-address", "METRICS_ADDRESS", "serves /metrics", default=":8080")
-    _option(
-        parser,
-        "--leader-election",
-        "LEADER_ELECTION",
-        "act only while holding the Lease, so several replicas can run",
-        action="store_true",
-    )
-    _option(
-        parser,
-        "--leader-election-namespace",
-        "LEADER_ELECTION_NAMESPACE",
-        "namespace of the Lease; defaults to POD_NAMESPACE",
-        default=os.environ.get("POD_NAMESPACE", "default"),
-    )
-    _option(parser, "--lease-name", "LEASE_NAME", "name of the Lease", default="wrapped-gateway")
-    _option(parser, "--lease-duration", "LEASE_DURATION", "seconds a Lease holds without renewal",
-            type=float, default="15")  # fmt: skip
-    _option(parser, "--renew-deadline", "RENEW_DEADLINE", "seconds the leader may fail to renew",
-            type=float, default="10")  # fmt: skip
-    _option(parser, "--retry-period", "RETRY_PERIOD", "seconds between Lease attempts",
-            type=float, default="2")  # fmt: skip
-    _option(parser, "--log-level", "LOG_LEVEL", "log level", default="info",
-            choices=("debug", "info", "warning", "error"))  # fmt: skip
-    _option(parser, "--log-format", "LOG_FORMAT", "log format", default="text",
-            choices=("text", "json"))  # fmt: skip
-    _option(parser, "--workers", "WORKERS", "concurrent reconciles", type=int, default="4")
-    _option(
-        parser,
-        "--settle-seconds",
-        "SETTLE_SECONDS",
-        "how long a WrappedGateway rests after a reconcile before the next, so bursts "
-        "coalesce; a change to an idle one is reconciled at once",
-        type=float,
-        default="0.2",
-    )
-    _option(
-        parser,
-        "--burst-hold-seconds",
-        "BURST_HOLD_SECONDS",
-        "while changes come to many WrappedGateways at once (10 or more within a second), a "
-        "reconciled one waits for the burst to end, at most this long, before the next "
-        "reconcile (0: never)",
-        type=float,
-        default="30",
-    )
-    _option(
-        parser,
-        "--resync-seconds",
-        "RESYNC_SECONDS",
-        "re-check every WrappedGateway this often (writes only on drift)",
-        type=float,
-        default="600",
-    )
+    for flag, env, description, options in _options():
+        _option(parser, flag, env, description, **options)
+
+
+def _options() -> tuple[tuple[str, str, str, dict[str, Any]], ...]:
+    """flag, environment variable, help, argparse's options; read when the parser is made,
+    as some defaults come from the environment."""
+    return (
+        ("--health-address", "HEALTH_ADDRESS", "serves /healthz and /readyz", {"default": ":8081"}),
+        ("--metrics-address", "METRICS_ADDRESS", "serves /metrics", {"default": ":8080"}),
+        ("--leader-election", "LEADER_ELECTION",
+         "act only while holding the Lease, so several replicas can run", {"action": "store_true"}),
+        ("--leader-election-namespace", "LEADER_ELECTION_NAMESPACE",
+         "namespace of the Lease; defaults to POD_NAMESPACE",
+         {"default": os.environ.get("POD_NAMESPACE", "default")}),
+        ("--lease-name", "LEASE_NAME", "name of the Lease", {"default": "wrapped-gateway"}),
+        ("--lease-duration", "LEASE_DURATION", "seconds a Lease holds without renewal",
+         {"type": float, "default": "15"}),
+        ("--renew-deadline", "RENEW_DEADLINE", "seconds the leader may fail to renew",
+         {"type": float, "default": "10"}),
+        ("--retry-period", "RETRY_PERIOD", "seconds between Lease attempts",
+         {"type": float, "default": "2"}),
+        ("--log-level", "LOG_LEVEL", "log level",
+         {"default": "info", "choices": ("debug", "info", "warning", "error")}),
+        ("--log-format", "LOG_FORMAT", "log format",
+         {"default": "text", "choices": ("text", "json")}),
+        ("--workers", "WORKERS", "concurrent reconciles", {"type": int, "default": "4"}),
+        ("--settle-seconds", "SETTLE_SECONDS",
+         "how long a WrappedGateway rests after a reconcile before the next, so bursts coalesce; "
+         "a change to an idle one is reconciled at once", {"type": float, "default": "0.2"}),
+        ("--burst-hold-seconds", "BURST_HOLD_SECONDS",
+         "while changes come to many WrappedGateways at once (10 or more within a second), a "
+         "reconciled one waits for the burst to end, at most this long, before the next "
+         "reconcile (0: never)", {"type": float, "default": "30"}),
+        ("--resync-seconds", "RESYNC_SECONDS",
+         "re-check every WrappedGateway this often (writes only on drift)",
+         {"type": float, "default": "600"}),
+    )  # fmt: skip
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

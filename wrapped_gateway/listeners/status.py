@@ -29,6 +29,58 @@ class Verdict:
     message: str
 
 
+def programmed(desired: DesiredGateway) -> Verdict:
+    message = f"Gateway {desired.key} has {desired.listener_count} listeners"
+    return Verdict(True, Outcome.PROGRAMMED, message)
+
+
+def invalid_spec(error: str | None) -> Verdict:
+    return Verdict(False, Outcome.INVALID_SPEC, error or "invalid spec")
+
+
+def apply_failed(message: str) -> Verdict:
+    return Verdict(False, Outcome.APPLY_FAILED, message)
+
+
+def gateway_not_owned(desired: DesiredGateway) -> Verdict:
+    return Verdict(
+        False,
+        Outcome.GATEWAY_NOT_OWNED,
+        f"Gateway {desired.key} exists and is not controlled by this WrappedGateway; it is "
+        "left untouched. Delete or rename it to let the controller manage it.",
+    )
+
+
+def no_listeners(gateway_exists: bool) -> Verdict:
+    return Verdict(
+        False,
+        Outcome.NO_LISTENERS,
+        "no static listeners and no route contributes one; the Gateway API requires at least "
+        "one listener"
+        + (", so the existing Gateway keeps its listeners" if gateway_exists else ""),
+    )
+
+
+def listener_set_name_taken(name: str, elder: str) -> Verdict:
+    """`elder`, an older WrappedGateway named `name`, writes the ListenerSets of that name."""
+    return Verdict(
+        False,
+        Outcome.LISTENER_SET_NAME_TAKEN,
+        f"WrappedGateway {elder} is older and writes the ListenerSets named {name!r}, which "
+        "routes name without a namespace; this one writes none and generates nothing. Rename "
+        "it (routes then name the new ListenerSet).",
+    )
+
+
+LISTENER_SETS_UNAVAILABLE = Verdict(
+    False,
+    Outcome.LISTENER_SETS_UNAVAILABLE,
+    "spec.output is ListenerSets, but the API server does not serve "
+    "gateway.networking.k8s.io/v1 ListenerSet; install the Gateway API v1.5 or later, or use "
+    "spec.output Gateway",
+)
+
+
 def status_for(
     generation: int,
     verdict: Verdict,
