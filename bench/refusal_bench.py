@@ -51,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import render_bench
 
 from wrapped_gateway.controller import reconciler as reconciler_module
-from wrapped_gateway.controller.index import ClusterIndex, WrappedEntry
+from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
-from wrapped_gateway.listeners.existing import Key
+from wrapped_gateway.listeners.existing import Key, WrappedEntry
 from wrapped_gateway.routes import Route, parse_route
 
 GATEWAY = 5  # render_bench's WrappedGateway of its one-gateway input

@@ -8,63 +8,16 @@ each generated Gateway and ListenerSet that the controller compares against.
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from wrapped_gateway.listeners import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
-from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet
+from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
-from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output
+from wrapped_gateway.listeners.wrapped import NamespacesFrom
 from wrapped_gateway.routes import ParentKind, Route, RouteKind
 
 RouteId = tuple[RouteKind, str, str]
 T = TypeVar("T")
 U = TypeVar("U")
-
-
-@dataclass(frozen=True, slots=True)
-class WrappedEntry:
-    """A WrappedGateway as the controller needs it: parsed, or why it cannot be."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    model: WrappedGateway | None
-    error: str | None
-    status: Mapping[str, Any] = field(compare=False, default_factory=dict)
-    # creationTimestamp as the API server writes it (RFC 3339, UTC, whole seconds): strings
-    # that sort in time order. "" when unknown.
-    created: str = ""
-
-    @classmethod
-    def from_object(cls, obj: Mapping[str, Any]) -> "WrappedEntry":
-        metadata = obj.get("metadata") or {}
-        model: WrappedGateway | None = None
-        error: str | None = None
-        try:
-            model = parse_wrapped_gateway(obj)
-        except InvalidWrappedGateway as problem:
-            error = str(problem)
-        return cls(
-            namespace=str(metadata.get("namespace")),
-            name=str(metadata.get("name")),
-            uid=str(metadata.get("uid") or ""),
-            generation=int(metadata.get("generation") or 0),
-            model=model,
-            error=error,
-            status=dict(obj.get("status") or {}),
-            created=str(metadata.get("creationTimestamp") or ""),
-        )
-
-    @property
-    def writes_listener_sets(self) -> bool:
-        return self.model is not None and self.model.output is Output.LISTENER_SETS
-
-    @property
-    def precedence(self) -> tuple[str, str]:
-        """Oldest first, then by "namespace/name", as the Gateway API breaks ties."""
-        return self.created, f"{self.namespace}/{self.name}"
 
 
 class ClusterIndex:

@@ -13,7 +13,7 @@ from kubernetes.client import ApiException
 from wrapped_gateway.constants import GATEWAY_KIND
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.events import EventLedger
-from wrapped_gateway.controller.index import ClusterIndex, WrappedEntry
+from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, status
 from wrapped_gateway.listeners.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
@@ -21,6 +21,7 @@ from wrapped_gateway.listeners.existing import (
     Key,
     LiveGateway,
     LiveListenerSet,
+    WrappedEntry,
     foreign_listener_sets,
 )
 from wrapped_gateway.listeners.refusal_events import refusal_event

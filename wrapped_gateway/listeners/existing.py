@@ -1,13 +1,13 @@
-"""What already exists in the cluster that the core's decisions depend on: the generated
-Gateway and ListenerSets as they are, who controls or wrote them, and therefore which
-namespaces get no listeners.
+"""What already exists in the cluster that the core's decisions depend on: the WrappedGateway
+as stored (parsed, or why it cannot be), the generated Gateway and ListenerSets as they are,
+who controls or wrote them, and therefore which namespaces get no listeners.
 
 Projections of API objects, like the route model: only the part the controller compares its
 desired objects with, and the ownership that decides whether it may write them.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wrapped_gateway.constants import (
@@ -17,9 +17,59 @@ from wrapped_gateway.constants import (
     OWNER_ANNOTATION,
     WRAPPED_KIND,
 )
-from wrapped_gateway.listeners.wrapped import WrappedGateway
+from wrapped_gateway.listeners.wrapped import (
+    InvalidWrappedGateway,
+    Output,
+    WrappedGateway,
+    parse_wrapped_gateway,
+)
 
 Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedEntry:
+    """A WrappedGateway as the controller needs it: parsed, or why it cannot be."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    model: WrappedGateway | None
+    error: str | None
+    status: Mapping[str, Any] = field(compare=False, default_factory=dict)
+    # creationTimestamp as the API server writes it (RFC 3339, UTC, whole seconds): strings
+    # that sort in time order. "" when unknown.
+    created: str = ""
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> "WrappedEntry":
+        metadata = obj.get("metadata") or {}
+        model: WrappedGateway | None = None
+        error: str | None = None
+        try:
+            model = parse_wrapped_gateway(obj)
+        except InvalidWrappedGateway as problem:
+            error = str(problem)
+        return cls(
+            namespace=str(metadata.get("namespace")),
+            name=str(metadata.get("name")),
+            uid=str(metadata.get("uid") or ""),
+            generation=int(metadata.get("generation") or 0),
+            model=model,
+            error=error,
+            status=dict(obj.get("status") or {}),
+            created=str(metadata.get("creationTimestamp") or ""),
+        )
+
+    @property
+    def writes_listener_sets(self) -> bool:
+        return self.model is not None and self.model.output is Output.LISTENER_SETS
+
+    @property
+    def precedence(self) -> tuple[str, str]:
+        """Oldest first, then by "namespace/name", as the Gateway API breaks ties."""
+        return self.created, f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,14 @@ import pytest
 from kubernetes.client import ApiException
 
 from tests.unit.builders import route, wrapped_obj
-from wrapped_gateway.controller.index import ClusterIndex, WrappedEntry
+from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import (
     EVENT_BATCH_PAUSE,
     EVENT_RETRY_PAUSE,
     EVENTS_PER_RECONCILE,
     Reconciler,
 )
-from wrapped_gateway.listeners.existing import Key, LiveGateway
+from wrapped_gateway.listeners.existing import Key, LiveGateway, WrappedEntry
 
 KEY = ("infra", "gw")
 
