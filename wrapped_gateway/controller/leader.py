@@ -175,54 +175,39 @@ class LeaderElector:
         except ApiException as error:
             if error.status != 404:
                 raise
-            return compete and self._create()
-        record = LeaseRecord.of(lease)
+            lease = None
+        record = LeaseRecord.of(lease) if lease is not None else None
         now = self._monotonic()
-        if record != self._observed:
+        if record is not None and record != self._observed:
             self._observed, self._observed_at = record, now
-        duration = record.duration_seconds or self._timing.lease_duration
         if not compete:
             return False
-        if record.holder not in ("", self.identity) and now - self._observed_at <= duration:
-            return False  # its holder was seen alive within the lease duration
-        ours = record.holder == self.identity
+        ours = record is not None and record.holder == self.identity
+        if record is not None and not ours and record.holder:
+            duration = record.duration_seconds or self._timing.lease_duration
+            if now - self._observed_at <= duration:
+                return False  # its holder was seen alive within the lease duration
         stamp = self._utc_now()
-        lease.spec = client.V1LeaseSpec(
+        spec = client.V1LeaseSpec(
             holder_identity=self.identity,
             lease_duration_seconds=int(self._timing.lease_duration),
-            acquire_time=record.acquire_time if ours else stamp,
+            acquire_time=record.acquire_time if record is not None and ours else stamp,
             renew_time=stamp,
-            lease_transitions=record.transitions + (0 if ours else 1),
+            lease_transitions=0 if record is None else record.transitions + (0 if ours else 1),
         )
         try:
-            # The resourceVersion in `lease` makes this a compare-and-swap.
-            stored = self._leases.replace_namespaced_lease(self._name, self._namespace, lease)
+            if lease is None:
+                metadata = client.V1ObjectMeta(name=self._name, namespace=self._namespace)
+                body = client.V1Lease(metadata=metadata, spec=spec)
+                stored = self._leases.create_namespaced_lease(self._namespace, body)
+            else:
+                lease.spec = spec  # its resourceVersion makes the replace a compare-and-swap
+                stored = self._leases.replace_namespaced_lease(self._name, self._namespace, lease)
         except ApiException as error:
             if error.status == 409:
-                return False  # another replica wrote the Lease since it was read
+                return False  # another replica created or wrote the Lease since it was read
             raise
         self._observed, self._observed_at = LeaseRecord.of(stored), now
-        return True
-
-    def _create(self) -> bool:
-        stamp = self._utc_now()
-        body = client.V1Lease(
-            metadata=client.V1ObjectMeta(name=self._name, namespace=self._namespace),
-            spec=client.V1LeaseSpec(
-                holder_identity=self.identity,
-                lease_duration_seconds=int(self._timing.lease_duration),
-                acquire_time=stamp,
-                renew_time=stamp,
-                lease_transitions=0,
-            ),
-        )
-        try:
-            stored = self._leases.create_namespaced_lease(self._namespace, body)
-        except ApiException as error:
-            if error.status == 409:
-                return False  # another replica created it first
-            raise
-        self._observed, self._observed_at = LeaseRecord.of(stored), self._monotonic()
         return True
 
     def _release(self) -> None:
