@@ -16,7 +16,7 @@ from wrapped_gateway.constants import (
     WRAPPED_VERSION,
 )
 from wrapped_gateway.routes import RouteKind
-from wrapped_gateway.routes.parse import SERVED_VERSIONS
+from wrapped_gateway.routes.parse import versions_to_watch
 
 APPLY_PATCH = "application/apply-patch+yaml"
 # Each object of a LIST as its metadata alone: what re-listings and Namespaces need.
@@ -100,11 +100,8 @@ class KubeApi:
         self._core.create_namespaced_event(event["metadata"]["namespace"], body=body)
 
     def served_route_versions(self) -> dict[RouteKind, str]:
-        """The version to watch for each route kind the API server serves.
-
-        The group's preferred version when it serves the kind (TLSRoute may be served only at
-        v1alpha2 while the group prefers v1), else the newest served version we know.
-        """
+        """The version to watch for each route kind the API server serves (`versions_to_watch`
+        of its discovery documents)."""
         try:
             group = self._get(f"/apis/{GATEWAY_GROUP}")
         except client.ApiException as error:
@@ -117,13 +114,7 @@ class KubeApi:
             name = version["version"]
             resources = self._get(f"/apis/{GATEWAY_GROUP}/{name}").get("resources", ())
             kinds_by_version[name] = {r["kind"] for r in resources if "/" not in r["name"]}
-        chosen: dict[RouteKind, str] = {}
-        for kind, versions in SERVED_VERSIONS.items():
-            candidates = [v for v in (preferred, *versions) if v in kinds_by_version]
-            served = [v for v in candidates if kind.value in kinds_by_version[v]]
-            if served:
-                chosen[kind] = served[0]
-        return chosen
+        return versions_to_watch(preferred, kinds_by_version)
 
     def list_page(
         self, resource: Resource, namespace: str | None, token: str | None, metadata_only: bool

@@ -40,6 +40,22 @@ SERVED_VERSIONS: dict[RouteKind, tuple[str, ...]] = {
     RouteKind.UDP: ("v1", "v1alpha2"),
 }
 
+
+def versions_to_watch(
+    preferred: str | None, kinds_by_version: Mapping[str, set[str]]
+) -> dict[RouteKind, str]:
+    """The version to watch of each route kind the API group serves, from the kinds served at
+    each of its versions: the group's preferred version when it serves the kind (TLSRoute may
+    be served only at v1alpha2 while the group prefers v1), else the newest served we know."""
+    chosen: dict[RouteKind, str] = {}
+    for kind, versions in SERVED_VERSIONS.items():
+        candidates = [v for v in (preferred, *versions) if v and v in kinds_by_version]
+        served = [v for v in candidates if kind.value in kinds_by_version[v]]
+        if served:
+            chosen[kind] = served[0]
+    return chosen
+
+
 # Looked up, not constructed (RouteKind(kind)): a lookup is several times faster, and render
 # asks for every object of its input.
 _ROUTE_KINDS = {kind.value: kind for kind in RouteKind}
