@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from cachetools import TTLCache
 
 from wrapped_gateway.listeners import Refusal, Refusals
+from wrapped_gateway.listeners.refusal_events import in_turn_by_namespace
 from wrapped_gateway.listeners.refusals import Chunk
 
 
@@ -61,7 +62,7 @@ class EventLedger:
             else:
                 still[id(chunk)] = (chunk, now + self._recheck)
         self._settled[gateway_key] = still
-        return _in_turn_by_namespace(unreported)
+        return in_turn_by_namespace(unreported)
 
     def reported(self, gateway_key: str, refusal: Refusal) -> None:
         """Called once its Event is posted: a refusal whose post failed stays unreported, so
@@ -71,27 +72,6 @@ class EventLedger:
     def forget(self, gateway_key: str) -> None:
         """The Gateway is gone: its remembered refusals are not kept alive."""
         self._settled.pop(gateway_key, None)
-
-
-def _in_turn_by_namespace(refusals: list[Refusal]) -> list[Refusal]:
-    """`refusals` in rounds: the first of each namespace, in the order the namespaces first
-    appear, then the second of each, and so on."""
-    queues: dict[str, list[Refusal]] = {}
-    for refusal in refusals:
-        queues.setdefault(refusal.namespace, []).append(refusal)
-    if len(queues) < 2:
-        return refusals
-    in_turn: list[Refusal] = []
-    rounds = [iter(queue) for queue in queues.values()]
-    while rounds:
-        left = []
-        for queue in rounds:
-            head = next(queue, None)
-            if head is not None:
-                in_turn.append(head)
-                left.append(queue)
-        rounds = left
-    return in_turn
 
 
 def _mark(gateway_key: str, refusal: Refusal) -> tuple[str, ...]:

@@ -62,3 +62,26 @@ def event_name(refusal: Refusal, involved: dict[str, Any], message: str) -> str:
     digest = hashlib.sha256("\0".join(fields).encode()).hexdigest()[:DIGEST_CHARS]
     prefix = refusal.name[: MAX_NAME - DIGEST_CHARS - 1].rstrip(".-")
     return f"{prefix}.{digest}"
+
+
+def in_turn_by_namespace(refusals: list[Refusal]) -> list[Refusal]:
+    """`refusals` in rounds: the first of each namespace, in the order the namespaces first
+    appear, then the second of each, and so on. Their Events are posted in that order, a
+    batch at a time, so one tenant's flood of refused routes, however old, does not hold back
+    another tenant's Event."""
+    queues: dict[str, list[Refusal]] = {}
+    for refusal in refusals:
+        queues.setdefault(refusal.namespace, []).append(refusal)
+    if len(queues) < 2:
+        return refusals
+    in_turn: list[Refusal] = []
+    rounds = [iter(queue) for queue in queues.values()]
+    while rounds:
+        left = []
+        for queue in rounds:
+            head = next(queue, None)
+            if head is not None:
+                in_turn.append(head)
+                left.append(queue)
+        rounds = left
+    return in_turn
