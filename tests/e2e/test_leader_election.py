@@ -21,15 +21,7 @@ def test_one_replica_acts_and_a_standby_takes_over(
     namespace: str,
     tmp_path: Path,
 ) -> None:
-    lease = [
-        "--leader-election",
-        "--leader-election-namespace", namespace,
-        "--lease-name", "wrapped-gateway",
-        "--lease-duration", "4",
-        "--renew-deadline", "3",
-        "--retry-period", "0.5",
-        "--namespace", namespace,
-    ]  # fmt: skip
+    lease = lease_flags(namespace, retry_period=0.5)
     with (
         running_controller(cluster.kubeconfig, tmp_path / "a.log", *lease) as first,
         running_controller(cluster.kubeconfig, tmp_path / "b.log", *lease) as second,
@@ -74,15 +66,7 @@ def test_a_replica_takes_the_lease_only_once_it_is_ready(
     """The leader stops (releasing its Lease) as a new replica starts, as when both are
     replaced at once: the new one may take the free Lease at its first attempt, yet it must
     not act until it is ready, and a change made while nobody acts is not lost."""
-    lease = [
-        "--leader-election",
-        "--leader-election-namespace", namespace,
-        "--lease-name", "wrapped-gateway",
-        "--lease-duration", "4",
-        "--renew-deadline", "3",
-        "--retry-period", "0.2",
-        "--namespace", namespace,
-    ]  # fmt: skip
+    lease = lease_flags(namespace, retry_period=0.2)
     apply(custom, wrapped(namespace))
     # Objects for the new replica to index and for kopf to hand over: its time unready.
     for number in range(150):
@@ -118,6 +102,19 @@ def test_a_replica_takes_the_lease_only_once_it_is_ready(
         eventually(lambda: new.metric("wrapped_gateway_leader") == 1, timeout=10)
         eventually(lambda: hostnames(custom, namespace) == every | {"late.example.com"})
         assert new.metric("wrapped_gateway_applies_total") >= 1
+
+
+def lease_flags(namespace: str, retry_period: float) -> list[str]:
+    """Replicas competing for a Lease in `namespace` that expires 4 s after its last renewal."""
+    return [
+        "--leader-election",
+        "--leader-election-namespace", namespace,
+        "--lease-name", "wrapped-gateway",
+        "--lease-duration", "4",
+        "--renew-deadline", "3",
+        "--retry-period", str(retry_period),
+        "--namespace", namespace,
+    ]  # fmt: skip
 
 
 @pytest.fixture
