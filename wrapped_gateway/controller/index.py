@@ -60,20 +60,9 @@ class ClusterIndex:
     def wrapped(self, key: Key) -> WrappedEntry | None:
         return self._wrapped.get(key)
 
-    def elder_listener_set_writer(self, key: Key) -> WrappedEntry | None:
-        """The oldest other ListenerSets-mode WrappedGateway with the name of `key`, if it is
-        older: a route's parentRef names a ListenerSet by name alone, so of the WrappedGateways
-        that would write ListenerSets of one name, only the oldest may."""
-        entry = self._wrapped.get(key)
-        if entry is None:
-            return None
-        rivals = [
-            self._wrapped[other]
-            for other in self._wrapped_by_name.get(entry.name, ())
-            if other != key and self._wrapped[other].writes_listener_sets
-        ]
-        elder = min(rivals, key=lambda rival: rival.precedence, default=None)
-        return elder if elder is not None and elder.precedence < entry.precedence else None
+    def wrapped_named(self, name: str) -> list[WrappedEntry]:
+        """The WrappedGateways called `name`, in every namespace."""
+        return [self._wrapped[key] for key in self._wrapped_by_name.get(name, ())]
 
     def wrapped_keys(self) -> list[Key]:
         return sorted(self._wrapped)

@@ -22,6 +22,7 @@ from wrapped_gateway.listeners.existing import (
     LiveGateway,
     LiveListenerSet,
     WrappedEntry,
+    elder_listener_set_writer,
     foreign_listener_sets,
 )
 from wrapped_gateway.listeners.refusal_events import refusal_event
@@ -110,7 +111,8 @@ class Reconciler:
         if listener_sets and not await self._listener_sets_served():
             await self._write_status(entry, status.LISTENER_SETS_UNAVAILABLE, None)
             return "unavailable"
-        elder = self._index.elder_listener_set_writer(key) if listener_sets else None
+        same_named = self._index.wrapped_named(entry.name)
+        elder = elder_listener_set_writer(entry, same_named) if listener_sets else None
         if elder is not None:
             verdict = status.listener_set_name_taken(entry.name, f"{elder.namespace}/{elder.name}")
             await self._write_status(entry, verdict, None)

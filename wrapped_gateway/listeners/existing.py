@@ -190,3 +190,19 @@ def foreign_listener_sets(
                 f"write, attaches to Gateway {wrapped.key}",
             )
     return foreign
+
+
+def elder_listener_set_writer(
+    entry: WrappedEntry, same_named: Iterable[WrappedEntry]
+) -> WrappedEntry | None:
+    """The oldest other ListenerSets-mode WrappedGateway of `same_named` (those with the name of
+    `entry`), if it is older: a route's parentRef names a ListenerSet by name alone, so of the
+    WrappedGateways that would write ListenerSets of one name, only the oldest may."""
+    rivals = [
+        other
+        for other in same_named
+        if (other.namespace, other.name) != (entry.namespace, entry.name)
+        and other.writes_listener_sets
+    ]
+    elder = min(rivals, key=lambda rival: rival.precedence, default=None)
+    return elder if elder is not None and elder.precedence < entry.precedence else None

@@ -233,4 +233,6 @@ def test_a_younger_wrapped_gateway_of_the_same_name_writes_no_listener_sets(
             controller.api.listener_sets] == ["infra/gw"]  # fmt: skip
     # the elder gone, the other takes over
     assert ("evil", "gw") in controller.index.remove_wrapped(*KEY)
-    assert controller.index.elder_listener_set_writer(("evil", "gw")) is None
+    assert asyncio.run(controller.reconciler.reconcile(("evil", "gw"))) != "name-taken"
+    owner = controller.api.listener_sets[-1]["metadata"]["annotations"]["wrapped-gateway.dev/owner"]
+    assert owner == "evil/gw"
