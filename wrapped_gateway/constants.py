@@ -26,12 +26,15 @@ HOSTNAME_ANNOTATION: Final = f"{WRAPPED_GROUP}/hostname"
 TLS_MODE_ANNOTATION: Final = f"{WRAPPED_GROUP}/tls-mode"
 LEGACY_PREFIX: Final = "gateway-route-sync.homelab-helper.benfiola.com"
 LEGACY_PORTS_ANNOTATION: Final = f"{LEGACY_PREFIX}/ports"
+# The one port of a TCP/UDP route, as gateway-route-sync's users annotate their routes (its
+# hostname they give in external-dns's annotation, which is read anyway).
+LEGACY_PORT_ANNOTATION: Final = f"{LEGACY_PREFIX}/port"
 LEGACY_HOSTNAME_ANNOTATION: Final = f"{LEGACY_PREFIX}/hostname"
 # external-dns reads a comma-separated list; since v0.22 its default prefix is the second.
 EXTERNAL_DNS_HOSTNAME_ANNOTATION: Final = "external-dns.alpha.kubernetes.io/hostname"
 EXTERNAL_DNS_V022_HOSTNAME_ANNOTATION: Final = "external-dns.kubernetes.io/hostname"
 
-PORTS_ANNOTATIONS: Final = (PORTS_ANNOTATION, LEGACY_PORTS_ANNOTATION)
+PORTS_ANNOTATIONS: Final = (PORTS_ANNOTATION, LEGACY_PORTS_ANNOTATION, LEGACY_PORT_ANNOTATION)
 HOSTNAME_ANNOTATIONS: Final = (HOSTNAME_ANNOTATION, LEGACY_HOSTNAME_ANNOTATION)
 # external-dns publishes the names of the annotation its prefix names, whatever else the route
 # carries: each one present is read besides the route's own, so none escapes the checks.

@@ -65,6 +65,7 @@ WRAPPED_API_VERSION = "wrapped-gateway.dev/v1alpha1"
 PORTS_ANNOTATIONS = (
     "wrapped-gateway.dev/ports",
     "gateway-route-sync.homelab-helper.benfiola.com/ports",
+    "gateway-route-sync.homelab-helper.benfiola.com/port",
 )
 HOSTNAME_ANNOTATIONS = (
     "wrapped-gateway.dev/hostname",

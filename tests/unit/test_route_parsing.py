@@ -129,6 +129,20 @@ def test_gateway_route_sync_annotations_are_honoured() -> None:
     assert parsed.hostnames == ("db.example.com",)
 
 
+def test_a_tcp_route_annotated_as_gateway_route_sync_users_do_gets_its_port_and_hostname() -> None:
+    """Its users give the one port in `.../port` and the name in external-dns's annotation."""
+    parsed = route(
+        "TCPRoute",
+        annotations={
+            "gateway-route-sync.homelab-helper.benfiola.com/port": "5432",
+            "external-dns.alpha.kubernetes.io/hostname": "db.example.com",
+        },
+    )
+    assert parsed.annotated_ports == (5432,)
+    assert parsed.hostnames == ("db.example.com",)
+    assert parsed.defects == ()
+
+
 def test_own_annotations_win_over_gateway_route_sync_and_external_dns_names_are_added() -> None:
     parsed = route(
         "UDPRoute",
