@@ -34,13 +34,18 @@ Writes = Counter[tuple[str, str]]  # (resource[/subresource], verb) -> requests
 
 
 @contextlib.contextmanager
-def cluster(kubeconfig: Path | None, scratch: Path) -> Iterator[Path]:
+def cluster(
+    kubeconfig: Path | None,
+    scratch: Path,
+    options: local_cluster.ClusterOptions | None = None,
+) -> Iterator[Path]:
     """The kubeconfig of the cluster given, or of a local control plane started in `scratch`
-    (hack/local-cluster, built binaries from the cache) and stopped on the way out."""
+    (hack/local-cluster with `options`, built binaries from the cache) and stopped on the way
+    out."""
     if kubeconfig is not None:
         yield kubeconfig
         return
-    state = local_cluster.up(scratch / "cluster")
+    state = local_cluster.up(scratch / "cluster", options or local_cluster.ClusterOptions())
     try:
         yield state.kubeconfig
     finally:

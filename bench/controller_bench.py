@@ -381,16 +381,11 @@ class Controller:
         """Starts the controller and returns once it is ready (its index complete)."""
         health = f"127.0.0.1:{local_cluster.free_port()}"
         metrics = f"127.0.0.1:{local_cluster.free_port()}"
-        command = [sys.executable, "-m", "wrapped_gateway", "run",
-                   "--kubeconfig", str(self._kubeconfig),
-                   "--health-address", health, "--metrics-address", metrics]  # fmt: skip
-        # `-m` imports the package from the working directory first: that of `source`.
-        environment = {**os.environ, "PYTHONPATH": str(self._source.resolve())}
+        command, cwd, environment = self.command(health, metrics)
         with self._log.open("ab") as output:
             process = subprocess.Popen(
-                command, cwd=self._source, env=environment, stdout=output,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                command, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT
+            )
         self._process = process
         bench_cluster.until(
             lambda: http_ok(f"http://{health}/readyz") or process.poll() is not None, 300
@@ -398,6 +393,16 @@ class Controller:
         if process.poll() is not None:
             raise SystemExit(f"the controller exited:\n{self._log.read_text()}")
         self.metrics_url = f"http://{metrics}"
+
+    def command(self, health: str, metrics: str) -> tuple[list[str], Path, dict[str, str]]:
+        """The command line, working directory and environment of the controller, serving
+        /readyz on `health` and /metrics on `metrics`."""
+        command = [sys.executable, "-m", "wrapped_gateway", "run",
+                   "--kubeconfig", str(self._kubeconfig),
+                   "--health-address", health, "--metrics-address", metrics]  # fmt: skip
+        # `-m` imports the package from the working directory first: that of `source`.
+        environment = {**os.environ, "PYTHONPATH": str(self._source.resolve())}
+        return command, self._source, environment
 
     def stop(self) -> None:
         if self._process is None:
