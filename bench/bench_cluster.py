@@ -115,10 +115,11 @@ def process_usage(pid: int) -> Usage:
     )
 
 
-def samples(text: str) -> Iterator[tuple[str, float]]:
-    """(sample with its labels, value) of each line of a Prometheus text exposition."""
+def samples(text: str, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """(sample with its labels, value) of each line of a Prometheus text exposition (only of
+    the lines that start with `prefix`: a metric's name and "{" leaves out the rest quickly)."""
     for line in text.splitlines():
-        if line and not line.startswith("#"):
+        if line.startswith(prefix) and line and not line.startswith("#"):
             sample, _, value = line.rpartition(" ")
             yield sample, float(value)
 
@@ -195,10 +196,8 @@ class ApiWrites:
         response.read()
         metrics = self._api.response_deserialize(response, {"200": "bytearray"}).data
         served: Writes = Counter()
-        for sample, value in samples(metrics.decode()):
-            name, _, labels = sample.partition("{")
-            if name != "apiserver_request_total":
-                continue
+        for sample, value in samples(metrics.decode(), "apiserver_request_total{"):
+            labels = sample.partition("{")[2]
             label = dict(LABEL.findall(labels))
             if label["verb"] in WRITE_VERBS:
                 resource = "/".join(filter(None, (label["resource"], label["subresource"])))

@@ -417,9 +417,14 @@ class Controller:
 
     def metric(self, name: str) -> float:
         """The sum of the samples of `name` (all label sets)."""
+        return sum(
+            value for sample, value in self.metric_samples() if sample.partition("{")[0] == name
+        )
+
+    def metric_samples(self) -> list[tuple[str, float]]:
+        """(sample with its labels, value) of each line of the controller's /metrics."""
         with urllib.request.urlopen(f"{self.metrics_url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        return sum(value for sample, value in samples(text) if sample.partition("{")[0] == name)
+            return list(samples(response.read().decode()))
 
     def reconciles(self) -> tuple[float, float]:
         """How many reconciles finished, and the seconds they took together."""
