@@ -27,7 +27,8 @@ For each controller in turn (the order alternates from run to run, `--runs` time
    `--poll` s). Both are time-boxed to `--cap` seconds from the first create; a controller
    still writing then is cut off, and the table says so.
 4. `--changes` single changes on the first Gateway, each once the controller has written
-   nothing for 1 s (at most 15 s of waiting): an HTTPRoute with a new hostname (and
+   nothing for 1 s (at most `--change-wait` s of waiting; the table counts the changes made
+   while it still wrote): an HTTPRoute with a new hostname (and
    sectionName) is created, timed from just before the create call until the watch shows its
    listener; then deleted, timed until the listener is gone.
 5. Peak RSS (VmHWM) and CPU seconds (user + system) of the controller's process, from /proc.
@@ -76,9 +77,12 @@ def main() -> int:
     parser.add_argument("--grs-crds", type=Path, help=f"default: CHECKOUT/{GRS_CRDS}")
     parser.add_argument("--gateways", type=int, default=50)
     parser.add_argument("--routes", type=int, default=2000)
-    parser.add_argument("--changes", type=int, default=25)
+    parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--quiet", type=float, default=10.0, help="seconds without a write")
-    parser.add_argument("--cap", type=float, default=300.0, help="time box of the burst, s")
+    parser.add_argument("--cap", type=float, default=180.0, help="time box of the burst, s")
+    parser.add_argument(
+        "--change-wait", type=float, default=3.0, help="most seconds to wait for quiet, per change"
+    )
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between write counts")
     parser.add_argument("--threads", type=int, default=8, help="client threads creating routes")
     parser.add_argument("--runs", type=int, default=1)
@@ -102,10 +106,12 @@ def main() -> int:
         for contender in contenders if run % 2 == 0 else contenders[::-1]:
             print(f"\n=== run {run + 1}: {contender.name} ===", flush=True)
             results[contender.name].append(_measure(contender, args))
-    print(f"\nload average at end: {bench_cluster.load_average()}")
-    print(f"\n{args.gateways} Gateways, {args.routes} HTTPRoutes, {args.changes} changes, "
-          f"Gateway API {args.gateway_api}, {args.runs} run(s) (ranges over runs):\n")  # fmt: skip
-    print(_table(results, args))
+        print(f"\nload average: {bench_cluster.load_average()}")
+        print(
+            f"\n{args.gateways} Gateways, {args.routes} HTTPRoutes, {args.changes} changes, "
+            f"Gateway API {args.gateway_api}, {run + 1} run(s) (ranges over runs):\n"
+        )
+        print(_table(results, args), flush=True)
     return 0
 
 
@@ -273,7 +279,8 @@ class Workload:
             name, hostname = f"change-{change}", f"change-{change}.{gateway}.bench.example.com"
             route = _route(self._namespace, name, hostname, gateway, name)
             for present in (True, False):
-                _, quiet = self._writes.until_quiet(1.0, time.monotonic() + 15)
+                deadline = time.monotonic() + self._args.change_wait
+                _, quiet = self._writes.until_quiet(1.0, deadline)
                 result.unquiet += not quiet
                 started = time.monotonic()
                 if present:
