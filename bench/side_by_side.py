@@ -45,6 +45,7 @@ these kinds there: no Gateway implementation runs, GatewayClass `bench` does not
 import argparse
 import contextlib
 import os
+import shlex
 import statistics
 import tempfile
 import threading
@@ -89,6 +90,12 @@ def main() -> int:
     parser.add_argument("--gateway-api", default="v1.4.1")
     parser.add_argument("--only", choices=(WRAPPED_GATEWAY, ROUTE_SYNC))
     parser.add_argument("--source", type=Path, default=REPO, help="wrapped-gateway's checkout")
+    parser.add_argument(
+        "--wrapped-gateway-args",
+        type=shlex.split,
+        default=[],
+        help='more arguments of `wrapped-gateway run`: --wrapped-gateway-args="--settle-seconds 1"',
+    )
     args = parser.parse_args()
 
     grs_crds = args.grs_crds or args.grs_checkout / GRS_CRDS
@@ -128,6 +135,18 @@ class Contender:
         return crd["spec"]["group"], version, crd["spec"]["names"]["plural"]
 
 
+class WrappedGateway(Controller):
+    """`wrapped-gateway run` of `source`, with more arguments."""
+
+    def __init__(self, kubeconfig: Path, source: Path, log: Path, more: list[str]) -> None:
+        super().__init__(kubeconfig, source, log)
+        self._more = more
+
+    def command(self, health: str, metrics: str) -> tuple[list[str], Path, dict[str, str]]:
+        command, cwd, environment = super().command(health, metrics)
+        return command + self._more, cwd, environment
+
+
 class RouteSync(Controller):
     """gateway-route-sync as a subprocess: its health and metrics servers on loopback, no
     leader election (its default), the local control plane's admin kubeconfig."""
@@ -147,6 +166,7 @@ class RouteSync(Controller):
 class Result:
     load: list[float] = field(default_factory=list)  # 1-minute load average at start and end
     ready: float = 0.0
+    ready_rss_mb: float = 0.0  # when ready, before the bench created anything
     created: float = 0.0  # the burst's creates
     settled: float | None = None  # None: not within the cap
     quiet: float | None = None
@@ -175,12 +195,15 @@ def _measure(contender: Contender, args: argparse.Namespace) -> Result:
             api = bench_cluster.api_client(kubeconfig, args.threads)
             log = scratch / "controller.log"
             if contender.binary is None:
-                controller = Controller(kubeconfig, args.source, log)
+                controller: Controller = WrappedGateway(
+                    kubeconfig, args.source, log, args.wrapped_gateway_args
+                )
             else:
                 controller = RouteSync(kubeconfig, contender.binary, log)
             started = time.monotonic()
             controller.start()
             result.ready = time.monotonic() - started
+            result.ready_rss_mb = controller.usage().rss_mb
             try:
                 workload = Workload(contender, controller, api, args, result)
                 workload.wrapped_gateways()
@@ -474,6 +497,7 @@ def _table(results: dict[str, list[Result]], args: argparse.Namespace) -> str:
         ("route writes per change", count(lambda r: _of(r.change_writes, "httproutes") / per_change, 1)),  # noqa: E501
         ("changes missed (60 s), made while it wrote", lambda runs: "; ".join(
             f"{r.missed}, {r.unquiet}" for r in runs)),
+        ("RSS when ready, before any object", count(lambda r: r.ready_rss_mb, 0, " MB")),
         ("peak RSS", count(lambda r: r.peak_rss_mb, 0, " MB")),
         ("controller CPU seconds (whole run)", count(lambda r: r.cpu, 1, " s")),
         ("load average (1 min) at start, end", lambda runs: "; ".join(
