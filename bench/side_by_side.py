@@ -28,9 +28,9 @@ For each controller in turn (the order alternates from run to run, `--runs` time
    still writing then is cut off, and the table says so.
 4. `--changes` single changes on the first Gateway, each once the controller has written
    nothing for 1 s (at most `--change-wait` s of waiting; the table counts the changes made
-   while it still wrote): an HTTPRoute with a new hostname (and
-   sectionName) is created, timed from just before the create call until the watch shows its
-   listener; then deleted, timed until the listener is gone.
+   while it still wrote): an HTTPRoute with a new hostname (and sectionName) is created, timed
+   from just before the create call until the watch shows its listener; then deleted, timed
+   until the listener is gone.
 5. Peak RSS (VmHWM) and CPU seconds (user + system) of the controller's process, from /proc.
 
 Writes are what the API server served (`apiserver_request_total`), less what the bench itself
