@@ -50,32 +50,34 @@ hack/README.md):
 import argparse
 import contextlib
 import os
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import bench_cluster
-from bench_cluster import REPO, local_cluster
-from kubernetes import client, watch
-from urllib3.exceptions import ProtocolError
+from bench_cluster import (
+    GW,
+    REPO,
+    ApiWrites,
+    GatewayWatch,
+    Usage,
+    create_routes,
+    http_ok,
+    latency_stats,
+    local_cluster,
+    samples,
+)
+from kubernetes import client
 
-GW = "gateway.networking.k8s.io"
 WRAPPED = "wrapped-gateway.dev"
 GATEWAY_HOSTNAMES = 60  # of each Gateway of the burst and of the scale runs
-# apiserver_request_total's verbs that write; "APPLY" is a server-side apply.
-WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"})
 # What the controller writes (wrapped_gateway/controller/kube.py), by resource and verb.
 CONTROLLER_WRITES = frozenset(
     {
@@ -86,9 +88,6 @@ CONTROLLER_WRITES = frozenset(
         ("events", "POST"),
     }
 )
-LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-Writes = Counter[tuple[str, str]]  # (resource[/subresource], verb) -> requests
 
 
 def main() -> int:
@@ -118,7 +117,7 @@ def main() -> int:
         bench_cluster.cluster(args.kubeconfig, Path(scratch)) as kubeconfig,
     ):
         api = bench_cluster.api_client(kubeconfig, args.threads)
-        writes = ApiWrites(api)
+        writes = ApiWrites(api, CONTROLLER_WRITES)
         _idle(writes, args.idle, "the control plane alone, before the controller starts")
         log = Path(scratch) / "controller.log"
         with _controller(kubeconfig, args.source, log) as controller:
@@ -162,7 +161,7 @@ def _single_changes(
     started = time.monotonic()
     base = [_route(namespace, f"r{i}", f"h{i % args.hostnames}.bench.example.com", "gw")
             for i in range(count)]  # fmt: skip
-    _create_all(custom, base, args.threads)
+    create_routes(custom, base, args.threads)
     created = time.monotonic() - started
     expected = {f"h{i}.bench.example.com" for i in range(min(count, args.hostnames))}
     gateways.wait(lambda: gateways.hostnames("gw") == expected, timeout=120)
@@ -198,9 +197,9 @@ def _single_changes(
     count_after, seconds_after = controller.reconciles()
     reconciles = count_after - reconciles_before[0]
     reconcile_ms = (seconds_after - reconciles_before[1]) / reconciles * 1000
-    print(f"  route created -> its listener in the Gateway: {_stats(added)}")
-    print(f"    of which the create call itself:            {_stats(create_calls)}")
-    print(f"  route deleted -> its listener gone:           {_stats(removed)}")
+    print(f"  route created -> its listener in the Gateway: {latency_stats(added)}")
+    print(f"    of which the create call itself:            {latency_stats(create_calls)}")
+    print(f"  route deleted -> its listener gone:           {latency_stats(removed)}")
     print(
         f"  {reconciles / (2 * args.changes):.1f} reconciles per change, "
         f"{reconcile_ms:.0f} ms each on average"
@@ -224,7 +223,7 @@ def _burst(
     cpu_before = controller.usage().cpu_seconds
     routes = _spread(namespace, names, 0, len(names) * (args.burst_routes // len(names)))
     started = time.monotonic()
-    _create_all(custom, routes, args.threads)
+    create_routes(custom, routes, args.threads)
     created = time.monotonic() - started
     _wait_for_index(controller, int(indexed_before) + len(routes))
     indexed = time.monotonic() - started
@@ -263,7 +262,7 @@ def _scale(
         reconciles_before = controller.reconciles()
         routes = _spread(namespace, names, held, count)
         started = time.monotonic()
-        _create_all(custom, routes, args.threads)
+        create_routes(custom, routes, args.threads)
         created = time.monotonic() - started
         _wait_for_index(controller, count)
         indexed = time.monotonic() - started
@@ -365,113 +364,7 @@ def _wait_for_idle_cpu(controller: "Controller", window: float = 2.0) -> float:
             return began
 
 
-# --- the writes the API server counted ------------------------------------------------------
-class ApiWrites:
-    """Write requests the API server served, from its /metrics, and those the bench made."""
-
-    def __init__(self, api: client.ApiClient) -> None:
-        self._api = api
-        self._bench: Writes = Counter()
-        self._lock = threading.Lock()
-        self._count_bench_writes()
-
-    def snapshot(self) -> tuple[Writes, Writes]:
-        """What the API server served so far, and what the bench itself asked for."""
-        served = self._served()
-        with self._lock:
-            return served, Counter(self._bench)
-
-    def report(self, before: tuple[Writes, Writes], during: str) -> None:
-        """Prints the writes since `before`: the controller's, Leases, the bench's, the rest."""
-        served, bench = self.snapshot()
-        served.subtract(before[0])
-        bench.subtract(before[1])
-        rest = Counter(served)
-        rest.subtract(bench)  # left negative if the bench wrote what the API server did not count
-        controller = {k: n for k, n in rest.items() if (k[0], k[1].split()[0]) in CONTROLLER_WRITES}
-        # Not the namespace controller's deletes of the Leases in a namespace that goes.
-        leases = {k: n for k, n in rest.items() if k[0] == "leases" and k[1] != "DELETECOLLECTION"}
-        others = {k: n for k, n in rest.items() if k not in controller and k not in leases}
-        print(f"  API writes {during} (the API server's count):")
-        print(f"    controller: {_listing(controller)}")
-        print(f"    leases:     {_listing(leases)}")
-        print(f"    bench:      {_listing(bench)}")
-        print(f"    others:     {_listing(others)}")
-
-    def _served(self) -> Writes:
-        request = self._api.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])
-        response = self._api.call_api(*request)
-        response.read()
-        metrics = self._api.response_deserialize(response, {"200": "bytearray"}).data
-        served: Writes = Counter()
-        for sample, value in _samples(metrics.decode()):
-            name, _, labels = sample.partition("{")
-            if name != "apiserver_request_total":
-                continue
-            label = dict(LABEL.findall(labels))
-            if label["verb"] in WRITE_VERBS:
-                resource = "/".join(filter(None, (label["resource"], label["subresource"])))
-                served[resource, _verb(label)] += int(value)
-        return served
-
-    def _count_bench_writes(self) -> None:
-        """Counts every write the bench's API client sends, by resource and verb.
-
-        The API server's metric has no label for the client, so the bench's own writes are
-        counted here and subtracted. The bench only creates (POST) and deletes (DELETE) single
-        objects, which the metric labels with the same verbs.
-        """
-        rest = self._api.rest_client
-        request = rest.request
-
-        def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            if method in WRITE_VERBS:
-                with self._lock:
-                    self._bench[_resource_of(url), method] += 1
-            return request(method, url, *args, **kwargs)
-
-        rest.request = counted
-
-
-def _verb(label: dict[str, str]) -> str:
-    """The verb of a sample, with its status code if it failed.
-
-    The metric labels a delete of a collection (what the namespace controller sends) DELETE,
-    like that of one object, but with the scope "namespace" or "cluster".
-    """
-    verb = label["verb"]
-    if verb == "DELETE" and label["scope"] != "resource":
-        verb = "DELETECOLLECTION"
-    return verb if label["code"].startswith("2") else f"{verb} {label['code']}"
-
-
-def _resource_of(url: str) -> str:
-    """The resource a URL names: httproutes of /apis/G/V/namespaces/NS/httproutes/NAME."""
-    parts = urllib.parse.urlsplit(url).path.strip("/").split("/")
-    path = parts[2:] if parts[0] == "api" else parts[3:]  # after /api/v1 or /apis/GROUP/VERSION
-    if path[0] == "namespaces" and len(path) > 2:
-        path = path[2:]
-    return "/".join(path[0:1] + path[2:3])
-
-
-def _listing(writes: dict[tuple[str, str], int], most: int = 6) -> str:
-    """The total, then the counts by resource and verb, the largest first; the rest summed."""
-    counts = sorted(((n, key) for key, n in writes.items() if n), key=lambda c: (-c[0], c[1]))
-    if not counts:
-        return "0"
-    listed = [f"{resource} {verb} {n}" for n, (resource, verb) in counts[:most]]
-    if len(counts) > most:
-        listed.append(f"{sum(n for n, _ in counts[most:])} more in {len(counts) - most} kinds")
-    return f"{sum(n for n, _ in counts)} ({', '.join(listed)})"
-
-
 # --- the cluster and the controller -----------------------------------------------------------
-
-
-class Usage(NamedTuple):
-    peak_rss_mb: float
-    rss_mb: float
-    cpu_seconds: float
 
 
 class Controller:
@@ -488,23 +381,28 @@ class Controller:
         """Starts the controller and returns once it is ready (its index complete)."""
         health = f"127.0.0.1:{local_cluster.free_port()}"
         metrics = f"127.0.0.1:{local_cluster.free_port()}"
+        command, cwd, environment = self.command(health, metrics)
+        with self._log.open("ab") as output:
+            process = subprocess.Popen(
+                command, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT
+            )
+        self._process = process
+        bench_cluster.until(
+            lambda: http_ok(f"http://{health}/readyz") or process.poll() is not None, 300
+        )
+        if process.poll() is not None:
+            raise SystemExit(f"the controller exited:\n{self._log.read_text()}")
+        self.metrics_url = f"http://{metrics}"
+
+    def command(self, health: str, metrics: str) -> tuple[list[str], Path, dict[str, str]]:
+        """The command line, working directory and environment of the controller, serving
+        /readyz on `health` and /metrics on `metrics`."""
         command = [sys.executable, "-m", "wrapped_gateway", "run",
                    "--kubeconfig", str(self._kubeconfig),
                    "--health-address", health, "--metrics-address", metrics]  # fmt: skip
         # `-m` imports the package from the working directory first: that of `source`.
         environment = {**os.environ, "PYTHONPATH": str(self._source.resolve())}
-        with self._log.open("ab") as output:
-            process = subprocess.Popen(
-                command, cwd=self._source, env=environment, stdout=output,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        self._process = process
-        bench_cluster.until(
-            lambda: _ok(f"http://{health}/readyz") or process.poll() is not None, 300
-        )
-        if process.poll() is not None:
-            raise SystemExit(f"the controller exited:\n{self._log.read_text()}")
-        self.metrics_url = f"http://{metrics}"
+        return command, self._source, environment
 
     def stop(self) -> None:
         if self._process is None:
@@ -515,22 +413,18 @@ class Controller:
     def usage(self) -> Usage:
         """Peak and current resident memory, and CPU time (user and system) since it started."""
         assert self._process is not None
-        proc = Path(f"/proc/{self._process.pid}")
-        status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines())
-        # The fields after the command name, which is in parentheses and may contain spaces;
-        # utime and stime are fields 14 and 15 of stat(5).
-        stat = (proc / "stat").read_text().rpartition(")")[2].split()
-        return Usage(
-            peak_rss_mb=int(status["VmHWM"].split()[0]) / 1024,
-            rss_mb=int(status["VmRSS"].split()[0]) / 1024,
-            cpu_seconds=(int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"),
-        )
+        return bench_cluster.process_usage(self._process.pid)
 
     def metric(self, name: str) -> float:
         """The sum of the samples of `name` (all label sets)."""
+        return sum(
+            value for sample, value in self.metric_samples() if sample.partition("{")[0] == name
+        )
+
+    def metric_samples(self) -> list[tuple[str, float]]:
+        """(sample with its labels, value) of each line of the controller's /metrics."""
         with urllib.request.urlopen(f"{self.metrics_url}/metrics", timeout=5) as response:
-            samples = _samples(response.read().decode())
-            return sum(value for sample, value in samples if sample.partition("{")[0] == name)
+            return list(samples(response.read().decode()))
 
     def reconciles(self) -> tuple[float, float]:
         """How many reconciles finished, and the seconds they took together."""
@@ -546,70 +440,6 @@ def _controller(kubeconfig: Path, source: Path, log: Path) -> Iterator[Controlle
         yield controller
     finally:
         controller.stop()
-
-
-# --- watching the Gateways ------------------------------------------------------------------
-class GatewayWatch:
-    """The listener hostnames of every Gateway in a namespace, as a watch reports them."""
-
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self._custom = client.CustomObjectsApi(api)
-        self._namespace = namespace
-        self._hostnames: dict[str, frozenset[str]] = {}
-        self._changed = threading.Condition()
-        self._seen_at = 0.0
-        self._stopped = False
-        self._watch = watch.Watch()
-        self._thread = threading.Thread(target=self._follow, daemon=True)
-        self._thread.start()
-
-    def hostnames(self, gateway: str) -> frozenset[str]:
-        return self._hostnames.get(gateway, frozenset())
-
-    def wait(self, condition: Callable[[], bool], timeout: float = 30) -> float:
-        """Waits until `condition` holds; returns the monotonic time of the event that made it."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition():
-                if not self._changed.wait(deadline - time.monotonic()):
-                    raise TimeoutError(f"not true after {timeout} s")
-            return self._seen_at
-
-    def wait_for_listener(
-        self, gateway: str, hostname: str, *, present: bool, timeout: float = 30
-    ) -> float:
-        return self.wait(lambda: (hostname in self.hostnames(gateway)) == present, timeout)
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._watch.stop()
-
-    def _follow(self) -> None:
-        while not self._stopped:
-            try:
-                self._follow_once()
-            except (ProtocolError, client.ApiException):
-                # The API server ended the watch (or is going away at the end of the run);
-                # a new watch starts with a fresh listing, so nothing is missed.
-                time.sleep(0.1)
-
-    def _follow_once(self) -> None:
-        events = self._watch.stream(
-            self._custom.list_namespaced_custom_object, GW, "v1", self._namespace, "gateways"
-        )
-        for event in events:
-            seen_at = time.monotonic()
-            gateway = event["object"]
-            name = gateway["metadata"]["name"]
-            listeners = gateway.get("spec", {}).get("listeners", [])
-            hostnames = frozenset(listener.get("hostname", "") for listener in listeners)
-            with self._changed:
-                if event["type"] == "DELETED":
-                    self._hostnames.pop(name, None)
-                else:
-                    self._hostnames[name] = hostnames
-                self._seen_at = seen_at
-                self._changed.notify_all()
 
 
 # --- objects --------------------------------------------------------------------------------
@@ -672,17 +502,6 @@ def _spread(namespace: str, names: list[str], start: int, stop: int) -> list[dic
     return routes
 
 
-def _create_all(
-    custom: client.CustomObjectsApi, routes: list[dict[str, Any]], threads: int
-) -> None:
-    def create(route: dict[str, Any]) -> None:
-        namespace = route["metadata"]["namespace"]
-        custom.create_namespaced_custom_object(GW, "v1", namespace, "httproutes", route)
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(create, routes))
-
-
 # --- helpers --------------------------------------------------------------------------------
 def _wait_for_quiet(controller: Controller, quiet: float = 2.0) -> None:
     """Until the controller has finished no reconcile for `quiet` seconds and nothing waits.
@@ -705,34 +524,9 @@ def _holding(controller: Controller) -> str:
     return f"{routes:.0f} routes and {wrapped:.0f} WrappedGateways"
 
 
-def _samples(text: str) -> Iterator[tuple[str, float]]:
-    """(sample with its labels, value) of each line of a Prometheus text exposition."""
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            sample, _, value = line.rpartition(" ")
-            yield sample, float(value)
-
-
 def _wait_for_index(controller: Controller, routes: int) -> None:
     """Until the controller holds `routes` routes: the watch may lag behind the creates."""
     bench_cluster.until(lambda: controller.metric("wrapped_gateway_index_routes") >= routes, 600)
-
-
-def _ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def _stats(seconds: list[float]) -> str:
-    milliseconds = sorted(s * 1000 for s in seconds)
-    centiles = statistics.quantiles(milliseconds, n=100, method="inclusive")
-    return (
-        f"p50 {centiles[49]:.0f} ms, p90 {centiles[89]:.0f} ms, p99 {centiles[98]:.0f} ms "
-        f"(min {milliseconds[0]:.0f}, max {milliseconds[-1]:.0f})"
-    )
 
 
 if __name__ == "__main__":
