@@ -117,27 +117,23 @@ def test_out_of_range_parent_port_is_a_defect(port: object) -> None:
     assert [d.reason for d in parsed.defects] == ["InvalidPorts"]
 
 
-def test_gateway_route_sync_annotations_are_honoured() -> None:
-    parsed = route(
-        "TCPRoute",
-        annotations={
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        {
             "gateway-route-sync.homelab-helper.benfiola.com/ports": "5432",
             "gateway-route-sync.homelab-helper.benfiola.com/hostname": "db.example.com",
         },
-    )
-    assert parsed.annotated_ports == (5432,)
-    assert parsed.hostnames == ("db.example.com",)
-
-
-def test_a_tcp_route_annotated_as_gateway_route_sync_users_do_gets_its_port_and_hostname() -> None:
-    """Its users give the one port in `.../port` and the name in external-dns's annotation."""
-    parsed = route(
-        "TCPRoute",
-        annotations={
+        # as its users annotate TCP routes: the one port, and the name for external-dns
+        {
             "gateway-route-sync.homelab-helper.benfiola.com/port": "5432",
             "external-dns.alpha.kubernetes.io/hostname": "db.example.com",
         },
-    )
+    ],
+    ids=["ports-and-hostname", "port-and-external-dns"],
+)
+def test_gateway_route_sync_annotations_are_honoured(annotations: dict[str, str]) -> None:
+    parsed = route("TCPRoute", annotations=annotations)
     assert parsed.annotated_ports == (5432,)
     assert parsed.hostnames == ("db.example.com",)
     assert parsed.defects == ()
