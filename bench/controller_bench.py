@@ -36,6 +36,10 @@ bench waits until each namespace it deletes is gone, so that the writes the dele
 (the namespace controller's, and the controller's as the routes vanish) are a phase of their
 own.
 
+With `--handovers`, two replicas with leader election then take over from each other on the
+standing routes (see `_handovers`): how long until a replica leads and a change lands when the
+leader is killed beside a ready standby, and when it stops as a new replica starts.
+
 Run from the repository root (the first run of the control plane needs its binaries built, see
 hack/README.md):
 
@@ -43,6 +47,8 @@ hack/README.md):
     .venv/bin/python bench/controller_bench.py --routes 1000 --changes 20 --burst-routes 0
     .venv/bin/python bench/controller_bench.py --routes --changes 0           # the burst only
     .venv/bin/python bench/controller_bench.py --scale-routes 5000 20000      # plus RSS/CPU
+    .venv/bin/python bench/controller_bench.py --routes --burst-routes 0 --scale-routes 20000 \
+        --handovers                                                    # HA at 20,000 routes
     .venv/bin/python bench/controller_bench.py --kubeconfig /tmp/wg/kubeconfig  # a running one
     .venv/bin/python bench/controller_bench.py --source /tmp/older-checkout     # compare code
 """
@@ -57,7 +63,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +112,12 @@ def main() -> int:
     parser.add_argument(
         "--restart-changes", type=int, default=10, help="changes timed after a restart"
     )
+    parser.add_argument(
+        "--handovers",
+        action="store_true",
+        help="at the end, two replicas with leader election on the standing routes: the leader "
+        "killed with a ready standby, then the leader stopped as a new replica starts",
+    )
     parser.add_argument("--threads", type=int, default=8, help="client threads creating routes")
     parser.add_argument("--kubeconfig", type=Path, help="use this running cluster instead")
     parser.add_argument("--source", type=Path, default=REPO, help="checkout whose controller runs")
@@ -136,6 +148,15 @@ def main() -> int:
             _restart(controller, writes)
             if standing:
                 _changes_after_restart(api, controller, standing, args.restart_changes)
+            if standing and args.handovers:
+                controller.stop()  # it has no leader election: it would act beside the replicas
+                logs = Path(scratch)
+
+                def replica(name: str) -> Controller:
+                    return Controller(kubeconfig, args.source, logs / f"{name}.log", ELECTION)
+
+                _handovers(api, writes, standing, replica)
+                controller.start()
             if standing and args.kubeconfig:  # the bench's own cluster goes away with all in it
                 _delete_namespace(api, controller, writes, standing)
     print(f"load average at end: {bench_cluster.load_average()}")
@@ -354,6 +375,99 @@ def _changes_after_restart(
     )
 
 
+# The Lease timing of `wrapped-gateway run`'s defaults (15 s lease, 10 s renew deadline, 2 s
+# between attempts), spelled out: the handover times follow from them.
+ELECTION = ("--leader-election", "--lease-duration", "15", "--renew-deadline", "10",
+            "--retry-period", "2")  # fmt: skip
+
+
+def _handovers(
+    api: client.ApiClient,
+    writes: ApiWrites,
+    namespace: str,
+    replica: Callable[[str], "Controller"],
+) -> None:
+    """Replicas with leader election (made by `replica`) on the routes of `namespace`. First
+    the leader is killed (SIGKILL: the Lease stays held until it expires) while a ready standby
+    runs; then that one stops (SIGTERM: it releases the Lease) as a new replica starts, so that
+    no ready replica is left, as when both are replaced at once. Each time a route is created
+    at once, and the bench times when a replica leads and when the route's listener is in the
+    Gateway; the second time it also samples whether the new replica ever leads unready."""
+    gateways = GatewayWatch(api, namespace)
+    first, second, third = (replica(f"replica-{n}") for n in range(3))
+    first.start()
+    bench_cluster.until(lambda: first.metric("wrapped_gateway_leader") == 1, 60)
+    _wait_for_quiet(first)
+    second.start()  # ready: a standby holding every route
+    holding = _holding(second)
+
+    before = writes.snapshot()
+    first.stop(kill=True)
+    killed = time.monotonic()
+    _create_change(api, namespace, "after-kill")
+    bench_cluster.until(lambda: second.metric("wrapped_gateway_leader") == 1, 120)
+    leads = time.monotonic() - killed
+    landed = _change_landed(gateways, "after-kill") - killed
+    _wait_for_quiet(second)
+    print(
+        f"\nhandover: the leader killed (SIGKILL) beside a ready standby holding {holding}; "
+        f"the standby leads after {leads:.1f} s, a route created at the kill is in its Gateway "
+        f"after {landed:.1f} s (the Lease expires 15 s after the last renewal it saw)"
+    )
+    writes.report(before, "from the kill until the new leader was quiet")
+
+    before = writes.snapshot()
+    second.stop()
+    stopped = time.monotonic()
+    third.start(wait=False)
+    _create_change(api, namespace, "after-stop")
+    unready_leading = samples_taken = 0
+    ready_at: float | None = None
+    while True:
+        try:
+            leading = third.metric("wrapped_gateway_leader") == 1  # read before /readyz:
+        except OSError:  # its endpoints are not up yet
+            time.sleep(0.05)
+            continue
+        if ready_at is None and third.ready():  # readiness never goes back
+            ready_at = time.monotonic() - stopped
+        samples_taken += 1
+        unready_leading += leading and ready_at is None
+        if leading:
+            break
+        if time.monotonic() - stopped > 300:
+            raise SystemExit("the new replica never led")
+        time.sleep(0.05)
+    leads = time.monotonic() - stopped
+    landed = _change_landed(gateways, "after-stop") - stopped
+    _wait_for_quiet(third)
+    usage = third.usage()
+    print(
+        f"\nhandover: the leader stopped (SIGTERM, Lease released) as a new replica started, "
+        f"no ready standby: the new one is ready after {ready_at or leads:.1f} s and leads "
+        f"after {leads:.1f} s ({unready_leading} of {samples_taken} samples, 0.05 s apart, saw "
+        f"it lead while unready); a route created at the stop is in its Gateway after "
+        f"{landed:.1f} s; the new leader: peak RSS {usage.peak_rss_mb:.0f} MB, "
+        f"{usage.cpu_seconds:.1f} CPU s"
+    )
+    writes.report(before, "from the stop until the new leader was quiet")
+    third.stop()
+    gateways.stop()
+
+
+def _create_change(api: client.ApiClient, namespace: str, name: str) -> None:
+    """A route with a hostname of its own on gw0."""
+    route = _route(namespace, name, f"{name}.gw0.bench.example.com", "gw0")
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GW, "v1", namespace, "httproutes", route
+    )
+
+
+def _change_landed(gateways: GatewayWatch, name: str) -> float:
+    hostname = f"{name}.gw0.bench.example.com"
+    return gateways.wait_for_listener("gw0", hostname, present=True, timeout=300)
+
+
 def _wait_for_idle_cpu(controller: "Controller", window: float = 2.0) -> float:
     """Until the controller used under a tenth of a core over `window` seconds; returns the
     monotonic time that window began: when its work, kopf's included, was done."""
@@ -370,15 +484,18 @@ def _wait_for_idle_cpu(controller: "Controller", window: float = 2.0) -> float:
 class Controller:
     """`wrapped-gateway run` as a subprocess, its metrics and its resource usage."""
 
-    def __init__(self, kubeconfig: Path, source: Path, log: Path) -> None:
+    def __init__(
+        self, kubeconfig: Path, source: Path, log: Path, arguments: Sequence[str] = ()
+    ) -> None:
         self._kubeconfig = kubeconfig
         self._source = source
         self._log = log
+        self._arguments = list(arguments)  # more arguments of `wrapped-gateway run`
         self._process: subprocess.Popen[bytes] | None = None
-        self.metrics_url = ""
+        self.metrics_url = self.health_url = ""
 
-    def start(self) -> None:
-        """Starts the controller and returns once it is ready (its index complete)."""
+    def start(self, wait: bool = True) -> None:
+        """Starts the controller and, with `wait`, returns once it is ready."""
         health = f"127.0.0.1:{local_cluster.free_port()}"
         metrics = f"127.0.0.1:{local_cluster.free_port()}"
         command, cwd, environment = self.command(health, metrics)
@@ -387,27 +504,31 @@ class Controller:
                 command, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT
             )
         self._process = process
-        bench_cluster.until(
-            lambda: http_ok(f"http://{health}/readyz") or process.poll() is not None, 300
-        )
-        if process.poll() is not None:
-            raise SystemExit(f"the controller exited:\n{self._log.read_text()}")
-        self.metrics_url = f"http://{metrics}"
+        self.metrics_url, self.health_url = f"http://{metrics}", f"http://{health}"
+        if wait:
+            bench_cluster.until(lambda: self.ready() or process.poll() is not None, 300)
+            if process.poll() is not None:
+                raise SystemExit(f"the controller exited:\n{self._log.read_text()}")
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.health_url}/readyz")
 
     def command(self, health: str, metrics: str) -> tuple[list[str], Path, dict[str, str]]:
         """The command line, working directory and environment of the controller, serving
         /readyz on `health` and /metrics on `metrics`."""
         command = [sys.executable, "-m", "wrapped_gateway", "run",
                    "--kubeconfig", str(self._kubeconfig),
-                   "--health-address", health, "--metrics-address", metrics]  # fmt: skip
+                   "--health-address", health, "--metrics-address", metrics,
+                   *self._arguments]  # fmt: skip
         # `-m` imports the package from the working directory first: that of `source`.
         environment = {**os.environ, "PYTHONPATH": str(self._source.resolve())}
         return command, self._source, environment
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM (a leader releases its Lease), or with `kill` SIGKILL (no chance to)."""
         if self._process is None:
             return
-        local_cluster.stop_process(self._process, timeout=20)
+        local_cluster.stop_process(self._process, timeout=20, kill=kill)
         self._process = None
 
     def usage(self) -> Usage:

@@ -135,18 +135,6 @@ class Contender:
         return crd["spec"]["group"], version, crd["spec"]["names"]["plural"]
 
 
-class WrappedGateway(Controller):
-    """`wrapped-gateway run` of `source`, with more arguments."""
-
-    def __init__(self, kubeconfig: Path, source: Path, log: Path, more: list[str]) -> None:
-        super().__init__(kubeconfig, source, log)
-        self._more = more
-
-    def command(self, health: str, metrics: str) -> tuple[list[str], Path, dict[str, str]]:
-        command, cwd, environment = super().command(health, metrics)
-        return command + self._more, cwd, environment
-
-
 class RouteSync(Controller):
     """gateway-route-sync as a subprocess: its health and metrics servers on loopback, no
     leader election (its default), the local control plane's admin kubeconfig."""
@@ -195,9 +183,7 @@ def _measure(contender: Contender, args: argparse.Namespace) -> Result:
             api = bench_cluster.api_client(kubeconfig, args.threads)
             log = scratch / "controller.log"
             if contender.binary is None:
-                controller: Controller = WrappedGateway(
-                    kubeconfig, args.source, log, args.wrapped_gateway_args
-                )
+                controller = Controller(kubeconfig, args.source, log, args.wrapped_gateway_args)
             else:
                 controller = RouteSync(kubeconfig, contender.binary, log)
             started = time.monotonic()

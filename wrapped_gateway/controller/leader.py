@@ -30,6 +30,7 @@ from kubernetes.client import ApiException
 from wrapped_gateway.controller.settings import LeaseTiming
 
 DEFAULT_TIMING = LeaseTiming()
+MAY_LEAD_POLL = 0.1  # seconds between asking `may_lead` while it says no
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,23 @@ class LeaderElector:
         try:
             while True:
                 await self.attempt()
-                await asyncio.sleep(self._timing.retry_period)
+                await self._until_next_attempt()
         finally:
             if self.is_leader:
                 # Stop acting before the Lease is free for a standby to take.
                 self._set_leader(False)
                 await asyncio.to_thread(self._release)
+
+    async def _until_next_attempt(self) -> None:
+        """`retry_period`, cut short when a replica that could not compete now may: it takes
+        a free or expired Lease as soon as it is ready, not up to a period later."""
+        if self._may_lead():
+            await asyncio.sleep(self._timing.retry_period)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timing.retry_period
+        while not self._may_lead() and loop.time() < deadline:
+            await asyncio.sleep(min(MAY_LEAD_POLL, self._timing.retry_period))
 
     async def attempt(self) -> None:
         """One round: acquire or renew the Lease, then act on what happened."""

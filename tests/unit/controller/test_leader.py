@@ -313,3 +313,30 @@ def test_a_replica_that_may_not_lead_yet_creates_no_lease(
     asyncio.run(standby.attempt())
     assert not standby.is_leader
     assert leases.lease is None
+
+
+def test_a_replica_takes_a_free_lease_as_soon_as_it_may_lead_not_a_retry_period_later(
+    leases: FakeLeases,
+) -> None:
+    """Real time here: the wait between attempts is what is tested."""
+    slow = LeaseTiming(lease_duration=15, renew_deadline=10, retry_period=30)
+    caught_up = False
+    replica = LeaderElector(
+        leases, Election(NAMESPACE, NAME, "me", slow), may_lead=lambda: caught_up
+    )
+
+    async def scenario() -> float:
+        nonlocal caught_up
+        running = asyncio.create_task(replica.run())
+        await asyncio.sleep(0.3)  # its first attempt, which could not compete, is done
+        assert not replica.is_leader
+        caught_up = True
+        started = asyncio.get_running_loop().time()
+        while not replica.is_leader:
+            await asyncio.sleep(0.01)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(scenario()) < 5  # not the 30 s retry period
