@@ -18,6 +18,8 @@ WRAPPED_API_VERSION: Final = f"{WRAPPED_GROUP}/{WRAPPED_VERSION}"
 WRAPPED_KIND: Final = "WrappedGateway"
 WRAPPED_PLURAL: Final = "wrappedgateways"
 
+Resource = tuple[str, str, str]  # an API resource: group ("" for core), version, plural
+
 # Annotations a route may carry. Ours come first; gateway-route-sync's are honoured so its
 # users migrate without touching their routes; external-dns's hostname annotation is the one
 # external-dns itself reads on TCP/UDP routes, so one annotation can serve both tools.

@@ -2,8 +2,8 @@
 
 from typing import Any, TypedDict, Unpack
 
-from wrapped_gateway.listeners import WrappedGateway, parse_wrapped_gateway
-from wrapped_gateway.routes import Route, parse_route
+from wrapped_gateway.listeners import Refusal, WrappedGateway, parse_wrapped_gateway
+from wrapped_gateway.routes import Route, RouteKind, parse_route
 
 GROUP = "gateway.networking.k8s.io"
 VERSION_OF = {
@@ -96,3 +96,8 @@ def route(kind: str = "HTTPRoute", name: str = "r", namespace: str = "infra", **
 def listeners_of(gateway: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     assert gateway is not None
     return {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+
+
+def refusal(message: str = "m") -> Refusal:
+    """A HostnameConflict of HTTPRoute team/web on a.example.com, port 443."""
+    return Refusal(RouteKind.HTTP, "team", "web", "HostnameConflict", message, "a.example.com", 443)

@@ -4,8 +4,7 @@ import dataclasses
 import re
 from datetime import UTC, datetime
 
-from tests.unit.builders import route, route_obj
-from tests.unit.controller.test_events import refusal
+from tests.unit.builders import refusal, route, route_obj
 from wrapped_gateway.listeners import Refusal
 from wrapped_gateway.listeners.refusal_events import refusal_event
 from wrapped_gateway.routes import Route, parse_route

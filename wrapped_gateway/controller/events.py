@@ -7,7 +7,7 @@ answer to a second post of the same refusal says that it is posted already.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from cachetools import TTLCache
 
@@ -41,11 +41,14 @@ class EventLedger:
         # gateway -> id of each chunk of its refusals last found all reported: the chunk (held,
         # so that its id stays its own) and until when that holds
         self._settled: dict[str, dict[int, tuple[Chunk, float]]] = {}
+        # gateway -> namespace -> the batch (a count) in which its refusals last had a turn
+        self._turns: dict[str, dict[str, int]] = {}
+        self._batches = 0
 
     def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
         """The refusals with no Event yet, taken in turn from each namespace (each namespace's
-        in claim order), so that one tenant's flood of refused routes, however old, does not
-        hold back another tenant's Event."""
+        in claim order), those that had their turn longest ago (or never) first, so that no
+        tenant's refused routes, however old or many, hold back another tenant's Event."""
         now = self._clock()
         chunks = refusals.chunks if isinstance(refusals, Refusals) else (tuple(refusals),)
         settled = self._settled.get(gateway_key, {})
@@ -62,7 +65,17 @@ class EventLedger:
             else:
                 still[id(chunk)] = (chunk, now + self._recheck)
         self._settled[gateway_key] = still
-        return in_turn_by_namespace(unreported)
+        if not unreported:
+            self._turns.pop(gateway_key, None)
+        return in_turn_by_namespace(unreported, self._turns.get(gateway_key, {}))
+
+    def posting(self, gateway_key: str, batch: Iterable[Refusal]) -> None:
+        """The Events of `batch` are being posted: its namespaces have had their turn, whether
+        or not each post succeeds (one that always fails must not keep its place)."""
+        self._batches += 1
+        turns = self._turns.setdefault(gateway_key, {})
+        for refusal in batch:
+            turns[refusal.namespace] = self._batches
 
     def reported(self, gateway_key: str, refusal: Refusal) -> None:
         """Called once its Event is posted: a refusal whose post failed stays unreported, so
@@ -72,6 +85,7 @@ class EventLedger:
     def forget(self, gateway_key: str) -> None:
         """The Gateway is gone: its remembered refusals are not kept alive."""
         self._settled.pop(gateway_key, None)
+        self._turns.pop(gateway_key, None)
 
 
 def _mark(gateway_key: str, refusal: Refusal) -> tuple[str, ...]:

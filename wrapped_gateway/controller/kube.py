@@ -14,15 +14,16 @@ from wrapped_gateway.constants import (
     WRAPPED_KIND,
     WRAPPED_PLURAL,
     WRAPPED_VERSION,
+    Resource,
 )
 from wrapped_gateway.routes import RouteKind
 from wrapped_gateway.routes.parse import versions_to_watch
 
 APPLY_PATCH = "application/apply-patch+yaml"
-# Each object of a LIST as its metadata alone: what re-listings and Namespaces need.
-METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+# Each object of a LIST as its metadata alone: what re-listings and Namespaces need. Whole
+# objects (which hold the metadata too) from a server that cannot, rather than a 406.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 LIST_PAGE = 500  # objects per LIST request, as client-go's informers ask for
-Resource = tuple[str, str, str]  # group ("" for core), version, plural
 PLURALS: dict[RouteKind, str] = {kind: kind.value.lower() + "s" for kind in RouteKind}
 
 

@@ -10,10 +10,11 @@ A leader that cannot renew within `renew_deadline` (shorter than `lease_duration
 down before anyone else may take over; one that sees another holder steps down at once. On
 shutdown the leader releases the Lease, so a standby takes over at its next attempt.
 
-A replica competes only once `may_lead` says so (the controller: once it has caught up). Until
-then it still reads the Lease every round, so that it judges the holder's expiry from its own
-observations and can take over a dead holder's Lease as soon as it may lead, not a lease
-duration later.
+A replica competes only once `may_lead` says so (the controller: once it has caught up; it
+must not say no again, as a leader that stops competing would hold the Lease until it
+expires). Until then it still reads the Lease every round, so that it judges the holder's
+expiry from its own observations and can take over a dead holder's Lease as soon as it may
+lead, not a lease duration later.
 """
 
 import asyncio

@@ -21,11 +21,12 @@ from wrapped_gateway.constants import (
     WRAPPED_KIND,
     WRAPPED_PLURAL,
     WRAPPED_VERSION,
+    Resource,
 )
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import ClusterIndex
-from wrapped_gateway.controller.kube import LIST_PAGE, PLURALS, KubeApi, Resource
+from wrapped_gateway.controller.kube import LIST_PAGE, PLURALS, KubeApi
 from wrapped_gateway.controller.leader import Election, LeaderElector
 from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
@@ -174,7 +175,9 @@ class Controller:
         await self._list_into_index((GATEWAY_GROUP, "v1", "gateways"), self.on_gateway)
         if await asyncio.to_thread(self.api.serves_listener_sets):
             await self._list_into_index(LISTENER_SETS, self.on_listener_set)
-        await self._list_into_index(("", "v1", "namespaces"), self.on_namespace)
+        # A Namespace is read for its metadata alone.
+        namespaces = ("", "v1", "namespaces")
+        await self._list_into_index(namespaces, self.on_namespace, metadata_only=True)
         self.ready = True
         log.info(
             "index ready: %d routes, %d WrappedGateways",
@@ -197,11 +200,14 @@ class Controller:
                 await self._forget_vanished(resource, *self._watched[resource])
 
     async def _list_into_index(
-        self, resource: Resource, handle: EventHandler, kind: str | None = None
+        self,
+        resource: Resource,
+        handle: EventHandler,
+        kind: str | None = None,
+        metadata_only: bool = False,
     ) -> None:
         # Recorded as a listing, so that kopf's first listing is checked against it (relist.py).
-        # A Namespace is read for its metadata alone.
-        async for obj in self._listed(resource, metadata_only=not resource[0]):
+        async for obj in self._listed(resource, metadata_only):
             listed = obj if kind is None else {**obj, "kind": kind}
             handle({"type": None, "object": listed})
             self.relists.observe(resource, None, _namespaced_name(listed))

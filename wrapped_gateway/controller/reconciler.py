@@ -111,8 +111,11 @@ class Reconciler:
         if listener_sets and not await self._listener_sets_served():
             await self._write_status(entry, status.LISTENER_SETS_UNAVAILABLE, None)
             return "unavailable"
-        same_named = self._index.wrapped_named(entry.name)
-        elder = elder_listener_set_writer(entry, same_named) if listener_sets else None
+        elder = (
+            elder_listener_set_writer(entry, self._index.wrapped_named(entry.name))
+            if listener_sets
+            else None
+        )
         if elder is not None:
             verdict = status.listener_set_name_taken(entry.name, f"{elder.namespace}/{elder.name}")
             await self._write_status(entry, verdict, None)
@@ -250,7 +253,9 @@ class Reconciler:
         failed = False
         by_identity = {route.identity: route for route in routes}
         now = self._clock()
-        for refusal in unreported[:EVENTS_PER_RECONCILE]:
+        batch = unreported[:EVENTS_PER_RECONCILE]
+        self._ledger.posting(desired.key, batch)
+        for refusal in batch:
             route = by_identity.get((refusal.kind, refusal.namespace, refusal.name))
             try:
                 await asyncio.to_thread(

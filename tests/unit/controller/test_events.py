@@ -1,15 +1,11 @@
 import dataclasses
 from datetime import UTC, datetime
 
+from tests.unit.builders import refusal
 from wrapped_gateway.controller.events import EventLedger
-from wrapped_gateway.listeners import Refusal, Refusals
-from wrapped_gateway.routes import RouteKind
+from wrapped_gateway.listeners import Refusals
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def refusal(message: str = "m") -> Refusal:
-    return Refusal(RouteKind.HTTP, "team", "web", "HostnameConflict", message, "a.example.com", 443)
 
 
 def test_a_refusal_is_unreported_until_it_is_marked_reported() -> None:

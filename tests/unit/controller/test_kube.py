@@ -139,6 +139,9 @@ def test_a_list_page_asks_for_the_page_after_its_token_and_may_ask_for_metadata_
     (method, url), options = sent.call_args
     assert url == "https://api.test/api/v1/namespaces?limit=500"
     assert "Accept" not in options["headers"]
+    api.list_page(resource, None, None, metadata_only=False)  # every namespace
+    (method, url), _ = sent.call_args
+    assert url == "https://api.test/apis/gateway.networking.k8s.io/v1/httproutes?limit=500"
 
 
 def test_a_gateway_is_a_forced_server_side_apply_of_the_manifest_as_it_is(

@@ -71,13 +71,16 @@ def test_namespaces_are_listed_once_by_their_metadata_whatever_is_watched(
     def list_page(
         resource: tuple[str, str, str], namespace: str | None, token: str | None, metadata: bool
     ) -> dict[str, Any]:
+        if resource[2] != "namespaces":
+            return {"items": [], "metadata": {}}
         listed.append((resource[2], token, metadata))
         index = int(token or 0)
         more = str(index + 1) if index + 1 < len(namespaces) else None
         return {"items": [namespaces[index]], "metadata": {"continue": more}}
 
     mocker.patch.object(controller.api, "list_page", side_effect=list_page)
-    asyncio.run(controller._list_into_index(("", "v1", "namespaces"), controller.on_namespace))
+    mocker.patch.object(controller.api, "serves_listener_sets", return_value=False)
+    asyncio.run(controller.initial_sync({}))
     # two pages, once (not once per watched namespace), of metadata alone
     assert listed == [("namespaces", None, True), ("namespaces", "1", True)]
     assert controller.index.namespace_labels == {"team-a": {"gw": "yes"}, "gone": {}}

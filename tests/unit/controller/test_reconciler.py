@@ -430,3 +430,28 @@ def test_a_newer_tenants_refusal_event_does_not_wait_behind_an_older_flood() -> 
     ]
     assert flood == sorted(f"bad-{n}" for n in range(EVENTS_PER_RECONCILE * 3))[: len(flood)]
     assert len(flood) == EVENTS_PER_RECONCILE - 1
+
+
+def test_a_newer_tenants_refusal_event_does_not_wait_behind_more_namespaces_than_a_batch() -> None:
+    """With more namespaces of older refusals than a batch holds, taking the namespaces in the
+    same order every batch would serve the first EVENTS_PER_RECONCILE of them until they are
+    drained; the namespaces that waited come first in the next batch instead."""
+    index = ClusterIndex()
+    spec = {"routes": {"namespaces": {"from": "All"}}}
+    index.upsert_wrapped(WrappedEntry.from_object(wrapped_obj(uid="uid-1", spec=spec)))
+    older = EVENTS_PER_RECONCILE + 10
+    for team in range(older):
+        for n in range(3):
+            index.upsert_route(route(name=f"bad-{n}", namespace=f"old-{team:03}",
+                                     hostnames=[f"10.0.{team}.{n}"]))  # fmt: skip
+    index.upsert_route(
+        route(name="late", namespace="new", hostnames=["10.9.9.9"], created="2026-02-01T00:00:00Z")
+    )
+    api = RecordingApi()
+    reconciler = Reconciler(index, api)  # type: ignore[arg-type]
+    asyncio.run(reconciler.reconcile(KEY))
+    asyncio.run(reconciler.reconcile(KEY))
+    namespaces = [e["metadata"]["namespace"] for e in api.events]
+    assert len(namespaces) == 2 * EVENTS_PER_RECONCILE
+    assert "new" in namespaces  # in the second batch at the latest, not the fourth
+    assert set(namespaces) == {f"old-{team:03}" for team in range(older)} | {"new"}
