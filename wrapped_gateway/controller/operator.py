@@ -390,6 +390,10 @@ def kopf_settings() -> kopf.OperatorSettings:
     # default builds it for every event all the same, a deep copy of the whole object.
     operator_settings.persistence.diffbase_storage = NoDiffBase()
     operator_settings.networking.error_backoffs = RetryForever()
+    # kopf's worker of an object lives on this long after the object's last event. At its
+    # default (5 s) most workers of a whole listing were alive at once: at a restart with
+    # 20,000 routes the controller peaked at 281-288 MB, at 0.1 s 161 MB.
+    operator_settings.queueing.idle_timeout = 0.1
     return operator_settings
 
 

@@ -38,3 +38,9 @@ def test_the_diffbase_keeps_nothing() -> None:
     patch = kopf.Patch()
     storage.store(body=body, patch=patch, essence=kopf.BodyEssence())
     assert not patch
+
+
+def test_kopfs_idle_workers_exit_at_once() -> None:
+    """A worker per object stays alive this long after its event: a listing of thousands of
+    routes would keep thousands alive (and their memory) at every start."""
+    assert operator.kopf_settings().queueing.idle_timeout <= 0.5
