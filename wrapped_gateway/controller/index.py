@@ -38,6 +38,9 @@ class ClusterIndex:
     def routes_for(self, key: Key) -> list[Route]:
         return list(self._targeting(key).values())
 
+    def route(self, identity: RouteId) -> Route | None:
+        return self._routes.get(identity)
+
     def listener_set(self, namespace: str, name: str) -> LiveListenerSet | None:
         return self._listener_sets.get((namespace, name))
 

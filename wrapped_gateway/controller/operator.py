@@ -24,7 +24,6 @@ from wrapped_gateway.constants import (
     Resource,
 )
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
-from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import LIST_PAGE, PLURALS, KubeApi
 from wrapped_gateway.controller.leader import Election, LeaderElector
@@ -33,6 +32,7 @@ from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.controller.relist import RelistTracker
 from wrapped_gateway.controller.settings import Settings
 from wrapped_gateway.controller.workqueue import WorkQueue
+from wrapped_gateway.listeners.event_ledger import EventLedger
 from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.routes import RouteKind, parse_route
 from wrapped_gateway.routes.parse import SERVED_VERSIONS

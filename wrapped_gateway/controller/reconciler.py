@@ -12,11 +12,11 @@ from kubernetes.client import ApiException
 
 from wrapped_gateway.constants import GATEWAY_KIND
 from wrapped_gateway.controller import metrics
-from wrapped_gateway.controller.events import EventLedger
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, status
 from wrapped_gateway.listeners.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
+from wrapped_gateway.listeners.event_ledger import EventLedger
 from wrapped_gateway.listeners.existing import (
     Key,
     LiveGateway,
@@ -28,7 +28,6 @@ from wrapped_gateway.listeners.existing import (
 from wrapped_gateway.listeners.refusal_events import refusal_event
 from wrapped_gateway.listeners.status import Verdict, status_for
 from wrapped_gateway.listeners.wrapped import Output
-from wrapped_gateway.routes import Route
 
 log = logging.getLogger(__name__)
 EVENTS_PER_RECONCILE = 50
@@ -145,7 +144,7 @@ class Reconciler:
         await self._write_status(entry, verdict, desired)
         # Last, and a batch at a time: one tenant's thousands of refused routes must not hold
         # back the Gateway every tenant shares.
-        pause = await self._post_events(desired, routes)
+        pause = await self._post_events(desired)
         if pause is not None and self._later is not None:
             self._later(key, pause)
         return result
@@ -244,19 +243,18 @@ class Reconciler:
             self._written_statuses.pop(key, None)
             raise
 
-    async def _post_events(self, desired: DesiredGateway, routes: list[Route]) -> float | None:
+    async def _post_events(self, desired: DesiredGateway) -> float | None:
         """Post the Events of up to EVENTS_PER_RECONCILE unreported refusals; how long to
         wait before the next batch when some are left (not posted yet, or a post failed)."""
         unreported = self._ledger.unreported(desired.key, desired.refusals)
         if not unreported:
             return None
         failed = False
-        by_identity = {route.identity: route for route in routes}
         now = self._clock()
         batch = unreported[:EVENTS_PER_RECONCILE]
         self._ledger.posting(desired.key, batch)
         for refusal in batch:
-            route = by_identity.get((refusal.kind, refusal.namespace, refusal.name))
+            route = self._index.route((refusal.kind, refusal.namespace, refusal.name))
             try:
                 await asyncio.to_thread(
                     self._api.create_event, refusal_event(refusal, route, desired.key, now)
@@ -267,7 +265,13 @@ class Reconciler:
                     # unreported, so a later reconcile posts it. An unreachable API server
                     # raises urllib3's errors, not ApiException.
                     detail = error.reason if isinstance(error, ApiException) else error
-                    log.warning("could not post an Event for %s: %s", refusal, detail)
+                    last = self._ledger.post_failed(desired.key, refusal)
+                    log.warning(
+                        "could not post an Event for %s: %s%s",
+                        refusal,
+                        detail,
+                        "; given up until its report would expire" if last else "",
+                    )
                     failed = True
                     continue
                 # Its name is derived from the refusal: this controller before a restart, or

@@ -16,6 +16,7 @@ from wrapped_gateway.controller.reconciler import (
     EVENTS_PER_RECONCILE,
     Reconciler,
 )
+from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS
 from wrapped_gateway.listeners.existing import Key, LiveGateway, WrappedEntry
 
 KEY = ("infra", "gw")
@@ -200,6 +201,44 @@ def test_an_event_whose_post_failed_is_retried_without_waiting_for_a_change(
     asyncio.run(reconciler.reconcile(KEY))  # the retry
     assert len(api.events) == 1
     assert later == [(KEY, EVENT_RETRY_PAUSE)]  # nothing left to retry
+
+
+class EventsRefusedIn(RecordingApi):
+    """Every Event post in `namespace` fails, as under a quota that allows none."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__()
+        self.namespace = namespace
+        self.refused_posts = 0
+
+    def create_event(self, event: dict[str, Any]) -> None:
+        if event["metadata"]["namespace"] == self.namespace:
+            self.refused_posts += 1
+            raise ApiException(status=403, reason="Forbidden")
+        super().create_event(event)
+
+
+def test_events_that_can_never_be_posted_are_given_up_and_the_gateway_is_left_to_rest(
+    index: ClusterIndex,
+) -> None:
+    """Attack: a tenant's namespace refuses every Event (a quota of none). Its refused routes
+    must not have their Events posted again, and the shared Gateway reconciled, every few
+    seconds for good; another tenant's Event still goes out at once."""
+    api = EventsRefusedIn("quota")
+    index.upsert_route(route(name="bad", namespace="quota", hostnames=["10.0.0.1"]))
+    index.upsert_route(route(name="other-bad", namespace="team", hostnames=["10.0.0.2"]))
+    index.upsert_route(route())
+    later: list[tuple[Key, float]] = []
+    reconciler = Reconciler(index, api, later=lambda key, delay: later.append((key, delay)))  # type: ignore[arg-type]
+    asyncio.run(reconciler.reconcile(KEY))
+    assert [e["involvedObject"]["name"] for e in api.events] == ["other-bad"]
+    while later and len(later) < 100:  # each retry the work queue would run
+        later.clear()
+        asyncio.run(reconciler.reconcile(KEY))
+    assert later == [], "the retries stop"
+    assert api.refused_posts == MAX_POST_ATTEMPTS
+    asyncio.run(reconciler.reconcile(KEY))  # a change elsewhere on the Gateway
+    assert api.refused_posts == MAX_POST_ATTEMPTS
 
 
 class OrderedApi(RecordingApi):

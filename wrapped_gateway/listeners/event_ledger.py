@@ -1,0 +1,129 @@
+"""Which refusals have their Warning Event posted, so that each is posted once, not once per
+reconcile (the Events themselves: `refusal_events.py`).
+
+The ledger lives in memory, so a restarted controller would post every refusal again; the
+Event's name is therefore derived from what it reports, and the API server's AlreadyExists
+answer to a second post of the same refusal says that it is posted already.
+
+What it remembers is kept per Gateway and bounded by that Gateway's current refusals, never
+by a size shared by all of them: past a shared bound, one tenant's flood would push the other
+Gateways' reports out, and their refusals would be posted again and again.
+"""
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from wrapped_gateway.listeners.model import Refusal
+from wrapped_gateway.listeners.refusal_events import in_turn_by_namespace
+from wrapped_gateway.listeners.refusals import Chunk, Refusals
+
+# Posts of one refusal that may fail before it is given up until its report would expire, as
+# client-go's event recorder gives up after 12: a namespace where Events can never be created
+# (a quota, a policy) must not have its refusals posted again every few seconds for good.
+MAX_POST_ATTEMPTS = 12
+# What is remembered of refusals no longer current is dropped once a Gateway's reports and
+# failed posts are more than twice its current refusals and this many (see `_prune`).
+PRUNE_SLACK = 64
+
+
+@dataclass
+class _Book:
+    """What the ledger knows of one Gateway's refusals."""
+
+    refusals: Sequence[Refusal] = ()  # the current ones, as last asked about
+    reported_until: dict[Refusal, float] = field(default_factory=dict)
+    failed_posts: dict[Refusal, int] = field(default_factory=dict)
+    # id of each chunk last found all reported: the chunk (held, so that its id stays its own)
+    # and until when that holds
+    settled: dict[int, tuple[Chunk, float]] = field(default_factory=dict)
+    # namespace -> the batch (a count) in which its refusals last had a turn
+    turns: dict[str, int] = field(default_factory=dict)
+
+
+class EventLedger:
+    """Remembers which refusals were reported, for `ttl` seconds (the API server keeps an Event
+    an hour by default: a refusal that lasts longer is reported again).
+
+    A Gateway's refusals are asked about on each of its reconciles; one tenant's thousands of
+    refused routes must not make every other tenant's change look all of them up (20 ms per
+    15,000). A resumed synthesis passes the chunks of the refusals it kept again, the same
+    objects (`Refusals.chunks`): a chunk whose every refusal was found reported is remembered
+    by identity and answered without lookups for up to `recheck` seconds (an expiry is noticed
+    that much later), so only the chunks a change made anew are looked up.
+    """
+
+    def __init__(
+        self, ttl: float = 3600, recheck: float = 60, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._recheck = recheck
+        self._clock = clock
+        self._books: dict[str, _Book] = {}
+        self._batches = 0
+
+    def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
+        """The refusals with no Event yet, taken in turn from each namespace (each namespace's
+        in claim order), those that had their turn longest ago (or never) first, so that no
+        tenant's refused routes, however old or many, hold back another tenant's Event."""
+        now = self._clock()
+        book = self._books.setdefault(gateway_key, _Book())
+        book.refusals = refusals
+        chunks = refusals.chunks if isinstance(refusals, Refusals) else (tuple(refusals),)
+        still: dict[int, tuple[Chunk, float]] = {}  # only the current chunks are kept
+        unreported: list[Refusal] = []
+        for chunk in chunks:
+            known = book.settled.get(id(chunk))
+            if known is not None and known[0] is chunk and now < known[1]:
+                still[id(chunk)] = known
+                continue
+            missing = [r for r in chunk if book.reported_until.get(r, now) <= now]
+            if missing:
+                unreported += missing
+            else:
+                still[id(chunk)] = (chunk, now + self._recheck)
+        book.settled = still
+        if not unreported:
+            book.turns.clear()
+        return in_turn_by_namespace(unreported, book.turns)
+
+    def posting(self, gateway_key: str, batch: Iterable[Refusal]) -> None:
+        """The Events of `batch` are being posted: its namespaces have had their turn, whether
+        or not each post succeeds (one that always fails must not keep its place)."""
+        self._batches += 1
+        turns = self._books.setdefault(gateway_key, _Book()).turns
+        for refusal in batch:
+            turns[refusal.namespace] = self._batches
+
+    def reported(self, gateway_key: str, refusal: Refusal) -> None:
+        """Its Event is posted: a refusal whose post failed stays unreported, so the next
+        reconcile posts it."""
+        book = self._books.setdefault(gateway_key, _Book())
+        book.failed_posts.pop(refusal, None)
+        book.reported_until[refusal] = self._clock() + self._ttl
+        _prune(book)
+
+    def post_failed(self, gateway_key: str, refusal: Refusal) -> bool:
+        """Its Event could not be posted; whether that was its last attempt (it then counts as
+        reported, and is posted again once that report would have expired)."""
+        book = self._books.setdefault(gateway_key, _Book())
+        book.failed_posts[refusal] = book.failed_posts.get(refusal, 0) + 1
+        if book.failed_posts[refusal] < MAX_POST_ATTEMPTS:
+            _prune(book)
+            return False
+        self.reported(gateway_key, refusal)
+        return True
+
+    def forget(self, gateway_key: str) -> None:
+        """The Gateway is gone: nothing of its refusals is kept."""
+        self._books.pop(gateway_key, None)
+
+
+def _prune(book: _Book) -> None:
+    """Drop what is remembered of refusals no longer current, once it is more than twice them
+    (and PRUNE_SLACK): a pass over them costs no more than the reports and failures since."""
+    if len(book.reported_until) + len(book.failed_posts) <= 2 * len(book.refusals) + PRUNE_SLACK:
+        return
+    current = set(book.refusals)
+    book.reported_until = {r: t for r, t in book.reported_until.items() if r in current}
+    book.failed_posts = {r: n for r, n in book.failed_posts.items() if r in current}
