@@ -126,18 +126,14 @@ def _local_cluster() -> ModuleType:
 @contextmanager
 def _controller(kubeconfig: Path) -> Iterator[None]:
     from wrapped_gateway.controller.operator import run  # noqa: PLC0415 - loads kopf
-    from wrapped_gateway.controller.settings import LeaseTiming, Settings  # noqa: PLC0415
+    from wrapped_gateway.controller.settings import Settings  # noqa: PLC0415
 
     settings = Settings(
         kubeconfig=str(kubeconfig),
         namespaces=(),
         health_address="127.0.0.1:0",
         metrics_address="127.0.0.1:0",
-        leader_election=False,
-        leader_election_namespace="default",
-        lease_name="wrapped-gateway",
-        identity="demo",
-        lease_timing=LeaseTiming(),
+        election=None,
         log_level="warning",
         log_format="text",
         workers=2,

@@ -67,15 +67,6 @@ def covers(pattern: str, hostname: str) -> bool:
     return hostname.endswith(suffix)
 
 
-def overlap(a: str, b: str) -> bool:
-    """Whether some name is matched by both `a` and `b`.
-
-    Wildcards nest (two of them either share no name or one covers the other), so two patterns
-    overlap exactly when one covers the other.
-    """
-    return covers(a, b) or covers(b, a)
-
-
 @lru_cache(maxsize=_CACHED_HOSTNAMES)
 def parent_domains(hostname: str) -> tuple[str, ...]:
     """The domains above a name or wildcard: `*.a.example.com` and `x.a.example.com` both give

@@ -1,6 +1,6 @@
 """Every call the controller makes to the API server, and nothing else."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client
@@ -36,11 +36,11 @@ class KubeApi:
 
     def apply_gateway(self, gateway: dict[str, Any]) -> None:
         """Server-side apply of the generated Gateway; the watch brings the stored object."""
-        self._apply("gateways", gateway)
+        self._apply((GATEWAY_GROUP, "v1", "gateways"), gateway)
 
     def apply_listener_set(self, listener_set: dict[str, Any]) -> None:
         """Server-side apply of a generated ListenerSet; the watch brings the stored object."""
-        self._apply(LISTENER_SET_PLURAL, listener_set)
+        self._apply((GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL), listener_set)
 
     def delete_listener_set(self, namespace: str, name: str) -> None:
         """Delete a ListenerSet; one already gone is fine."""
@@ -62,20 +62,6 @@ class KubeApi:
             raise
         return any(r["name"] == LISTENER_SET_PLURAL for r in resources)
 
-    def _apply(self, plural: str, manifest: dict[str, Any]) -> None:
-        metadata = manifest["metadata"]
-        self._custom.patch_namespaced_custom_object(
-            GATEWAY_GROUP,
-            "v1",
-            metadata["namespace"],
-            plural,
-            metadata["name"],
-            body=manifest,
-            field_manager=self._field_manager,
-            force=True,
-            _content_type=APPLY_PATCH,
-        )
-
     def apply_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         body = {
             "apiVersion": WRAPPED_API_VERSION,
@@ -83,13 +69,26 @@ class KubeApi:
             "metadata": {"name": name, "namespace": namespace},
             "status": status,
         }
-        self._custom.patch_namespaced_custom_object_status(
-            WRAPPED_GROUP,
-            WRAPPED_VERSION,
-            namespace,
-            WRAPPED_PLURAL,
-            name,
-            body=body,
+        resource = (WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL)
+        self._apply(resource, body, self._custom.patch_namespaced_custom_object_status)
+
+    def _apply(
+        self,
+        resource: Resource,
+        manifest: dict[str, Any],
+        patch: Callable[..., object] | None = None,
+    ) -> None:
+        """Server-side apply of `manifest`, taking over what others set (`patch`: which
+        subresource, the object itself by default)."""
+        group, version, plural = resource
+        metadata = manifest["metadata"]
+        (patch or self._custom.patch_namespaced_custom_object)(
+            group,
+            version,
+            metadata["namespace"],
+            plural,
+            metadata["name"],
+            body=manifest,
             field_manager=self._field_manager,
             force=True,
             _content_type=APPLY_PATCH,

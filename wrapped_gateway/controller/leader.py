@@ -28,9 +28,8 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from wrapped_gateway.controller.settings import LeaseTiming
+from wrapped_gateway.controller.settings import Election
 
-DEFAULT_TIMING = LeaseTiming()
 MAY_LEAD_POLL = 0.1  # seconds between asking `may_lead` while it says no
 
 log = logging.getLogger(__name__)
@@ -66,16 +65,6 @@ class LeaseRecord:
             transitions=spec.lease_transitions or 0,
             duration_seconds=spec.lease_duration_seconds,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Election:
-    """Which Lease this replica competes for, as whom, on which timing."""
-
-    namespace: str
-    name: str
-    identity: str
-    timing: LeaseTiming = DEFAULT_TIMING
 
 
 class Clock(Protocol):

@@ -26,13 +26,12 @@ from wrapped_gateway.constants import (
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import LIST_PAGE, PLURALS, KubeApi
-from wrapped_gateway.controller.leader import Election, LeaderElector
+from wrapped_gateway.controller.leader import LeaderElector
 from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.controller.relist import RelistTracker
 from wrapped_gateway.controller.settings import Settings
 from wrapped_gateway.controller.workqueue import WorkQueue
-from wrapped_gateway.listeners.event_ledger import EventLedger
 from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.routes import RouteKind, parse_route
 from wrapped_gateway.routes.parse import SERVED_VERSIONS
@@ -54,7 +53,7 @@ class Controller:
             settle=settings.settle_seconds, burst_hold=settings.burst_hold_seconds
         )
         self.api = KubeApi(api_client)
-        self.reconciler = Reconciler(self.index, self.api, EventLedger(), later=self._later)
+        self.reconciler = Reconciler(self.index, self.api, later=self._later)
         self.ready = False
         self.relists = RelistTracker()
         self._watched: dict[Resource, tuple[str, EventHandler]] = {}
@@ -63,18 +62,13 @@ class Controller:
         self.elector = (
             LeaderElector(
                 client.CoordinationV1Api(api_client),
-                Election(
-                    settings.leader_election_namespace,
-                    settings.lease_name,
-                    settings.identity,
-                    settings.lease_timing,
-                ),
+                settings.election,
                 on_elected=self._enqueue_all,
                 # A replica that has not caught up would act on an incomplete index, and its
                 # changes would wait behind kopf's listing: a standby stays one until ready.
                 may_lead=lambda: self.caught_up,
             )
-            if settings.leader_election
+            if settings.election
             else None
         )
 

@@ -137,7 +137,8 @@ class Reconciler:
         desired = await asyncio.to_thread(
             synthesis.desired_gateway, entry.model, routes, self._index.namespace_labels, foreign
         )
-        self._count_refusals(key, desired)
+        # Counted by the synthesis as it resumed: only the new refusals, on every reconcile.
+        self._refusals_by_gateway[key] = desired.refusals.counts
         verdict, result = await self._converge(entry, desired)
         if listener_sets and verdict.ready:
             verdict = await self._converge_listener_sets(desired) or verdict
@@ -282,10 +283,6 @@ class Reconciler:
         if failed:
             return EVENT_RETRY_PAUSE
         return EVENT_BATCH_PAUSE if len(unreported) > EVENTS_PER_RECONCILE else None
-
-    def _count_refusals(self, key: Key, desired: DesiredGateway) -> None:
-        # Counted by the synthesis as it resumed: only the new refusals, on every reconcile.
-        self._refusals_by_gateway[key] = desired.refusals.counts
 
     def _forget(self, key: Key) -> None:
         self._ledger.forget(f"{key[0]}/{key[1]}")

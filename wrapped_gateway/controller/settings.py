@@ -16,16 +16,22 @@ class LeaseTiming:
 
 
 @dataclass(frozen=True, slots=True)
+class Election:
+    """Which Lease this replica competes for, as whom, on which timing."""
+
+    namespace: str
+    name: str
+    identity: str
+    timing: LeaseTiming = LeaseTiming()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     kubeconfig: str | None
     namespaces: tuple[str, ...]  # empty: all namespaces
     health_address: str
     metrics_address: str
-    leader_election: bool
-    leader_election_namespace: str
-    lease_name: str
-    identity: str
-    lease_timing: LeaseTiming
+    election: Election | None  # None: no leader election, this replica always acts
     log_level: str
     log_format: str
     workers: int
@@ -131,12 +137,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
         namespaces=() if args.all_namespaces else tuple(args.namespaces),
         health_address=args.health_address,
         metrics_address=args.metrics_address,
-        leader_election=args.leader_election,
-        leader_election_namespace=args.leader_election_namespace,
-        lease_name=args.lease_name,
-        # os's, not socket's and uuid's: those two are a tenth of `render`'s start-up.
-        identity=f"{os.uname().nodename}-{os.urandom(4).hex()}",
-        lease_timing=LeaseTiming(args.lease_duration, args.renew_deadline, args.retry_period),
+        election=Election(
+            args.leader_election_namespace,
+            args.lease_name,
+            # os's, not socket's and uuid's: those two are a tenth of `render`'s start-up.
+            f"{os.uname().nodename}-{os.urandom(4).hex()}",
+            LeaseTiming(args.lease_duration, args.renew_deadline, args.retry_period),
+        )
+        if args.leader_election
+        else None,
         log_level=args.log_level,
         log_format=args.log_format,
         workers=args.workers,

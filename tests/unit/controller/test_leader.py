@@ -14,8 +14,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from wrapped_gateway.controller.leader import Election, LeaderElector
-from wrapped_gateway.controller.settings import LeaseTiming
+from wrapped_gateway.controller.leader import LeaderElector
+from wrapped_gateway.controller.settings import Election, LeaseTiming
 
 NAME, NAMESPACE = "wrapped-gateway", "system"
 TIMING = LeaseTiming(lease_duration=15, renew_deadline=10, retry_period=2)

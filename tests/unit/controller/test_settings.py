@@ -17,8 +17,11 @@ def test_defaults_watch_everything_without_leader_election(monkeypatch: pytest.M
     assert settings.namespaces == ()
     assert settings.health_address == ":8081"
     assert settings.metrics_address == ":8080"
-    assert not settings.leader_election
-    assert settings.lease_timing.lease_duration == 15.0
+    assert settings.election is None
+    with_election = settings_from(parse("--leader-election")).election
+    assert with_election is not None
+    assert with_election.timing.lease_duration == 15.0
+    assert with_election.name == "wrapped-gateway"
 
 
 def test_every_flag_reads_its_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,10 +32,10 @@ def test_every_flag_reads_its_environment_variable(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("POD_NAMESPACE", "system")
     settings = settings_from(parse())
     assert settings.namespaces == ("a", "b")
-    assert settings.leader_election
-    assert settings.lease_timing.lease_duration == 4.0
+    assert settings.election is not None
+    assert settings.election.timing.lease_duration == 4.0
     assert settings.log_format == "json"
-    assert settings.leader_election_namespace == "system"
+    assert settings.election.namespace == "system"
 
 
 def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
