@@ -64,7 +64,7 @@ import bench_cluster
 import kopf
 from kubernetes import client
 
-from wrapped_gateway.controller.operator import kopf_connection
+from wrapped_gateway.controller.kopf_config import kopf_connection
 
 CONFIG_MAP_PREFIX = "bench-"  # the bench's ConfigMaps; the namespace holds kube-root-ca.crt too
 STOP_TIMEOUT = 120.0  # seconds an operator is given to stop before the bench gives up on it

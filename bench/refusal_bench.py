@@ -67,8 +67,8 @@ class FakeApi:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
 
-    def apply_gateway(self, _gateway: dict[str, Any]) -> None:
-        self.calls["apply_gateway"] += 1
+    def apply(self, _generated: dict[str, Any]) -> None:
+        self.calls["apply"] += 1
 
     def apply_status(self, _namespace: str, _name: str, _status: dict[str, Any]) -> None:
         self.calls["apply_status"] += 1

@@ -1,9 +1,11 @@
 """HTTP endpoints: /healthz and /readyz on the health address, /metrics on the metrics address."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -23,22 +25,21 @@ async def serve_health(address: str, ready: Callable[[], bool]) -> web.AppRunner
             return web.Response(text="ok\n")
         return web.Response(status=503, text="indexes are not populated yet\n")
 
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    return await _start(app, address)
+    return await _serve(address, {"/healthz": healthz, "/readyz": readyz})
 
 
 async def serve_metrics(address: str) -> web.AppRunner:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    return await _serve(address, {"/metrics": metrics})
+
+
+async def _serve(address: str, handlers: Mapping[str, Handler]) -> web.AppRunner:
+    """Serve GET `handlers` (by path) on `address`."""
     app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    return await _start(app, address)
-
-
-async def _start(app: web.Application, address: str) -> web.AppRunner:
+    for path, handler in handlers.items():
+        app.router.add_get(path, handler)
     host, port = parse_address(address)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

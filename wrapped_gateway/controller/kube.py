@@ -8,6 +8,8 @@ from kubernetes import client
 from wrapped_gateway.constants import (
     FIELD_MANAGER,
     GATEWAY_GROUP,
+    GATEWAY_KIND,
+    LISTENER_SET_KIND,
     LISTENER_SET_PLURAL,
     WRAPPED_API_VERSION,
     WRAPPED_GROUP,
@@ -24,6 +26,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 # objects (which hold the metadata too) from a server that cannot, rather than a 406.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 LIST_PAGE = 500  # objects per LIST request, as client-go's informers ask for
+GENERATED_PLURALS = {GATEWAY_KIND: "gateways", LISTENER_SET_KIND: LISTENER_SET_PLURAL}
 PLURALS: dict[RouteKind, str] = {kind: kind.value.lower() + "s" for kind in RouteKind}
 
 
@@ -34,13 +37,10 @@ class KubeApi:
         self._core = client.CoreV1Api(api_client)
         self._field_manager = field_manager
 
-    def apply_gateway(self, gateway: dict[str, Any]) -> None:
-        """Server-side apply of the generated Gateway; the watch brings the stored object."""
-        self._apply((GATEWAY_GROUP, "v1", "gateways"), gateway)
-
-    def apply_listener_set(self, listener_set: dict[str, Any]) -> None:
-        """Server-side apply of a generated ListenerSet; the watch brings the stored object."""
-        self._apply((GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL), listener_set)
+    def apply(self, generated: dict[str, Any]) -> None:
+        """Server-side apply of a generated Gateway or ListenerSet; the watch brings the
+        stored object."""
+        self._apply((GATEWAY_GROUP, "v1", GENERATED_PLURALS[generated["kind"]]), generated)
 
     def delete_listener_set(self, namespace: str, name: str) -> None:
         """Delete a ListenerSet; one already gone is fine."""
@@ -146,6 +146,14 @@ class KubeApi:
         # raises ApiException for an answer other than 2xx, as the generated calls do
         document = self.api_client.response_deserialize(response, {"200": "object"}).data
         return json_object(document)
+
+
+def failure(error: BaseException) -> str:
+    """A failed call as logs report it: the API server's answer, or, when it could not be
+    reached, urllib3's error (an unreachable API server raises those, not ApiException)."""
+    if isinstance(error, client.ApiException):
+        return f"{error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"
 
 
 def json_object(answer: object) -> dict[str, Any]:

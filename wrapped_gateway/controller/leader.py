@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from kubernetes import client
 from kubernetes.client import ApiException
 
+from wrapped_gateway.controller.kube import failure
 from wrapped_gateway.controller.settings import Election
 
 MAY_LEAD_POLL = 0.1  # seconds between asking `may_lead` while it says no
@@ -67,20 +68,14 @@ class LeaseRecord:
         )
 
 
-class Clock(Protocol):
+class Clock(NamedTuple):
     """`monotonic` times the election; `utc_now` only stamps the Lease's time fields."""
 
-    def monotonic(self) -> float: ...
+    monotonic: Callable[[], float] = time.monotonic
+    utc_now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def utc_now(self) -> datetime: ...
 
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def utc_now(self) -> datetime:
-        return datetime.now(UTC)
+SYSTEM_CLOCK = Clock()
 
 
 class LeaderElector:
@@ -89,7 +84,7 @@ class LeaderElector:
         leases: LeaseApi,
         election: Election,
         on_elected: Callable[[], None] = lambda: None,
-        clock: Clock | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         may_lead: Callable[[], bool] = lambda: True,
     ) -> None:
         self._leases = leases
@@ -99,7 +94,6 @@ class LeaderElector:
         self._timing = election.timing
         self._on_elected = on_elected
         self._may_lead = may_lead
-        clock = clock or SystemClock()
         self._monotonic = clock.monotonic
         self._utc_now = clock.utc_now
         self._observed: LeaseRecord | None = None
@@ -135,13 +129,8 @@ class LeaderElector:
         held: bool | None
         try:
             held = await asyncio.to_thread(self._try_acquire_or_renew, self._may_lead())
-        except Exception as error:
-            # An unreachable API server raises urllib3's errors, not ApiException; either way
-            # the election goes on.
-            if isinstance(error, ApiException):
-                log.warning("leader election: %s %s", error.status, error.reason)
-            else:
-                log.warning("leader election: %s: %s", type(error).__name__, error)
+        except Exception as error:  # whatever it is, the election goes on
+            log.warning("leader election: %s", failure(error))
             held = None  # unknown
         if held:
             # The renewal was sent no earlier than `started`, so no other replica can have

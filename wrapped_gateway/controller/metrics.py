@@ -37,27 +37,20 @@ class ControllerState:
     awaited_from_kopf: int = 0
 
 
-# The single-valued gauges: name, help, and what each reads of the state.
-_GAUGES: tuple[tuple[str, str, Callable[[ControllerState], float]], ...] = (
-    ("index_routes", "Routes held in the in-memory index.", lambda s: s.indexed_routes),
-    (
-        "index_wrapped_gateways",
-        "WrappedGateways held in the in-memory index.",
-        lambda s: s.indexed_wrapped_gateways,
-    ),
-    ("queue_depth", "WrappedGateways waiting to be reconciled.", lambda s: s.queue_depth),
-    (
-        "queue_held_for_burst",
-        "WrappedGateways resting until a burst of changes across many of them is over.",
-        lambda s: s.held_for_burst,
-    ),
-    (
-        "awaited_from_kopf",
-        "Objects of the start-up listing kopf has not handed over yet (not ready until 0).",
-        lambda s: s.awaited_from_kopf,
-    ),
-    ("leader", "1 while this replica holds the leader Lease.", lambda s: int(s.leader)),
-)
+# The single-valued gauges: name, help, and the field of the state each reads.
+_GAUGES = (
+    ("index_routes", "Routes held in the in-memory index.", "indexed_routes"),
+    ("index_wrapped_gateways", "WrappedGateways held in the in-memory index.",
+     "indexed_wrapped_gateways"),
+    ("queue_depth", "WrappedGateways waiting to be reconciled.", "queue_depth"),
+    ("queue_held_for_burst",
+     "WrappedGateways resting until a burst of changes across many of them is over.",
+     "held_for_burst"),
+    ("awaited_from_kopf",
+     "Objects of the start-up listing kopf has not handed over yet (not ready until 0).",
+     "awaited_from_kopf"),
+    ("leader", "1 while this replica holds the leader Lease.", "leader"),
+)  # fmt: skip
 
 
 class StateCollector(Collector):
@@ -76,5 +69,6 @@ class StateCollector(Collector):
         for reason, count in sorted(state.refusals_by_reason.items()):
             refused.add_metric([reason], count)
         yield refused
-        for name, description, read in _GAUGES:
-            yield GaugeMetricFamily(f"wrapped_gateway_{name}", description, value=read(state))
+        for name, description, field_name in _GAUGES:
+            value = float(getattr(state, field_name))
+            yield GaugeMetricFamily(f"wrapped_gateway_{name}", description, value=value)

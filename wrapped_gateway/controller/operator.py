@@ -4,8 +4,8 @@ import asyncio
 import itertools
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
 
 import kopf
 from kubernetes import client, config
@@ -25,7 +25,8 @@ from wrapped_gateway.constants import (
 )
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.index import ClusterIndex
-from wrapped_gateway.controller.kube import LIST_PAGE, PLURALS, KubeApi
+from wrapped_gateway.controller.kopf_config import kopf_connection, kopf_settings
+from wrapped_gateway.controller.kube import PLURALS, KubeApi, failure
 from wrapped_gateway.controller.leader import LeaderElector
 from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
@@ -43,6 +44,7 @@ MAX_BACKOFF = 60.0
 UNLISTED_GRACE = 30.0
 LISTENER_SETS = (GATEWAY_GROUP, "v1", LISTENER_SET_PLURAL)
 EventHandler = Callable[[Mapping[str, Any]], None]
+Live = TypeVar("Live", LiveGateway, LiveListenerSet)
 
 
 class Controller:
@@ -123,26 +125,29 @@ class Controller:
         self._enqueue(touched)
 
     def on_gateway(self, event: Mapping[str, Any]) -> None:
-        key = _namespaced_name(event["object"])
-        if event.get("type") == "DELETED":
-            live, touched = None, self.index.remove_gateway(*key)
-        else:
-            live = LiveGateway.from_object(event["object"])
-            touched = self.index.upsert_gateway(live)
-        if self.reconciler.observed(GATEWAY_KIND, key, live):
-            touched.discard(key)  # its own apply: nothing to do
-        self._enqueue(touched)
+        index, parse = self.index, LiveGateway.from_object
+        self._on_written(event, GATEWAY_KIND, parse, index.upsert_gateway, index.remove_gateway)
 
     def on_listener_set(self, event: Mapping[str, Any]) -> None:
+        index, parse = self.index, LiveListenerSet.from_object
+        upsert, remove = index.upsert_listener_set, index.remove_listener_set
+        self._on_written(event, LISTENER_SET_KIND, parse, upsert, remove)
+
+    def _on_written(
+        self,
+        event: Mapping[str, Any],
+        kind: str,
+        parse: Callable[[Mapping[str, Any]], Live],
+        upsert: Callable[[Live], set[Key]],
+        remove: Callable[[str, str], set[Key]],
+    ) -> None:
+        """A Gateway or ListenerSet event: an object that WrappedGateways write."""
         key = _namespaced_name(event["object"])
-        if event.get("type") == "DELETED":
-            live, touched = None, self.index.remove_listener_set(*key)
-        else:
-            live = LiveListenerSet.from_object(event["object"])
-            touched = self.index.upsert_listener_set(live)
-        if self.reconciler.observed(LISTENER_SET_KIND, key, live) and live and live.owner:
-            # its owner's own apply; other WrappedGateways of that name may still care
-            touched.discard(_key_of(live.owner))
+        live = None if event.get("type") == "DELETED" else parse(event["object"])
+        touched = remove(*key) if live is None else upsert(live)
+        if self.reconciler.observed(kind, key, live) and live is not None and live.writer:
+            # its writer's own apply, which needs nothing done; other WrappedGateways may
+            touched.discard(live.writer)
         self._enqueue(touched)
 
     def _later(self, key: Key, delay: float) -> None:
@@ -241,7 +246,7 @@ class Controller:
                 log.warning(
                     "could not list %s after a watch restart (%s); retrying in %.0fs",
                     resource[2],
-                    type(error).__name__,
+                    failure(error),
                     retry_in,
                 )
                 await asyncio.sleep(retry_in)
@@ -268,14 +273,12 @@ class Controller:
             except Exception as error:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 retry_in = min(MAX_BACKOFF, 0.5 * 2 ** (failures - 1))
-                detail = f"{error.status} {error.reason}" if isinstance(error, ApiException) else ""
                 log.warning(
-                    "reconcile of %s/%s failed (%s%s); retrying in %.1fs",
+                    "reconcile of %s/%s failed (%s); retrying in %.1fs",
                     *key,
-                    type(error).__name__,
-                    f": {detail}" if detail else "",
+                    failure(error),
                     retry_in,
-                    exc_info=not isinstance(error, ApiException),
+                    exc_info=not isinstance(error, ApiException),  # a bug: where it is
                 )
             finally:
                 self.queue.done(key)
@@ -339,100 +342,9 @@ class Controller:
         )(handler)
 
 
-def _key_of(namespaced_name: str) -> Key:
-    namespace, _, name = namespaced_name.partition("/")
-    return namespace, name
-
-
 def _namespaced_name(obj: Mapping[str, Any]) -> tuple[str, str]:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace")), str(metadata.get("name"))
-
-
-def kopf_connection(configuration: client.Configuration) -> kopf.ConnectionInfo:
-    """The credentials of a kubernetes client configuration, as kopf takes them."""
-    api_key = configuration.api_key or {}
-    # kubeconfig and in-cluster loading store "Bearer <token>" under "BearerToken"; older
-    # clients used "authorization"
-    authorization = api_key.get("BearerToken") or api_key.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    return kopf.ConnectionInfo(
-        server=configuration.host,
-        ca_path=configuration.ssl_ca_cert,
-        insecure=not configuration.verify_ssl,
-        scheme=scheme or None,
-        token=token or None,
-        certificate_path=configuration.cert_file,
-        private_key_path=configuration.key_file,
-    )
-
-
-def kopf_settings() -> kopf.OperatorSettings:
-    operator_settings = kopf.OperatorSettings()
-    # Events are posted by the controller itself, deduplicated; kopf would post one per log line.
-    operator_settings.posting.enabled = False
-    # Leader election uses a Lease (see leader.py); kopf's peering needs its own CRDs.
-    operator_settings.peering.standalone = True
-    operator_settings.watching.server_timeout = 300
-    operator_settings.watching.client_timeout = 330
-    operator_settings.watching.connect_timeout = 10
-    operator_settings.watching.reconnect_backoff = 1.0
-    # kopf lists in one request by default: at 20,000 routes that one answer was most of the
-    # controller's peak memory at start-up.
-    operator_settings.watching.chunk_size = LIST_PAGE
-    # Only kopf's change handlers (on.create/update/field) read the last-handled state; its
-    # default builds it for every event all the same, a deep copy of the whole object.
-    operator_settings.persistence.diffbase_storage = NoDiffBase()
-    operator_settings.networking.error_backoffs = RetryForever()
-    # kopf's worker of an object lives on this long after the object's last event. At its
-    # default (5 s) most workers of a whole listing were alive at once: at a restart with
-    # 20,000 routes the controller peaked at 281-288 MB, at 0.1 s 161 MB.
-    operator_settings.queueing.idle_timeout = 0.1
-    return operator_settings
-
-
-class NoDiffBase(kopf.DiffBaseStorage):
-    """kopf's last-handled state, kept by nothing: only change handlers read it, and the
-    controller registers none (every handler is an `on.event`), nor daemons or timers.
-
-    kopf's default builds it for every watch event before it calls any handler: it deep-copies
-    the object, annotations and managed fields included, and parses its annotation of the
-    previous state. In a burst of 5,000 routes that was a seventh of the controller's CPU.
-    """
-
-    # kopf passes the arguments by name, so the signatures keep its names.
-    def build(
-        self,
-        *,
-        body: kopf.Body,  # noqa: ARG002
-        extra_fields: Iterable[Any] | None = None,  # noqa: ARG002
-    ) -> kopf.BodyEssence:
-        return kopf.BodyEssence()
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:  # noqa: ARG002
-        return None
-
-    def store(
-        self,
-        *,
-        body: kopf.Body,  # noqa: ARG002
-        patch: kopf.Patch,  # noqa: ARG002
-        essence: kopf.BodyEssence,  # noqa: ARG002
-    ) -> None:
-        return None
-
-
-class RetryForever:
-    """kopf's backoffs between attempts of a request, without a last attempt.
-
-    kopf gives up after its eighth backoff (a minute in all), which would stop a watch for
-    good while the API server is down a little longer, as in an upgrade; the relisting that
-    follows a restarted watch is handled by `relist`.
-    """
-
-    def __iter__(self) -> Iterator[float]:
-        yield from (1, 1, 2, 3, 5, 8, 13)
-        yield from itertools.repeat(20.0)
 
 
 def api_client_for(settings: Settings) -> client.ApiClient:

@@ -13,9 +13,9 @@ from kubernetes.client import ApiException
 from wrapped_gateway.constants import GATEWAY_KIND
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.index import ClusterIndex
-from wrapped_gateway.controller.kube import KubeApi
+from wrapped_gateway.controller.kube import KubeApi, failure
 from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, status
-from wrapped_gateway.listeners.drift import APPLIED_DIGEST_ANNOTATION, needs_apply, with_digest
+from wrapped_gateway.listeners.drift import digest_of, needs_apply, with_digest
 from wrapped_gateway.listeners.event_ledger import EventLedger
 from wrapped_gateway.listeners.existing import (
     Key,
@@ -50,13 +50,12 @@ class Reconciler:
         self,
         index: ClusterIndex,
         api: KubeApi,
-        ledger: EventLedger | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         later: Callable[[Key, float], None] | None = None,
     ) -> None:
         self._index = index
         self._api = api
-        self._ledger = ledger or EventLedger()
+        self._ledger = EventLedger()
         self._clock = clock
         self._later = later  # reconcile a key again after a delay: Events still to post
         self._refusals_by_gateway: dict[Key, Mapping[str, int]] = {}
@@ -107,28 +106,20 @@ class Reconciler:
             await self._write_status(entry, status.invalid_spec(entry.error), None)
             return "invalid"
         listener_sets = entry.model.output is Output.LISTENER_SETS
-        if listener_sets and not await self._listener_sets_served():
-            await self._write_status(entry, status.LISTENER_SETS_UNAVAILABLE, None)
-            return "unavailable"
-        elder = (
-            elder_listener_set_writer(entry, self._index.wrapped_named(entry.name))
-            if listener_sets
-            else None
-        )
-        if elder is not None:
-            verdict = status.listener_set_name_taken(entry.name, f"{elder.namespace}/{elder.name}")
-            await self._write_status(entry, verdict, None)
-            return "name-taken"
+        foreign: dict[str, str] = {}
+        if listener_sets:
+            if not await self._listener_sets_served():
+                await self._write_status(entry, status.LISTENER_SETS_UNAVAILABLE, None)
+                return "unavailable"
+            elder = elder_listener_set_writer(entry, self._index.wrapped_named(entry.name))
+            if elder is not None:
+                taken = status.listener_set_name_taken(key[1], f"{elder.namespace}/{elder.name}")
+                await self._write_status(entry, taken, None)
+                return "name-taken"
+            named = self._index.listener_sets_named(key[1])
+            attached = self._index.listener_sets_attached_to(key)
+            foreign = foreign_listener_sets(entry.model, named, attached)
         routes = self._index.routes_for(key)
-        foreign = (
-            foreign_listener_sets(
-                entry.model,
-                self._index.listener_sets_named(key[1]),
-                self._index.listener_sets_attached_to(key),
-            )
-            if listener_sets
-            else {}
-        )
         # Resumed from the previous reconcile's claims: a new route costs one claim, not one
         # per route. In a thread all the same: a first reconcile of thousands of routes takes a
         # second, and the event loop must keep answering health probes and taking watch events
@@ -163,7 +154,7 @@ class Reconciler:
             metadata = listener_set["metadata"]
             live = self._index.listener_set(metadata["namespace"], metadata["name"])
             try:
-                applied = await self._apply(listener_set, live, self._api.apply_listener_set)
+                applied = await self._apply(listener_set, live)
             except _Rejected as rejected:
                 return rejected.verdict
             if applied:
@@ -187,7 +178,7 @@ class Reconciler:
         if desired.gateway is None:
             return status.no_listeners(gateway_exists=live is not None), "no-listeners"
         try:
-            applied = await self._apply(desired.gateway, live, self._api.apply_gateway)
+            applied = await self._apply(desired.gateway, live)
         except _Rejected as rejected:
             return rejected.verdict, "rejected"
         if not applied:
@@ -196,10 +187,7 @@ class Reconciler:
         return status.programmed(desired), "applied"
 
     async def _apply(
-        self,
-        desired: Mapping[str, Any],
-        live: LiveGateway | LiveListenerSet | None,
-        apply: Callable[[dict[str, Any]], object],
+        self, desired: Mapping[str, Any], live: LiveGateway | LiveListenerSet | None
     ) -> bool:
         """Apply `desired` unless the live object, or what this reconciler applied since the
         watch last showed it, already is it; whether it applied. An object the API server
@@ -207,15 +195,14 @@ class Reconciler:
         manifest = with_digest(desired)
         metadata = manifest["metadata"]
         memory = (manifest["kind"], metadata["namespace"], metadata["name"])
-        digest = metadata["annotations"][APPLIED_DIGEST_ANNOTATION]
         remembered = self._applied.get(memory)
-        if remembered is not None and _digest(remembered) == digest:
+        if remembered is not None and digest_of(remembered) == digest_of(manifest):
             return False
         if not needs_apply(manifest, live):
             return False
         self._applied[memory] = manifest
         try:
-            await asyncio.to_thread(apply, manifest)
+            await asyncio.to_thread(self._api.apply, manifest)
         except BaseException as error:
             self._applied.pop(memory, None)  # not applied, or not known to be
             if isinstance(error, ApiException) and error.status in (400, 409, 422):
@@ -263,14 +250,12 @@ class Reconciler:
             except Exception as error:
                 if not _already_exists(error):
                     # Events are not worth failing the reconcile for; this one stays
-                    # unreported, so a later reconcile posts it. An unreachable API server
-                    # raises urllib3's errors, not ApiException.
-                    detail = error.reason if isinstance(error, ApiException) else error
+                    # unreported, so a later reconcile posts it (or gives it up).
                     last = self._ledger.post_failed(desired.key, refusal)
                     log.warning(
                         "could not post an Event for %s: %s%s",
                         refusal,
-                        detail,
+                        failure(error),
                         "; given up until its report would expire" if last else "",
                     )
                     failed = True
@@ -309,10 +294,6 @@ def _api_message(error: ApiException) -> str:
         return str(json.loads(error.body or "{}").get("message") or error.reason)
     except ValueError:
         return str(error.reason)
-
-
-def _digest(manifest: Mapping[str, Any]) -> str:
-    return str(manifest["metadata"]["annotations"][APPLIED_DIGEST_ANNOTATION])
 
 
 class _Rejected(Exception):

@@ -25,11 +25,16 @@ def with_digest(gateway: Mapping[str, Any]) -> dict[str, Any]:
     return {**gateway, "metadata": metadata}
 
 
+def digest_of(manifest: Mapping[str, Any]) -> str:
+    """The digest `with_digest` gave `manifest`."""
+    return str(manifest["metadata"]["annotations"][APPLIED_DIGEST_ANNOTATION])
+
+
 def needs_apply(desired: Mapping[str, Any], live: LiveGateway | LiveListenerSet | None) -> bool:
     """`desired` must come from `with_digest`."""
     if live is None:
         return True
-    wanted = desired["metadata"]["annotations"][APPLIED_DIGEST_ANNOTATION]
+    wanted = digest_of(desired)
     if live.metadata["annotations"].get(APPLIED_DIGEST_ANNOTATION) != wanted:
         return True
     desired_metadata = {

@@ -105,6 +105,11 @@ class LiveGateway:
     def owned_by(self, uid: str) -> bool:
         return self.controller_kind == WRAPPED_KIND and self.controller_uid == uid
 
+    @property
+    def writer(self) -> Key:
+        """The WrappedGateway that writes it: the one of its name."""
+        return self.namespace, self.name
+
 
 @dataclass(frozen=True, slots=True)
 class LiveListenerSet:
@@ -135,6 +140,14 @@ class LiveListenerSet:
             parent=_parent_gateway(spec.get("parentRef"), namespace),
             spec_writers=_other_spec_writers(metadata.get("managedFields")),
         )
+
+    @property
+    def writer(self) -> Key | None:
+        """The WrappedGateway that wrote it, as it claims."""
+        if not self.owner:
+            return None
+        namespace, _, name = self.owner.partition("/")
+        return namespace, name
 
 
 def _parent_gateway(ref: Any, namespace: str) -> Key | None:

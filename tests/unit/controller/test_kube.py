@@ -154,7 +154,7 @@ def test_a_gateway_is_a_forced_server_side_apply_of_the_manifest_as_it_is(
         "spec": {"gatewayClassName": "traefik", "listeners": [{"name": "h", "port": 443}]},
     }
     api, sent = answering(mocker, 200, gateway)
-    api.apply_gateway(gateway)
+    api.apply(gateway)
     (method, url), options = sent.call_args
     assert method == "PATCH"
     assert url == (

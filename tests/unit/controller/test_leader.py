@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from wrapped_gateway.controller.leader import LeaderElector
+from wrapped_gateway.controller.leader import Clock, LeaderElector
 from wrapped_gateway.controller.settings import Election, LeaseTiming
 
 NAME, NAMESPACE = "wrapped-gateway", "system"
@@ -112,7 +112,7 @@ def elector(
         leases,
         Election(NAMESPACE, NAME, identity, timing),
         on_elected=lambda: (elected if elected is not None else []).append(identity),
-        clock=clocks,
+        clock=Clock(clocks.monotonic, clocks.utc_now),
     )
 
 
@@ -286,7 +286,10 @@ def test_a_replica_that_may_not_lead_yet_takes_no_lease_but_judges_its_expiry_me
     caught_up = False
     leases.held_by("dead", LOCAL_WALL_CLOCK)  # its holder never renews again
     standby = LeaderElector(
-        leases, Election(NAMESPACE, NAME, "me", TIMING), clock=clocks, may_lead=lambda: caught_up
+        leases,
+        Election(NAMESPACE, NAME, "me", TIMING),
+        clock=Clock(clocks.monotonic, clocks.utc_now),
+        may_lead=lambda: caught_up,
     )
 
     async def scenario() -> None:
@@ -308,7 +311,10 @@ def test_a_replica_that_may_not_lead_yet_creates_no_lease(
     leases: FakeLeases, clocks: Clocks
 ) -> None:
     standby = LeaderElector(
-        leases, Election(NAMESPACE, NAME, "me", TIMING), clock=clocks, may_lead=lambda: False
+        leases,
+        Election(NAMESPACE, NAME, "me", TIMING),
+        clock=Clock(clocks.monotonic, clocks.utc_now),
+        may_lead=lambda: False,
     )
     asyncio.run(standby.attempt())
     assert not standby.is_leader

@@ -6,7 +6,7 @@ import kopf
 import pytest
 from kubernetes import client
 
-from wrapped_gateway.controller import operator
+from wrapped_gateway.controller import kopf_config, operator
 from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.routes import RouteKind
 
@@ -30,8 +30,8 @@ def test_only_event_handlers_are_registered(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_diffbase_keeps_nothing() -> None:
-    storage = operator.kopf_settings().persistence.diffbase_storage
-    assert isinstance(storage, operator.NoDiffBase)
+    storage = kopf_config.kopf_settings().persistence.diffbase_storage
+    assert isinstance(storage, kopf_config.NoDiffBase)
     body = kopf.Body({"metadata": {"name": "r", "annotations": {"a": "b"}}, "spec": {"x": [1]}})
     assert storage.build(body=body) == {}
     assert storage.fetch(body=body) is None
@@ -43,4 +43,4 @@ def test_the_diffbase_keeps_nothing() -> None:
 def test_kopfs_idle_workers_exit_at_once() -> None:
     """A worker per object stays alive this long after its event: a listing of thousands of
     routes would keep thousands alive (and their memory) at every start."""
-    assert operator.kopf_settings().queueing.idle_timeout <= 0.5
+    assert kopf_config.kopf_settings().queueing.idle_timeout <= 0.5

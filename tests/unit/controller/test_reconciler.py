@@ -27,12 +27,14 @@ class RecordingApi:
 
     def __init__(self) -> None:
         self.gateways: list[dict[str, Any]] = []
+        self.listener_sets: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
 
-    def apply_gateway(self, gateway: dict[str, Any]) -> dict[str, Any]:
-        self.gateways.append(gateway)
-        return gateway
+    def apply(self, generated: dict[str, Any]) -> dict[str, Any]:
+        kind = generated["kind"]
+        (self.gateways if kind == "Gateway" else self.listener_sets).append(generated)
+        return generated
 
     def apply_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.statuses.append(status)
@@ -248,9 +250,9 @@ class OrderedApi(RecordingApi):
         super().__init__()
         self.writes: list[str] = []
 
-    def apply_gateway(self, gateway: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, generated: dict[str, Any]) -> dict[str, Any]:
         self.writes.append("gateway")
-        return super().apply_gateway(gateway)
+        return super().apply(generated)
 
     def create_event(self, event: dict[str, Any]) -> None:
         self.writes.append("event")
@@ -384,11 +386,11 @@ def test_a_gateway_deleted_before_the_next_reconcile_is_created_again(
 
 
 class ApplyFailingOnce(RecordingApi):
-    def apply_gateway(self, gateway: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, generated: dict[str, Any]) -> dict[str, Any]:
         if not self.gateways:
             self.gateways.append({})  # marks the failed attempt
             raise ApiException(status=500, reason="Internal Server Error")
-        return super().apply_gateway(gateway)
+        return super().apply(generated)
 
 
 def test_an_apply_that_failed_is_not_remembered_as_applied(index: ClusterIndex) -> None:

@@ -1,7 +1,6 @@
 """A reconcile in ListenerSets mode: which ListenerSets are written, deleted or left alone."""
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -25,12 +24,7 @@ class ListenerSetApi(RecordingApi):
     def __init__(self, served: bool = True) -> None:
         super().__init__()
         self.served = served
-        self.listener_sets: list[dict[str, Any]] = []
         self.deleted: list[tuple[str, str]] = []
-
-    def apply_listener_set(self, listener_set: dict[str, Any]) -> dict[str, Any]:
-        self.listener_sets.append(listener_set)
-        return listener_set
 
     def delete_listener_set(self, namespace: str, name: str) -> None:
         self.deleted.append((namespace, name))

@@ -2,7 +2,7 @@
 
 import itertools
 
-from wrapped_gateway.controller.operator import kopf_settings
+from wrapped_gateway.controller.kopf_config import kopf_settings
 from wrapped_gateway.controller.relist import LISTING_PAUSE, RelistTracker
 
 ROUTES = ("gateway.networking.k8s.io", "v1", "httproutes")
