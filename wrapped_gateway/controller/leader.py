@@ -10,11 +10,10 @@ A leader that cannot renew within `renew_deadline` (shorter than `lease_duration
 down before anyone else may take over; one that sees another holder steps down at once. On
 shutdown the leader releases the Lease, so a standby takes over at its next attempt.
 
-A replica competes only once `may_lead` says so (the controller: once it has caught up; it
-must not say no again, as a leader that stops competing would hold the Lease until it
-expires). Until then it still reads the Lease every round, so that it judges the holder's
-expiry from its own observations and can take over a dead holder's Lease as soon as it may
-lead, not a lease duration later.
+A replica competes once `may_lead` says so (the controller: once it has caught up), and from
+then on, as a leader that stopped competing would hold the Lease until it expired. Until then
+it still reads the Lease every round, so that it judges the holder's expiry from its own
+observations and takes over a dead holder's Lease as soon as it may, not a lease duration later.
 """
 
 import asyncio
@@ -94,6 +93,7 @@ class LeaderElector:
         self._timing = election.timing
         self._on_elected = on_elected
         self._may_lead = may_lead
+        self._ready = False  # `may_lead` said yes once
         self._monotonic = clock.monotonic
         self._utc_now = clock.utc_now
         self._observed: LeaseRecord | None = None
@@ -115,12 +115,12 @@ class LeaderElector:
     async def _until_next_attempt(self) -> None:
         """`retry_period`, cut short when a replica that could not compete now may: it takes
         a free or expired Lease as soon as it is ready, not up to a period later."""
-        if self._may_lead():
+        if self._ready_to_lead():
             await asyncio.sleep(self._timing.retry_period)
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timing.retry_period
-        while not self._may_lead() and loop.time() < deadline:
+        while not self._ready_to_lead() and loop.time() < deadline:
             await asyncio.sleep(min(MAY_LEAD_POLL, self._timing.retry_period))
 
     async def attempt(self) -> None:
@@ -128,7 +128,7 @@ class LeaderElector:
         started = self._monotonic()
         held: bool | None
         try:
-            held = await asyncio.to_thread(self._try_acquire_or_renew, self._may_lead())
+            held = await asyncio.to_thread(self._try_acquire_or_renew, self._ready_to_lead())
         except Exception as error:  # whatever it is, the election goes on
             log.warning("leader election: %s", failure(error))
             held = None  # unknown
@@ -141,6 +141,11 @@ class LeaderElector:
             pass  # a leader keeps acting while its last renewal is recent enough
         else:
             self._set_leader(False)
+
+    def _ready_to_lead(self) -> bool:
+        """`may_lead`, no longer asked once it said yes (see the module's docstring)."""
+        self._ready = self._ready or self._may_lead()
+        return self._ready
 
     def _within_renew_deadline(self) -> bool:
         return (

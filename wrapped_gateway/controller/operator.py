@@ -4,6 +4,7 @@ import asyncio
 import itertools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from wrapped_gateway.constants import (
     WRAPPED_VERSION,
     Resource,
 )
+from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kopf_config import kopf_connection, kopf_settings
@@ -55,7 +57,7 @@ class Controller:
             settle=settings.settle_seconds, burst_hold=settings.burst_hold_seconds
         )
         self.api = KubeApi(api_client)
-        self.reconciler = Reconciler(self.index, self.api, later=self._later)
+        self.reconciler = Reconciler(self.index, self.api, later=self.queue.add)
         self.ready = False
         self.relists = RelistTracker()
         self._watched: dict[Resource, tuple[str, EventHandler]] = {}
@@ -149,9 +151,6 @@ class Controller:
             # its writer's own apply, which needs nothing done; other WrappedGateways may
             touched.discard(live.writer)
         self._enqueue(touched)
-
-    def _later(self, key: Key, delay: float) -> None:
-        self.queue.add(key, delay=delay)
 
     def _enqueue(self, keys: Iterable[Key]) -> None:
         if not self.ready:
@@ -264,26 +263,36 @@ class Controller:
     async def work(self) -> None:
         while True:
             key = await self.queue.get()
-            retry_in: float | None = None
             try:
-                if self.acting:
-                    result = await self.reconciler.reconcile(key)
-                    log.debug("reconciled %s/%s: %s", *key, result)
-                self._failures.pop(key, None)
-            except Exception as error:
-                failures = self._failures[key] = self._failures.get(key, 0) + 1
-                retry_in = min(MAX_BACKOFF, 0.5 * 2 ** (failures - 1))
-                log.warning(
-                    "reconcile of %s/%s failed (%s); retrying in %.1fs",
-                    *key,
-                    failure(error),
-                    retry_in,
-                    exc_info=not isinstance(error, ApiException),  # a bug: where it is
-                )
+                retry_in = await self._reconcile(key) if self.acting else None
             finally:
                 self.queue.done(key)
-            if retry_in is not None:
+            if retry_in is not None:  # after `done`, or the key's rest would replace the delay
                 self.queue.add(key, delay=retry_in)
+
+    async def _reconcile(self, key: Key) -> float | None:
+        """Reconcile `key`, counted and timed; in how long to retry it, when it failed."""
+        started = time.perf_counter()
+        try:
+            result = await self.reconciler.reconcile(key)
+        except Exception as error:
+            metrics.RECONCILES.labels(result="error").inc()
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            retry_in = min(MAX_BACKOFF, 0.5 * 2.0 ** (failures - 1))
+            log.warning(
+                "reconcile of %s/%s failed (%s); retrying in %.1fs",
+                *key,
+                failure(error),
+                retry_in,
+                exc_info=not isinstance(error, ApiException),  # a bug: where it is
+            )
+            return retry_in
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        metrics.RECONCILES.labels(result=result).inc()
+        log.debug("reconciled %s/%s: %s", *key, result)
+        self._failures.pop(key, None)
+        return None
 
     async def resync(self) -> None:
         while True:

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -79,18 +78,6 @@ class Reconciler:
 
     async def reconcile(self, key: Key) -> str:
         """Bring the Gateway of `key` in line; returns what happened, for metrics and logs."""
-        started = time.perf_counter()
-        try:
-            result = await self._reconcile(key)
-        except ApiException:
-            metrics.RECONCILES.labels(result="error").inc()
-            raise
-        finally:
-            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        metrics.RECONCILES.labels(result=result).inc()
-        return result
-
-    async def _reconcile(self, key: Key) -> str:
         entry = self._index.wrapped(key)
         if entry is None:
             self._forget(key)

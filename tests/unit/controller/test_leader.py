@@ -307,6 +307,29 @@ def test_a_replica_that_may_not_lead_yet_takes_no_lease_but_judges_its_expiry_me
     assert leases.spec.holder_identity == "me"
 
 
+def test_a_leader_keeps_renewing_once_it_may_lead_whatever_may_lead_says_later(
+    leases: FakeLeases, clocks: Clocks
+) -> None:
+    """A leader that stopped competing would hold the Lease without renewing it, and no
+    replica could take over until it expired."""
+    answers = iter([True])
+    leader = LeaderElector(
+        leases,
+        Election(NAMESPACE, NAME, "me", TIMING),
+        clock=Clock(clocks.monotonic, clocks.utc_now),
+        may_lead=lambda: next(answers, False),
+    )
+
+    async def scenario() -> None:
+        for _ in range(5):
+            await leader.attempt()
+            assert leader.is_leader
+            clocks.seconds += TIMING.retry_period
+
+    asyncio.run(scenario())
+    assert leases.spec.renew_time == clocks.utc_now() - timedelta(seconds=TIMING.retry_period)
+
+
 def test_a_replica_that_may_not_lead_yet_creates_no_lease(
     leases: FakeLeases, clocks: Clocks
 ) -> None:
