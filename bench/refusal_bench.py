@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         reconciles, settle_seconds = loop.run_until_complete(setup.settle())
         print(
             f"{label:>8}: {setup.refusals():,} refusals; first reconcile and Events posted in "
-            f"{reconciles} reconciles, {settle_seconds:.2f} s; {dict(setup.api.calls)}"
+            f"{reconciles} reconciles, {settle_seconds:.2f} s "
+            f"({settle_seconds / reconciles * 1000:.1f} ms each); {dict(setup.api.calls)}"
         )
         setup.api.calls.clear()
         new = new_routes(args.refused_new_route)

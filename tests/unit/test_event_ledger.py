@@ -1,8 +1,11 @@
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.unit.builders import refusal
-from wrapped_gateway.listeners import Refusals
+from wrapped_gateway.listeners import Refusal, Refusals
 from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, EventLedger
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -140,3 +143,70 @@ def test_a_forgotten_gateway_is_looked_up_again() -> None:
     assert ledger.unreported("infra/gw", [refusal()]) == []
     ledger.forget("infra/gw")
     assert ledger.unreported("infra/gw", [refusal()]) == [refusal()]
+
+
+def _drain(ledger: EventLedger, refusals: Callable[[], Refusals], size: int) -> list[list[str]]:
+    """Every batch until none is left, each reported as soon as it is handed out."""
+    batches = []
+    while True:
+        batch, left = ledger.next_batch("infra/gw", refusals(), size)
+        for r in batch:
+            ledger.reported("infra/gw", r)
+        batches.append([f"{r.namespace}/{r.message}" for r in batch])
+        if not left:
+            return batches
+
+
+@pytest.mark.parametrize(
+    "per_namespace",
+    [[500, 1, 3], [1] * 120 + [300], [7, 60, 2, 2, 90, 1], [200]],
+    ids=["flood-first", "more-namespaces-than-a-batch", "mixed", "one-namespace"],
+)
+def test_batches_drawn_from_what_was_left_are_the_batches_a_fresh_pass_gives(
+    per_namespace: list[int],
+) -> None:
+    refused = Refusals(
+        tuple(
+            tuple(dataclasses.replace(refusal(f"m{i}"), namespace=f"ns{n}") for i in range(count))
+            for n, count in enumerate(per_namespace)
+        )
+    )
+    kept = _drain(EventLedger(), lambda: refused, 50)
+    # the same refusals as new chunks on every call: each batch is a pass over all that is left
+    fresh = _drain(EventLedger(), lambda: Refusals((tuple(refused),)), 50)
+    assert kept == fresh
+    assert sum(map(len, kept)) == len(refused)
+
+
+def test_draining_a_flood_costs_each_batch_what_it_posts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack: a tenant's 15,000 refused routes; its Events go out 50 a batch, and each of those
+    reconciles of the shared Gateway must not pass over all that is left."""
+    flood = Refusals((tuple(refusal(f"m{i}") for i in range(15_000)),))
+    ledger = EventLedger()
+    ledger.next_batch("infra/gw", flood, 50)
+    looked_up = 0
+    hash_of = Refusal.__hash__
+
+    def counted(self: Refusal) -> int:
+        nonlocal looked_up
+        looked_up += 1
+        return hash_of(self)
+
+    monkeypatch.setattr(Refusal, "__hash__", counted)
+    batch, left = ledger.next_batch("infra/gw", flood, 50)
+    for r in batch:
+        ledger.reported("infra/gw", r)
+    assert (len(batch), left) == (50, 14_900)
+    assert looked_up <= 2 * len(batch)
+
+
+def test_a_refusal_whose_post_failed_comes_after_the_others() -> None:
+    ledger = EventLedger()
+    refused = Refusals(((refusal("a"), refusal("b"), refusal("c")),))
+    batch, left = ledger.next_batch("infra/gw", refused, 1)
+    assert (batch, left) == ([refusal("a")], 2)
+    ledger.post_failed("infra/gw", refusal("a"))
+    assert ledger.next_batch("infra/gw", refused, 5) == (
+        [refusal("b"), refusal("c"), refusal("a")],
+        0,
+    )

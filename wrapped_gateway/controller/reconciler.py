@@ -221,13 +221,9 @@ class Reconciler:
     async def _post_events(self, desired: DesiredGateway) -> float | None:
         """Post the Events of up to EVENTS_PER_RECONCILE unreported refusals; how long to
         wait before the next batch when some are left (not posted yet, or a post failed)."""
-        unreported = self._ledger.unreported(desired.key, desired.refusals)
-        if not unreported:
-            return None
+        batch, left = self._ledger.next_batch(desired.key, desired.refusals, EVENTS_PER_RECONCILE)
         failed = False
         now = self._clock()
-        batch = unreported[:EVENTS_PER_RECONCILE]
-        self._ledger.posting(desired.key, batch)
         for refusal in batch:
             route = self._index.route((refusal.kind, refusal.namespace, refusal.name))
             try:
@@ -254,7 +250,7 @@ class Reconciler:
             self._ledger.reported(desired.key, refusal)
         if failed:
             return EVENT_RETRY_PAUSE
-        return EVENT_BATCH_PAUSE if len(unreported) > EVENTS_PER_RECONCILE else None
+        return EVENT_BATCH_PAUSE if left else None
 
     def _forget(self, key: Key) -> None:
         self._ledger.forget(f"{key[0]}/{key[1]}")

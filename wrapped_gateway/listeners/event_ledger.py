@@ -11,7 +11,8 @@ Gateways' reports out, and their refusals would be posted again and again.
 """
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wrapped_gateway.listeners.model import Refusal
@@ -39,6 +40,11 @@ class _Book:
     settled: dict[int, tuple[Chunk, float]] = field(default_factory=dict)
     # namespace -> the batch (a count) in which its refusals last had a turn
     turns: dict[str, int] = field(default_factory=dict)
+    # the unreported refusals not handed out yet, in turn; drawn from the chunks `backlog_of`,
+    # and taken as they are until `backlog_until`
+    backlog: deque[Refusal] = field(default_factory=deque)
+    backlog_of: tuple[Chunk, ...] = ()
+    backlog_until: float = 0.0
 
 
 class EventLedger:
@@ -69,7 +75,7 @@ class EventLedger:
         now = self._clock()
         book = self._books.setdefault(gateway_key, _Book())
         book.refusals = refusals
-        chunks = refusals.chunks if isinstance(refusals, Refusals) else (tuple(refusals),)
+        chunks = _chunks_of(refusals)
         still: dict[int, tuple[Chunk, float]] = {}  # only the current chunks are kept
         unreported: list[Refusal] = []
         for chunk in chunks:
@@ -87,13 +93,27 @@ class EventLedger:
             book.turns.clear()
         return in_turn_by_namespace(unreported, book.turns)
 
-    def posting(self, gateway_key: str, batch: Iterable[Refusal]) -> None:
-        """The Events of `batch` are being posted: its namespaces have had their turn, whether
-        or not each post succeeds (one that always fails must not keep its place)."""
+    def next_batch(
+        self, gateway_key: str, refusals: Sequence[Refusal], size: int
+    ) -> tuple[list[Refusal], int]:
+        """The next (up to) `size` refusals to post, in the order `unreported` gives, and how
+        many are left after them. Their namespaces have had their turn, whether or not each
+        post succeeds (one that always fails must not keep its place).
+
+        What is left is kept, in order: the next batch of the same refusals (the same chunks,
+        within `recheck`) is taken from it, not from another pass over them all, so that
+        draining a flood of thousands costs a batch what it posts, not what is left."""
+        book = self._books.setdefault(gateway_key, _Book())
+        chunks = _chunks_of(refusals)
+        now = self._clock()
+        if not (now < book.backlog_until and _same(chunks, book.backlog_of)):
+            book.backlog = deque(self.unreported(gateway_key, refusals))
+            book.backlog_of, book.backlog_until = chunks, now + self._recheck
+        batch = [book.backlog.popleft() for _ in range(min(size, len(book.backlog)))]
         self._batches += 1
-        turns = self._books.setdefault(gateway_key, _Book()).turns
         for refusal in batch:
-            turns[refusal.namespace] = self._batches
+            book.turns[refusal.namespace] = self._batches
+        return batch, len(book.backlog)
 
     def reported(self, gateway_key: str, refusal: Refusal) -> None:
         """Its Event is posted: a refusal whose post failed stays unreported, so the next
@@ -109,6 +129,7 @@ class EventLedger:
         book = self._books.setdefault(gateway_key, _Book())
         book.failed_posts[refusal] = book.failed_posts.get(refusal, 0) + 1
         if book.failed_posts[refusal] < MAX_POST_ATTEMPTS:
+            book.backlog.append(refusal)  # after the others: its namespace had its turn
             _prune(book)
             return False
         self.reported(gateway_key, refusal)
@@ -117,6 +138,15 @@ class EventLedger:
     def forget(self, gateway_key: str) -> None:
         """The Gateway is gone: nothing of its refusals is kept."""
         self._books.pop(gateway_key, None)
+
+
+def _chunks_of(refusals: Sequence[Refusal]) -> tuple[Chunk, ...]:
+    return refusals.chunks if isinstance(refusals, Refusals) else (tuple(refusals),)
+
+
+def _same(chunks: tuple[Chunk, ...], others: tuple[Chunk, ...]) -> bool:
+    """The same chunk objects: the same refusals, known without looking at them."""
+    return len(chunks) == len(others) and all(a is b for a, b in zip(chunks, others, strict=True))
 
 
 def _prune(book: _Book) -> None:
