@@ -84,3 +84,54 @@ def test_refusals_added_in_steps_equal_them_all_at_once(
     assert refusals.counts == Counter(r.reason for r in flat)
     # neighbouring chunks hold more than MERGE_BELOW together: few chunks however many steps
     assert all(len(a) + len(b) > MERGE_BELOW for a, b in pairwise(refusals.chunks))
+
+
+def oracle_fair_first(flat: list[Refusal], limit: int) -> list[Refusal]:
+    """Round-robin by namespace (in the order of each one's oldest refusal), the first
+    `limit` taken, shown in claim order: written the plain way, over every refusal."""
+    if len(flat) <= limit:
+        return flat
+    queues: dict[str, list[int]] = {}
+    for position, r in enumerate(flat):
+        queues.setdefault(r.namespace, []).append(position)
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < limit:
+        chosen += [q[depth] for q in queues.values() if depth < len(q)][: limit - len(chosen)]
+        depth += 1
+    return [flat[p] for p in sorted(chosen)]
+
+
+@PROPERTY_SETTINGS
+@given(
+    steps=st.lists(
+        st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 130)), max_size=150),
+        max_size=8,
+    ),
+    limit=st.sampled_from([1, 7, 100]),
+)
+def test_fair_first_takes_each_namespace_in_turn_however_the_refusals_were_added(
+    steps: list[list[tuple[int, int]]], limit: int
+) -> None:
+    refusals, flat = Refusals(), []
+    for step in steps:
+        made = [Refusal(RouteKind.HTTP, f"ns{ns}", f"r{n}", "HostnameConflict", f"m{n}")
+                for n, ns in step]  # fmt: skip
+        refusals = refusals.then(made)
+        flat += made
+    assert list(refusals.fair_first(limit)) == oracle_fair_first(flat, limit)
+    assert list(Refusals((tuple(flat),)).fair_first(limit)) == oracle_fair_first(flat, limit)
+
+
+def test_fair_first_shows_every_tenant_beside_an_older_flood() -> None:
+    """Attack: a tenant's thousands of refused routes are the oldest; the first 100 in claim
+    order would be all theirs, hiding every other tenant's refusals from the status."""
+    flood = [
+        Refusal(RouteKind.HTTP, "flood", f"f{n}", "HostnameConflict", "m") for n in range(5000)
+    ]
+    other = Refusal(RouteKind.HTTP, "team", "mine", "InvalidHostname", "m")
+    refusals = Refusals().then(flood).then([other])
+    shown = refusals.fair_first(100)
+    assert len(shown) == 100
+    assert shown[-1] == other  # in claim order: after the flood's oldest 99
+    assert list(shown[:99]) == flood[:99]

@@ -39,6 +39,26 @@ def test_refused_routes_are_bounded_but_counted() -> None:
     assert status["refusedRouteCount"] == 150
 
 
+def test_a_flood_of_one_namespace_does_not_hide_another_namespaces_refusals() -> None:
+    """Attack: a tenant creates 150 refused routes before anyone else's; the status, bounded to
+    100, still shows the other tenant's refused route (and counts them all)."""
+    flood = [
+        route(name=f"f{i:03d}", namespace="flood", hostnames=[f"10.0.0.{i}"],
+              created="2026-01-01T00:00:00Z")
+        for i in range(150)
+    ]  # fmt: skip
+    mine = route(
+        name="mine", namespace="team", hostnames=["10.9.9.9"], created="2026-01-02T00:00:00Z"
+    )
+    model = wrapped(routes={"namespaces": {"from": "All"}})
+    status = status_for(1, READY, desired_gateway(model, [*flood, mine], {}), {}, EARLY)
+    assert status["refusedRouteCount"] == 151
+    names = [(r["namespace"], r["name"]) for r in status["refusedRoutes"]]
+    assert len(names) == MAX_REFUSALS_IN_STATUS
+    assert names[-1] == ("team", "mine")
+    assert names[:-1] == [("flood", f"f{i:03d}") for i in range(99)]  # the oldest, in order
+
+
 def test_transition_time_changes_only_when_the_status_does() -> None:
     desired = desired_gateway(wrapped(), [route()], {})
     first = status_for(1, READY, desired, {}, EARLY)

@@ -18,6 +18,12 @@ from typing import overload
 from wrapped_gateway.listeners.model import Refusal
 
 Chunk = tuple[Refusal, ...]
+# namespace -> the position (in claim order) and refusal of each of its oldest refusals
+Heads = Mapping[str, tuple[tuple[int, Refusal], ...]]
+
+# How many refusals `fair_first` can give (status.refusedRoutes holds at most this many): the
+# oldest this many of each of the first this many namespaces are all it needs.
+FAIR_FIRST = 100
 
 # A chunk this small is merged with the refusals after it rather than followed by another, so
 # that routes added one at a time do not leave a chunk each: any two neighbouring chunks hold
@@ -28,15 +34,22 @@ MERGE_BELOW = 64
 class Refusals(Sequence[Refusal]):
     """Refusals in claim order (oldest route first), as chunks, with their count by reason."""
 
-    __slots__ = ("_chunks", "_counts", "_length")
+    __slots__ = ("_chunks", "_counts", "_heads", "_length")
 
-    def __init__(self, chunks: Iterable[Chunk] = (), counts: Mapping[str, int] | None = None):
-        """`counts` (by reason) when the caller knows them, else they are counted here."""
+    def __init__(
+        self,
+        chunks: Iterable[Chunk] = (),
+        counts: Mapping[str, int] | None = None,
+        heads: Heads | None = None,
+    ):
+        """`counts` (by reason) and `heads` when the caller knows them, else they are made
+        here from the refusals."""
         self._chunks: tuple[Chunk, ...] = tuple(chunk for chunk in chunks if chunk)
         self._length = sum(map(len, self._chunks))
         if counts is None:
             counts = Counter(refusal.reason for refusal in self)
         self._counts = MappingProxyType({r: n for r, n in counts.items() if n})
+        self._heads = _with_heads({}, self, 0) if heads is None else heads
 
     @property
     def chunks(self) -> tuple[Chunk, ...]:
@@ -55,10 +68,28 @@ class Refusals(Sequence[Refusal]):
             return self
         counts = Counter(self._counts)
         counts.update(refusal.reason for refusal in refusals)
+        heads = _with_heads(self._heads, refusals, self._length)
         *kept, last = self._chunks or ((),)
         if len(last) + len(refusals) <= MERGE_BELOW:
-            return Refusals((*kept, last + tuple(refusals)), counts)
-        return Refusals((*self._chunks, tuple(refusals)), counts)
+            return Refusals((*kept, last + tuple(refusals)), counts, heads)
+        return Refusals((*self._chunks, tuple(refusals)), counts, heads)
+
+    def fair_first(self, limit: int = FAIR_FIRST) -> tuple[Refusal, ...]:
+        """Up to `limit` refusals (at most FAIR_FIRST), in claim order. When there are more,
+        they are chosen in turn from each namespace (its oldest first), the namespaces in the
+        order of their oldest refusal, so that one tenant's flood of refused routes cannot
+        hide every other tenant's. Costs what it gives, not what there is."""
+        limit = min(limit, FAIR_FIRST)
+        if self._length <= limit:
+            return tuple(self)
+        chosen: list[tuple[int, Refusal]] = []
+        for round_ in range(limit):
+            for held in self._heads.values():
+                if round_ < len(held):
+                    chosen.append(held[round_])
+                    if len(chosen) == limit:
+                        return tuple(refusal for _, refusal in sorted(chosen))
+        raise AssertionError("unreachable: the heads hold `limit` refusals")  # pragma: no cover
 
     def __len__(self) -> int:
         return self._length
@@ -112,3 +143,19 @@ class Refusals(Sequence[Refusal]):
 
     def __repr__(self) -> str:
         return f"Refusals({list(self)!r})"
+
+
+def _with_heads(heads: Heads, refusals: Iterable[Refusal], start: int) -> Heads:
+    """`heads` with `refusals`, the ones from position `start` on, where they are among the
+    oldest FAIR_FIRST of one of the first FAIR_FIRST namespaces; `heads` itself (shared, not
+    copied) when none is."""
+    grown: dict[str, tuple[tuple[int, Refusal], ...]] | None = None
+    for position, refusal in enumerate(refusals, start):
+        current = heads if grown is None else grown
+        held = current.get(refusal.namespace, ())
+        if len(held) >= FAIR_FIRST or (not held and len(current) >= FAIR_FIRST):
+            continue
+        if grown is None:
+            grown = dict(heads)
+        grown[refusal.namespace] = (*held, (position, refusal))
+    return heads if grown is None else grown

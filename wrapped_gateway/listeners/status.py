@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from wrapped_gateway.listeners.model import DesiredGateway
+from wrapped_gateway.listeners.refusals import FAIR_FIRST, Refusals
 
-MAX_REFUSALS_IN_STATUS = 100
+MAX_REFUSALS_IN_STATUS = FAIR_FIRST  # the CRD's maxItems
 
 
 class Outcome:
@@ -88,7 +89,7 @@ def status_for(
     previous: Mapping[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
-    refusals = desired.refusals if desired else ()
+    refusals = desired.refusals if desired else Refusals()
     conditions = [
         _condition("Ready", verdict.ready, verdict.reason, verdict.message, generation),
         _condition(
@@ -119,7 +120,7 @@ def status_for(
                 }.items()
                 if value is not None
             }
-            for r in refusals[:MAX_REFUSALS_IN_STATUS]
+            for r in refusals.fair_first(MAX_REFUSALS_IN_STATUS)
         ],
         "conditions": _keep_transition_times(conditions, previous, now),
     }
