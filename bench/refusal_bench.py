@@ -13,12 +13,13 @@ Two Gateways of the same route count are compared:
   fewer listeners costs less per change: each reconcile copies a book of the listeners and
   builds the Gateway).
 
-After a first reconcile and as many more as it takes to post every refusal's Event (50 per
-reconcile), it times `--changes` times: upsert one new route into the index (the newest, a
-fresh name, sharing an existing listener, or with `--refused-new-route` refused for a
-hostname outside the allow-list) and reconcile; delete it again and reconcile. Each figure is
-the index update plus `Reconciler.reconcile`, the synthesis in its thread as in the
-controller. It prints figures and asserts nothing.
+After a first reconcile and the posting of every refusal's Event (a batch at a time, as the
+controller's Event poster does, without its pauses), it times `--changes` times: upsert one
+new route into the index (the newest, a fresh name, sharing an existing listener, or with
+`--refused-new-route` refused for a hostname outside the allow-list) and reconcile; delete
+it again and reconcile. Each figure is the index update plus `Reconciler.reconcile`, the
+synthesis in its thread as in the controller; the Event a change offers is posted after it,
+untimed, as the controller posts it apart. It prints figures and asserts nothing.
 
 Run from the repository root:
 
@@ -51,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import render_bench
 
 from wrapped_gateway.controller import reconciler as reconciler_module
+from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.listeners.existing import Key, WrappedEntry
@@ -129,24 +131,29 @@ class Setup:
         for route in routes:
             self.index.upsert_route(route)
         self.api = FakeApi()
-        self.pauses: list[float] = []
+        self.events = EventPoster(self.api, self.index)  # type: ignore[arg-type]
         self.reconciler = Reconciler(
             self.index,
             self.api,  # type: ignore[arg-type]
+            self.events,
             clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
-            later=lambda _key, pause: self.pauses.append(pause),
         )
 
     async def settle(self) -> tuple[int, float]:
-        """Reconcile until every Event is posted: how many reconciles, how long."""
+        """Reconcile, then post every Event a batch at a time as the poster does (without its
+        pauses): how many batches, how long in all."""
         started = time.perf_counter()
-        reconciles = 0
-        while True:
-            self.pauses.clear()
-            await self.reconciler.reconcile(KEY)
-            reconciles += 1
-            if not self.pauses:
-                return reconciles, time.perf_counter() - started
+        await self.reconciler.reconcile(KEY)
+        batches = 0
+        while (taken := self.events.ledger.take(EVENTS_PER_BATCH)) is not None:
+            await self.events.post(*taken)
+            batches += 1
+        return batches, time.perf_counter() - started
+
+    async def post_offered(self) -> None:
+        """What a change offered (a new refusal's Event), posted apart from its reconcile."""
+        while (taken := self.events.ledger.take(EVENTS_PER_BATCH)) is not None:
+            await self.events.post(*taken)
 
     async def changes(self, count: int, new: Iterator[Route]) -> dict[str, list[float]]:
         """`count` times: a new route in, reconciled; out again, reconciled. Seconds each,
@@ -164,6 +171,7 @@ class Setup:
                 await self.reconciler.reconcile(KEY)
                 times[f"{what} CPU"].append(time.process_time() - cpu)
                 times[what].append(time.perf_counter() - started)
+                await self.post_offered()
         return times
 
     def refusals(self) -> int:
@@ -203,11 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, build in builds.items():
         setup = Setup(build())
         loop = asyncio.new_event_loop()
-        reconciles, settle_seconds = loop.run_until_complete(setup.settle())
+        batches, settle_seconds = loop.run_until_complete(setup.settle())
         print(
-            f"{label:>8}: {setup.refusals():,} refusals; first reconcile and Events posted in "
-            f"{reconciles} reconciles, {settle_seconds:.2f} s "
-            f"({settle_seconds / reconciles * 1000:.1f} ms each); {dict(setup.api.calls)}"
+            f"{label:>8}: {setup.refusals():,} refusals; first reconcile and {batches} batches "
+            f"of Events in {settle_seconds:.2f} s; {dict(setup.api.calls)}"
         )
         setup.api.calls.clear()
         new = new_routes(args.refused_new_route)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from wrapped_gateway import __version__
-from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.manifests import ManifestError, iter_documents
 from wrapped_gateway.render import render, to_json, to_yaml
+from wrapped_gateway.run_options import add_run_arguments, settings_from
 
 
 def main(argv: Sequence[str] | None = None) -> int:

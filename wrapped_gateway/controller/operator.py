@@ -26,6 +26,7 @@ from wrapped_gateway.constants import (
 )
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
+from wrapped_gateway.controller.events import EventPoster
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kopf_config import kopf_connection, kopf_settings
 from wrapped_gateway.controller.kube import PLURALS, KubeApi, failure
@@ -57,7 +58,8 @@ class Controller:
             settle=settings.settle_seconds, burst_hold=settings.burst_hold_seconds
         )
         self.api = KubeApi(api_client)
-        self.reconciler = Reconciler(self.index, self.api, later=self.queue.add)
+        self.events = EventPoster(self.api, self.index)
+        self.reconciler = Reconciler(self.index, self.api, self.events)
         self.ready = False
         self.relists = RelistTracker()
         self._watched: dict[Resource, tuple[str, EventHandler]] = {}
@@ -400,6 +402,7 @@ def run(settings: Settings, stop_flag: threading.Event | None = None) -> int:
         if controller.elector is not None:
             background.append(asyncio.create_task(controller.elector.run()))
         background.extend(asyncio.create_task(controller.work()) for _ in range(settings.workers))
+        background.append(asyncio.create_task(controller.events.run(lambda: controller.acting)))
         background.append(asyncio.create_task(controller.resync()))
         await controller.initial_sync(route_versions)
 

@@ -11,11 +11,11 @@ from kubernetes.client import ApiException
 
 from wrapped_gateway.constants import GATEWAY_KIND
 from wrapped_gateway.controller import metrics
+from wrapped_gateway.controller.events import EventPoster
 from wrapped_gateway.controller.index import ClusterIndex
-from wrapped_gateway.controller.kube import KubeApi, failure
+from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, status
 from wrapped_gateway.listeners.drift import digest_of, needs_apply, with_digest
-from wrapped_gateway.listeners.event_ledger import EventLedger
 from wrapped_gateway.listeners.existing import (
     Key,
     LiveGateway,
@@ -24,14 +24,10 @@ from wrapped_gateway.listeners.existing import (
     elder_listener_set_writer,
     foreign_listener_sets,
 )
-from wrapped_gateway.listeners.refusal_events import refusal_event
 from wrapped_gateway.listeners.status import Verdict, status_for
 from wrapped_gateway.listeners.wrapped import Output
 
 log = logging.getLogger(__name__)
-EVENTS_PER_RECONCILE = 50
-EVENT_BATCH_PAUSE = 1.0  # seconds between the batches of a refusal flood's Events
-EVENT_RETRY_PAUSE = 5.0  # seconds before Events whose post failed are posted again
 
 
 class Reconciler:
@@ -49,14 +45,13 @@ class Reconciler:
         self,
         index: ClusterIndex,
         api: KubeApi,
+        events: EventPoster | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        later: Callable[[Key, float], None] | None = None,
     ) -> None:
         self._index = index
         self._api = api
-        self._ledger = EventLedger()
+        self._events = events or EventPoster(api, index, clock)
         self._clock = clock
-        self._later = later  # reconcile a key again after a delay: Events still to post
         self._refusals_by_gateway: dict[Key, Mapping[str, int]] = {}
         self._listener_sets_known_served = False
         # (kind, namespace, name) -> what this reconciler last applied there (with its
@@ -121,11 +116,9 @@ class Reconciler:
         if listener_sets and verdict.ready:
             verdict = await self._converge_listener_sets(desired) or verdict
         await self._write_status(entry, verdict, desired)
-        # Last, and a batch at a time: one tenant's thousands of refused routes must not hold
-        # back the Gateway every tenant shares.
-        pause = await self._post_events(desired)
-        if pause is not None and self._later is not None:
-            self._later(key, pause)
+        # Posted apart, a batch at a time: one tenant's thousands of refused routes must not
+        # hold back the Gateway every tenant shares.
+        self._events.offer(desired.key, desired.refusals)
         return result
 
     async def _listener_sets_served(self) -> bool:
@@ -218,42 +211,8 @@ class Reconciler:
             self._written_statuses.pop(key, None)
             raise
 
-    async def _post_events(self, desired: DesiredGateway) -> float | None:
-        """Post the Events of up to EVENTS_PER_RECONCILE unreported refusals; how long to
-        wait before the next batch when some are left (not posted yet, or a post failed)."""
-        batch, left = self._ledger.next_batch(desired.key, desired.refusals, EVENTS_PER_RECONCILE)
-        failed = False
-        now = self._clock()
-        for refusal in batch:
-            route = self._index.route((refusal.kind, refusal.namespace, refusal.name))
-            try:
-                await asyncio.to_thread(
-                    self._api.create_event, refusal_event(refusal, route, desired.key, now)
-                )
-            except Exception as error:
-                if not _already_exists(error):
-                    # Events are not worth failing the reconcile for; this one stays
-                    # unreported, so a later reconcile posts it (or gives it up).
-                    last = self._ledger.post_failed(desired.key, refusal)
-                    log.warning(
-                        "could not post an Event for %s: %s%s",
-                        refusal,
-                        failure(error),
-                        "; given up until its report would expire" if last else "",
-                    )
-                    failed = True
-                    continue
-                # Its name is derived from the refusal: this controller before a restart, or
-                # another replica, posted it. Its count and lastTimestamp are left alone: the
-                # refusal did not happen again, it is the same one seen anew, and a restart
-                # with nothing changed should write nothing.
-            self._ledger.reported(desired.key, refusal)
-        if failed:
-            return EVENT_RETRY_PAUSE
-        return EVENT_BATCH_PAUSE if left else None
-
     def _forget(self, key: Key) -> None:
-        self._ledger.forget(f"{key[0]}/{key[1]}")
+        self._events.ledger.forget(f"{key[0]}/{key[1]}")
         self._refusals_by_gateway.pop(key, None)
         self._applied.pop((GATEWAY_KIND, *key), None)
         self._written_statuses.pop(key, None)
@@ -266,10 +225,6 @@ class Reconciler:
             for reason, count in counts.items():
                 totals[reason] = totals.get(reason, 0) + count
         return totals
-
-
-def _already_exists(error: Exception) -> bool:
-    return isinstance(error, ApiException) and error.status == 409
 
 
 def _api_message(error: ApiException) -> str:

@@ -1,5 +1,6 @@
 """Which refusals have their Warning Event posted, so that each is posted once, not once per
-reconcile (the Events themselves: `refusal_events.py`).
+reconcile (the Events themselves: `refusal_events.py`), and which are posted next: a batch of
+one Gateway at a time, the Gateways in turn, each Gateway's namespaces in turn.
 
 The ledger lives in memory, so a restarted controller would post every refusal again; the
 Event's name is therefore derived from what it reports, and the API server's AlreadyExists
@@ -23,6 +24,9 @@ from wrapped_gateway.listeners.refusals import Chunk, Refusals
 # client-go's event recorder gives up after 12: a namespace where Events can never be created
 # (a quota, a policy) must not have its refusals posted again every few seconds for good.
 MAX_POST_ATTEMPTS = 12
+# Seconds before a Gateway whose post failed has its turn again (a failure is likely to last
+# a while: an API server refusing, a namespace's quota).
+RETRY_PAUSE = 5.0
 # What is remembered of refusals no longer current is dropped once a Gateway's reports and
 # failed posts are more than twice its current refusals and this many (see `_prune`).
 PRUNE_SLACK = 64
@@ -45,6 +49,7 @@ class _Book:
     backlog: deque[Refusal] = field(default_factory=deque)
     backlog_of: tuple[Chunk, ...] = ()
     backlog_until: float = 0.0
+    retry_at: float = 0.0  # a post failed: no turn before this
 
 
 class EventLedger:
@@ -60,13 +65,49 @@ class EventLedger:
     """
 
     def __init__(
-        self, ttl: float = 3600, recheck: float = 60, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float = 3600,
+        recheck: float = 60,
+        retry_pause: float = RETRY_PAUSE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
         self._recheck = recheck
+        self._retry_pause = retry_pause
         self._clock = clock
         self._books: dict[str, _Book] = {}
         self._batches = 0
+        # the Gateways that may have Events to post, in the order of their turns (a dict as an
+        # ordered set: a Gateway offered again keeps its place)
+        self._in_line: dict[str, None] = {}
+
+    def offer(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
+        """A reconcile found these refusals on the Gateway: `take` posts what is unreported of
+        them in the Gateway's turn."""
+        self._books.setdefault(gateway_key, _Book()).refusals = refusals
+        self._in_line.setdefault(gateway_key)
+
+    def take(self, size: int) -> tuple[str, list[Refusal]] | None:
+        """The next batch to post, of the next Gateway in turn that has one (it then goes to
+        the back of the line), so that no Gateway's flood holds back another Gateway's Events;
+        None when none has (or each that has is waiting to retry)."""
+        now = self._clock()
+        for gateway_key in list(self._in_line):
+            book = self._books[gateway_key]
+            if now < book.retry_at:
+                continue
+            del self._in_line[gateway_key]
+            batch, left = self.next_batch(gateway_key, book.refusals, size)
+            if left:
+                self._in_line[gateway_key] = None
+            if batch:
+                return gateway_key, batch
+        return None
+
+    def due_in(self) -> float | None:
+        """Seconds until a Gateway waiting to retry has its turn; None when none waits."""
+        waits = [self._books[key].retry_at for key in self._in_line]
+        return max(0.0, min(waits) - self._clock()) if waits else None
 
     def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
         """The refusals with no Event yet, taken in turn from each namespace (each namespace's
@@ -130,6 +171,8 @@ class EventLedger:
         book.failed_posts[refusal] = book.failed_posts.get(refusal, 0) + 1
         if book.failed_posts[refusal] < MAX_POST_ATTEMPTS:
             book.backlog.append(refusal)  # after the others: its namespace had its turn
+            book.retry_at = self._clock() + self._retry_pause
+            self._in_line.setdefault(gateway_key)
             _prune(book)
             return False
         self.reported(gateway_key, refusal)
@@ -138,6 +181,7 @@ class EventLedger:
     def forget(self, gateway_key: str) -> None:
         """The Gateway is gone: nothing of its refusals is kept."""
         self._books.pop(gateway_key, None)
+        self._in_line.pop(gateway_key, None)
 
 
 def _chunks_of(refusals: Sequence[Refusal]) -> tuple[Chunk, ...]:

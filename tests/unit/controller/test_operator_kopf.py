@@ -7,8 +7,8 @@ import pytest
 from kubernetes import client
 
 from wrapped_gateway.controller import kopf_config, operator
-from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.routes import RouteKind
+from wrapped_gateway.run_options import add_run_arguments, settings_from
 
 
 def _registry(monkeypatch: pytest.MonkeyPatch) -> kopf.OperatorRegistry:

@@ -9,8 +9,8 @@ from kubernetes import client
 from pytest_mock import MockerFixture
 
 from wrapped_gateway.controller import operator
-from wrapped_gateway.controller.settings import add_run_arguments, settings_from
 from wrapped_gateway.routes import RouteKind
+from wrapped_gateway.run_options import add_run_arguments, settings_from
 
 Listed = list[tuple[str, str | None, bool]]  # plural, continue token, metadata only
 

@@ -6,6 +6,7 @@ import pytest
 
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import RecordingApi
+from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.listeners.existing import LiveGateway, LiveListenerSet, WrappedEntry
@@ -40,10 +41,19 @@ class Controller:
         self.index = ClusterIndex()
         self.index.upsert_wrapped(WrappedEntry.from_object(wrapped_obj(spec=SPEC, uid="uid-1")))
         self.api = ListenerSetApi(served)
-        self.reconciler = Reconciler(self.index, self.api)  # type: ignore[arg-type]
+        self.events = EventPoster(self.api, self.index)  # type: ignore[arg-type]
+        self.reconciler = Reconciler(self.index, self.api, self.events)  # type: ignore[arg-type]
 
     def reconcile(self) -> str:
-        return asyncio.run(self.reconciler.reconcile(KEY))
+        """A reconcile, and the Events it offered posted."""
+
+        async def reconcile_and_post() -> str:
+            result = await self.reconciler.reconcile(KEY)
+            while (taken := self.events.ledger.take(EVENTS_PER_BATCH)) is not None:
+                await self.events.post(*taken)
+            return result
+
+        return asyncio.run(reconcile_and_post())
 
     def watch(self) -> None:
         """What the watches bring after the applies."""

@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from wrapped_gateway.controller.settings import add_run_arguments, settings_from
+from wrapped_gateway.run_options import add_run_arguments, settings_from
 
 
 def parse(*argv: str) -> argparse.Namespace:
