@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from kubernetes.client import ApiException
 
+from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import KubeApi, failure
 from wrapped_gateway.listeners import Refusal
@@ -74,6 +75,7 @@ class EventPoster:
                     # This one stays unreported and is posted again after a pause (or, after
                     # many failures, given up until its report would expire).
                     last = self.ledger.post_failed(gateway_key, refusal)
+                    metrics.REFUSAL_EVENTS.labels(result="given-up" if last else "failed").inc()
                     given_up = "; given up until its report would expire" if last else ""
                     log.warning(
                         "could not post an Event for %s: %s%s", refusal, failure(error), given_up
@@ -83,4 +85,7 @@ class EventPoster:
                 # before a restart, or another replica, posted it. Its count and lastTimestamp
                 # are left alone: the refusal did not happen again, it is the same one seen
                 # anew, and a restart with nothing changed should write nothing.
+                metrics.REFUSAL_EVENTS.labels(result="exists").inc()
+            else:
+                metrics.REFUSAL_EVENTS.labels(result="posted").inc()
             self.ledger.reported(gateway_key, refusal)

@@ -22,6 +22,11 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 APPLIES = Counter("wrapped_gateway_applies_total", "Server-side applies of generated Gateways.")
+REFUSAL_EVENTS = Counter(
+    "wrapped_gateway_refusal_events_total",
+    "Posts of refused routes' Events by result: posted, exists (posted before), failed, given-up.",
+    ["result"],
+)
 
 
 @dataclass(frozen=True, slots=True)

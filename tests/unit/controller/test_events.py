@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client import ApiException
+from prometheus_client import REGISTRY
 
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import KEY, RecordingApi
@@ -66,6 +67,12 @@ class Controller:
         self.index.upsert_route(
             route(name=name, namespace=namespace, hostnames=["10.0.0.1"], **fields)
         )
+
+
+def counted(result: str) -> float:
+    """wrapped_gateway_refusal_events_total of `result` so far."""
+    labels = {"result": result}
+    return REGISTRY.get_sample_value("wrapped_gateway_refusal_events_total", labels) or 0.0
 
 
 def reported(api: RecordingApi) -> list[tuple[str, str]]:
@@ -178,6 +185,7 @@ def test_events_that_can_never_be_posted_are_given_up() -> None:
     controller = Controller(api)
     controller.refused("bad", namespace="quota")
     controller.refused("other-bad", namespace="team")
+    given_up = counted("given-up")
     controller.reconcile()
     controller.post()
     assert reported(api) == [("team", "other-bad")]
@@ -185,6 +193,7 @@ def test_events_that_can_never_be_posted_are_given_up() -> None:
         controller.clock.now += RETRY_PAUSE
         controller.post()
     assert api.refused_posts == MAX_POST_ATTEMPTS
+    assert counted("given-up") - given_up == 1
     assert controller.events.ledger.due_in() is None, "nothing left to retry"
     controller.reconcile()  # a change elsewhere on the Gateway
     controller.post()
@@ -217,9 +226,11 @@ def test_a_restarted_controller_posts_no_refusal_event_twice() -> None:
     restarted.index = controller.index
     restarted.events._index = controller.index
     restarted.reconciler = Reconciler(restarted.index, api, restarted.events)  # type: ignore[arg-type]
+    exists = counted("exists")
     restarted.reconcile()
     restarted.post()
     assert (len(api.events), api.posts) == (2, 4)  # both refused as AlreadyExists
+    assert counted("exists") - exists == 2
     restarted.reconcile()
     restarted.post()
     assert api.posts == 4  # and then known as posted
