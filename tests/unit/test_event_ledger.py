@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.builders import refusal
 from wrapped_gateway.listeners import Refusal, Refusals
-from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, EventLedger
+from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, RETRY_PAUSE, EventLedger
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -32,6 +32,7 @@ class FakeClock:
 def test_a_refusal_is_reported_again_once_its_report_expired() -> None:
     clock = FakeClock()
     ledger = EventLedger(ttl=100, recheck=10, clock=clock)
+    ledger.offer("infra/gw", [refusal()])
     ledger.reported("infra/gw", refusal())
     clock.now = 50
     assert ledger.unreported("infra/gw", [refusal()]) == []
@@ -66,6 +67,7 @@ def test_a_settled_chunk_is_looked_up_again_after_the_recheck() -> None:
     clock = FakeClock()
     ledger = EventLedger(ttl=50, recheck=10, clock=clock)
     flood = Refusals((tuple(refusal(f"m{i}") for i in range(10)),))
+    ledger.offer("infra/gw", flood)
     for r in flood:
         ledger.reported("infra/gw", r)
     assert ledger.unreported("infra/gw", flood) == []
@@ -139,6 +141,7 @@ def test_a_flood_of_one_namespace_does_not_hold_back_the_events_of_another() -> 
 
 def test_a_forgotten_gateway_is_looked_up_again() -> None:
     ledger = EventLedger()
+    ledger.offer("infra/gw", [refusal()])
     ledger.reported("infra/gw", refusal())
     assert ledger.unreported("infra/gw", [refusal()]) == []
     ledger.forget("infra/gw")
@@ -200,13 +203,68 @@ def test_draining_a_flood_costs_each_batch_what_it_posts(monkeypatch: pytest.Mon
     assert looked_up <= 2 * len(batch)
 
 
-def test_a_refusal_whose_post_failed_comes_after_the_others() -> None:
+def test_a_refusal_whose_post_was_refused_waits_alone_then_comes_after_the_others() -> None:
+    clock = FakeClock()
+    ledger = EventLedger(clock=clock)
+    refused = Refusals(((refusal("a"), refusal("b"), refusal("c"), refusal("d")),))
+    ledger.offer("infra/gw", refused)
+    assert ledger.take(1) == ("infra/gw", [refusal("a")])
+    ledger.post_failed("infra/gw", refusal("a"))
+    # the others are not held back by its wait
+    assert ledger.take(2) == ("infra/gw", [refusal("b"), refusal("c")])
+    assert ledger.take(5) == ("infra/gw", [refusal("d")])
+    assert ledger.take(5) is None
+    assert ledger.due_in() == RETRY_PAUSE
+    clock.now = RETRY_PAUSE
+    assert ledger.take(5) == ("infra/gw", [refusal("a")])
+    ledger.post_failed("infra/gw", refusal("a"))  # refused again: it waits twice as long
+    assert ledger.due_in() == 2 * RETRY_PAUSE
+
+
+def test_refusals_put_back_come_first_and_are_not_charged() -> None:
     ledger = EventLedger()
     refused = Refusals(((refusal("a"), refusal("b"), refusal("c")),))
-    batch, left = ledger.next_batch("infra/gw", refused, 1)
-    assert (batch, left) == ([refusal("a")], 2)
-    ledger.post_failed("infra/gw", refusal("a"))
-    assert ledger.next_batch("infra/gw", refused, 5) == (
-        [refusal("b"), refusal("c"), refusal("a")],
-        0,
-    )
+    ledger.offer("infra/gw", refused)
+    gateway, batch = ledger.take(3) or ("", [])
+    ledger.reported(gateway, batch[0])
+    ledger.put_back(gateway, batch[1:])  # the API server could not take them just then
+    assert ledger.take(5) == ("infra/gw", [refusal("b"), refusal("c")])
+    assert ledger.due_in() is None
+
+
+def test_a_gateway_forgotten_while_its_batch_is_posted_stays_forgotten() -> None:
+    ledger = EventLedger()
+    ledger.offer("infra/gw", [refusal("a"), refusal("b")])
+    gateway, batch = ledger.take(2) or ("", [])
+    ledger.forget(gateway)  # a reconcile of its deletion, while the posts are in flight
+    ledger.reported(gateway, batch[0])
+    ledger.post_failed(gateway, batch[1])
+    ledger.put_back(gateway, batch[1:])
+    assert ledger.take(5) is None
+    assert ledger.due_in() is None
+    assert ledger.unreported(gateway, batch) == batch  # nothing of it was kept
+
+
+def test_a_standby_keeps_what_was_reported_but_nothing_in_line() -> None:
+    ledger = EventLedger()
+    ledger.offer("infra/gone", [refusal("a")])
+    ledger.offer("infra/gw", [refusal("b"), refusal("c")])
+    assert ledger.take(1) == ("infra/gone", [refusal("a")])
+    ledger.reported("infra/gone", refusal("a"))
+    ledger.stand_by()
+    assert ledger.take(5) is None, "a Gateway may be gone by the time it leads again"
+    ledger.offer("infra/gone", [refusal("a")])
+    assert ledger.take(5) is None  # reported before it stood by
+
+
+def test_reports_of_refusals_fixed_since_are_dropped_when_the_gateway_is_offered_again() -> None:
+    """A flood posted, then fixed: what is remembered follows the current refusals."""
+    ledger = EventLedger()
+    flood = [refusal(f"m{i}") for i in range(1000)]
+    ledger.offer("infra/gw", flood)
+    while (taken := ledger.take(100)) is not None:
+        for r in taken[1]:
+            ledger.reported(*taken[:1], r)
+    ledger.offer("infra/gw", [])
+    ledger.offer("infra/gw", flood[:1])
+    assert ledger.take(5) == ("infra/gw", flood[:1])  # forgotten with the others

@@ -108,7 +108,7 @@ def oracle_fair_first(flat: list[Refusal], limit: int) -> list[Refusal]:
         st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 130)), max_size=150),
         max_size=8,
     ),
-    limit=st.sampled_from([1, 7, 100]),
+    limit=st.sampled_from([0, 1, 7, 100]),
 )
 def test_fair_first_takes_each_namespace_in_turn_however_the_refusals_were_added(
     steps: list[list[tuple[int, int]]], limit: int

@@ -20,12 +20,14 @@ from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import KubeApi, failure
 from wrapped_gateway.listeners import Refusal
-from wrapped_gateway.listeners.event_ledger import EventLedger
+from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, EventLedger
 from wrapped_gateway.listeners.refusal_events import refusal_event
 
 log = logging.getLogger(__name__)
 EVENTS_PER_BATCH = 25
 BATCH_PAUSE = 0.25  # seconds between batches, whoever's: 100 Events a second at the most
+MAX_BACKOFF = 60.0  # seconds between batches at most (from 1, doubling) while the API server
+# cannot take them
 
 
 class EventPoster:
@@ -40,6 +42,8 @@ class EventPoster:
         self._clock = clock
         self.ledger = EventLedger()
         self._offered = asyncio.Event()
+        self._backoff = 0.0  # the pause after a batch the API server could not take
+        self._refusing: set[str] = set()  # namespaces that refused an Event since the last post
 
     def offer(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
         """The refusals a reconcile of the Gateway found; those unreported are posted in turn."""
@@ -51,6 +55,8 @@ class EventPoster:
         while True:
             self._offered.clear()  # before `take`: an offer from now on wakes the wait below
             posting = may_post()
+            if not posting:
+                self.ledger.stand_by()
             taken = self.ledger.take(EVENTS_PER_BATCH) if posting else None
             if taken is None:
                 # A standby waits for offers (a replica makes them once it leads); it must not
@@ -59,27 +65,28 @@ class EventPoster:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._offered.wait(), retry_in)
                 continue
-            await self.post(*taken)
-            await asyncio.sleep(BATCH_PAUSE)
+            await asyncio.sleep(await self.post(*taken))
 
-    async def post(self, gateway_key: str, batch: Sequence[Refusal]) -> None:
-        """Post the Events of `batch`, refusals of the Gateway `gateway_key`."""
+    async def post(self, gateway_key: str, batch: Sequence[Refusal]) -> float:
+        """Post the Events of `batch`, refusals of the Gateway `gateway_key`; how long to wait
+        before the next batch (longer, and growing, while the API server cannot take them)."""
         now = self._clock()
-        for refusal in batch:
+        for n, refusal in enumerate(batch):
+            if self._index.terminating(refusal.namespace):
+                # It goes, and its routes with it; the API server takes no Event there.
+                self.ledger.reported(gateway_key, refusal)
+                continue
             route = self._index.route((refusal.kind, refusal.namespace, refusal.name))
             try:
                 event = refusal_event(refusal, route, gateway_key, now)
                 await asyncio.to_thread(self._api.create_event, event)
             except Exception as error:
+                if _unavailable(error):
+                    # Not this Event's fault: none is charged, the batch waits for the server.
+                    self.ledger.put_back(gateway_key, batch[n:])
+                    return self._server_unavailable(error)
                 if not (isinstance(error, ApiException) and error.status == 409):
-                    # This one stays unreported and is posted again after a pause (or, after
-                    # many failures, given up until its report would expire).
-                    last = self.ledger.post_failed(gateway_key, refusal)
-                    metrics.REFUSAL_EVENTS.labels(result="given-up" if last else "failed").inc()
-                    given_up = "; given up until its report would expire" if last else ""
-                    log.warning(
-                        "could not post an Event for %s: %s%s", refusal, failure(error), given_up
-                    )
+                    self._refused(gateway_key, refusal, error)
                     continue
                 # 409 AlreadyExists: its name is derived from the refusal, so this controller
                 # before a restart, or another replica, posted it. Its count and lastTimestamp
@@ -88,4 +95,39 @@ class EventPoster:
                 metrics.REFUSAL_EVENTS.labels(result="exists").inc()
             else:
                 metrics.REFUSAL_EVENTS.labels(result="posted").inc()
+                self._refusing.discard(refusal.namespace)
             self.ledger.reported(gateway_key, refusal)
+        self._backoff = 0.0
+        return BATCH_PAUSE
+
+    def _refused(self, gateway_key: str, refusal: Refusal, error: Exception) -> None:
+        """The API server refused this Event (a quota, a policy of its namespace)."""
+        last = self.ledger.post_failed(gateway_key, refusal)
+        metrics.REFUSAL_EVENTS.labels(result="given-up" if last else "failed").inc()
+        if refusal.namespace not in self._refusing:  # once per namespace, not per Event
+            self._refusing.add(refusal.namespace)
+            log.warning(
+                "namespace %s refuses Events (%s, for %s); each is posted again after a "
+                "growing pause, and given up after %d attempts until its report would expire",
+                refusal.namespace,
+                failure(error),
+                refusal,
+                MAX_POST_ATTEMPTS,
+            )
+
+    def _server_unavailable(self, error: Exception) -> float:
+        if not self._backoff:
+            log.warning("could not post Events (%s); pausing them", failure(error))
+        metrics.REFUSAL_EVENTS.labels(result="failed").inc()
+        self._backoff = min(MAX_BACKOFF, 2 * self._backoff or 1.0)
+        return self._backoff
+
+
+def _unavailable(error: Exception) -> bool:
+    """An API server that could not be reached, was overloaded (429) or failed (5xx): it would
+    refuse any Event just then, not this one."""
+    return (
+        not isinstance(error, ApiException)
+        or (error.status or 0) in (0, 429)
+        or (error.status or 0) >= 500
+    )

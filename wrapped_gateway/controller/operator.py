@@ -265,8 +265,12 @@ class Controller:
     async def work(self) -> None:
         while True:
             key = await self.queue.get()
+            retry_in = None
             try:
-                retry_in = await self._reconcile(key) if self.acting else None
+                if self.acting:
+                    retry_in = await self._reconcile(key)
+                else:
+                    self.reconciler.stand_by(key)
             finally:
                 self.queue.done(key)
             if retry_in is not None:  # after `done`, or the key's rest would replace the delay

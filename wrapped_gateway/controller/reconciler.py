@@ -116,9 +116,6 @@ class Reconciler:
         if listener_sets and verdict.ready:
             verdict = await self._converge_listener_sets(desired) or verdict
         await self._write_status(entry, verdict, desired)
-        # Posted apart, a batch at a time: one tenant's thousands of refused routes must not
-        # hold back the Gateway every tenant shares.
-        self._events.offer(desired.key, desired.refusals)
         return result
 
     async def _listener_sets_served(self) -> bool:
@@ -200,6 +197,10 @@ class Reconciler:
         self, entry: WrappedEntry, verdict: Verdict, desired: DesiredGateway | None
     ) -> None:
         key = (entry.namespace, entry.name)
+        # The refusals the status reports are those whose Events are posted (none without a
+        # desired Gateway): apart, a batch at a time, so that one tenant's thousands of refused
+        # routes do not hold back the Gateway every tenant shares.
+        self._events.offer(f"{entry.namespace}/{entry.name}", desired.refusals if desired else ())
         previous = self._written_statuses.get(key, entry.status)
         status = status_for(entry.generation, verdict, desired, previous, self._clock())
         if status == previous:
@@ -210,6 +211,12 @@ class Reconciler:
         except BaseException:
             self._written_statuses.pop(key, None)
             raise
+
+    def stand_by(self, key: Key) -> None:
+        """What a standby does instead of a reconcile: nothing but forget a WrappedGateway that
+        is gone, which, leading later, it would never reconcile."""
+        if self._index.wrapped(key) is None:
+            self._forget(key)
 
     def _forget(self, key: Key) -> None:
         self._events.ledger.forget(f"{key[0]}/{key[1]}")

@@ -11,6 +11,8 @@ by a size shared by all of them: past a shared bound, one tenant's flood would p
 Gateways' reports out, and their refusals would be posted again and again.
 """
 
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -24,12 +26,15 @@ from wrapped_gateway.listeners.refusals import Chunk, Refusals
 # client-go's event recorder gives up after 12: a namespace where Events can never be created
 # (a quota, a policy) must not have its refusals posted again every few seconds for good.
 MAX_POST_ATTEMPTS = 12
-# Seconds before a Gateway whose post failed has its turn again (a failure is likely to last
-# a while: an API server refusing, a namespace's quota).
+# Seconds before a refusal whose post was refused is posted again, doubled at each refusal up
+# to MAX_RETRY_PAUSE: a quota or a policy is likely to last a while. Only that refusal waits,
+# never its Gateway: one tenant's failing namespace must not slow another tenant's Events.
 RETRY_PAUSE = 5.0
+MAX_RETRY_PAUSE = 60.0
 # What is remembered of refusals no longer current is dropped once a Gateway's reports and
 # failed posts are more than twice its current refusals and this many (see `_prune`).
 PRUNE_SLACK = 64
+_SEQUENCE = itertools.count()  # ties of the retry heaps, so that refusals are never compared
 
 
 @dataclass
@@ -49,7 +54,10 @@ class _Book:
     backlog: deque[Refusal] = field(default_factory=deque)
     backlog_of: tuple[Chunk, ...] = ()
     backlog_until: float = 0.0
-    retry_at: float = 0.0  # a post failed: no turn before this
+    # refusals whose post was refused -> when to post them again; and the same as a heap of
+    # (when, n, refusal), so that the due ones come out in order (stale entries skipped)
+    retry_due: dict[Refusal, float] = field(default_factory=dict)
+    retry_heap: list[tuple[float, int, Refusal]] = field(default_factory=list)
 
 
 class EventLedger:
@@ -84,30 +92,48 @@ class EventLedger:
     def offer(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
         """A reconcile found these refusals on the Gateway: `take` posts what is unreported of
         them in the Gateway's turn."""
-        self._books.setdefault(gateway_key, _Book()).refusals = refusals
+        book = self._books.setdefault(gateway_key, _Book())
+        book.refusals = refusals
         self._in_line.setdefault(gateway_key)
+        _prune(book)
 
     def take(self, size: int) -> tuple[str, list[Refusal]] | None:
         """The next batch to post, of the next Gateway in turn that has one (it then goes to
         the back of the line), so that no Gateway's flood holds back another Gateway's Events;
         None when none has (or each that has is waiting to retry)."""
-        now = self._clock()
         for gateway_key in list(self._in_line):
             book = self._books[gateway_key]
-            if now < book.retry_at:
-                continue
             del self._in_line[gateway_key]
             batch, left = self.next_batch(gateway_key, book.refusals, size)
-            if left:
+            if left or book.retry_due:
                 self._in_line[gateway_key] = None
             if batch:
                 return gateway_key, batch
         return None
 
     def due_in(self) -> float | None:
-        """Seconds until a Gateway waiting to retry has its turn; None when none waits."""
-        waits = [self._books[key].retry_at for key in self._in_line]
-        return max(0.0, min(waits) - self._clock()) if waits else None
+        """Seconds until a refusal waiting to be posted again is due; None when none waits."""
+        dues = [due for key in self._in_line if (due := _next_retry(self._books[key]))]
+        return max(0.0, min(dues) - self._clock()) if dues else None
+
+    def put_back(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
+        """Refusals handed out that were not posted (the API server could not take them just
+        then): the first of the Gateway's next batch, nothing counted against them."""
+        book = self._books.get(gateway_key)
+        if book is not None:
+            book.backlog.extendleft(reversed(refusals))
+            self._in_line.setdefault(gateway_key)
+
+    def stand_by(self) -> None:
+        """This replica no longer posts: nothing is left in line, so that, leading again, it
+        posts only what its reconciles then offer (a Gateway may be gone by then). What was
+        reported is kept."""
+        self._in_line.clear()
+        for book in self._books.values():
+            book.backlog.clear()
+            book.backlog_until = 0.0
+            book.retry_due.clear()
+            book.retry_heap.clear()
 
     def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
         """The refusals with no Event yet, taken in turn from each namespace (each namespace's
@@ -148,8 +174,15 @@ class EventLedger:
         chunks = _chunks_of(refusals)
         now = self._clock()
         if not (now < book.backlog_until and _same(chunks, book.backlog_of)):
-            book.backlog = deque(self.unreported(gateway_key, refusals))
+            unreported = self.unreported(gateway_key, refusals)
+            current = set(unreported)
+            _keep_retries(book, {r: due for r, due in book.retry_due.items() if r in current})
+            book.backlog = deque(r for r in unreported if r not in book.retry_due)
             book.backlog_of, book.backlog_until = chunks, now + self._recheck
+        while (due := _next_retry(book)) is not None and due <= now:
+            refusal = heapq.heappop(book.retry_heap)[2]
+            del book.retry_due[refusal]
+            book.backlog.append(refusal)  # after the others: its namespace had its turn
         batch = [book.backlog.popleft() for _ in range(min(size, len(book.backlog)))]
         self._batches += 1
         for refusal in batch:
@@ -157,26 +190,32 @@ class EventLedger:
         return batch, len(book.backlog)
 
     def reported(self, gateway_key: str, refusal: Refusal) -> None:
-        """Its Event is posted: a refusal whose post failed stays unreported, so the next
-        reconcile posts it."""
-        book = self._books.setdefault(gateway_key, _Book())
+        """Its Event is posted (nothing is kept of a Gateway forgotten meanwhile)."""
+        book = self._books.get(gateway_key)
+        if book is None:
+            return
         book.failed_posts.pop(refusal, None)
+        book.retry_due.pop(refusal, None)  # its heap entry is stale now
         book.reported_until[refusal] = self._clock() + self._ttl
         _prune(book)
 
     def post_failed(self, gateway_key: str, refusal: Refusal) -> bool:
-        """Its Event could not be posted; whether that was its last attempt (it then counts as
+        """The API server refused its Event (a quota, a policy): it is posted again after a
+        pause that doubles each time; whether that was its last attempt (it then counts as
         reported, and is posted again once that report would have expired)."""
-        book = self._books.setdefault(gateway_key, _Book())
-        book.failed_posts[refusal] = book.failed_posts.get(refusal, 0) + 1
-        if book.failed_posts[refusal] < MAX_POST_ATTEMPTS:
-            book.backlog.append(refusal)  # after the others: its namespace had its turn
-            book.retry_at = self._clock() + self._retry_pause
-            self._in_line.setdefault(gateway_key)
-            _prune(book)
+        book = self._books.get(gateway_key)
+        if book is None:
             return False
-        self.reported(gateway_key, refusal)
-        return True
+        attempts = book.failed_posts[refusal] = book.failed_posts.get(refusal, 0) + 1
+        if attempts >= MAX_POST_ATTEMPTS:
+            self.reported(gateway_key, refusal)
+            return True
+        due = self._clock() + min(MAX_RETRY_PAUSE, self._retry_pause * 2.0 ** (attempts - 1))
+        book.retry_due[refusal] = due
+        heapq.heappush(book.retry_heap, (due, next(_SEQUENCE), refusal))
+        self._in_line.setdefault(gateway_key)
+        _prune(book)
+        return False
 
     def forget(self, gateway_key: str) -> None:
         """The Gateway is gone: nothing of its refusals is kept."""
@@ -193,11 +232,27 @@ def _same(chunks: tuple[Chunk, ...], others: tuple[Chunk, ...]) -> bool:
     return len(chunks) == len(others) and all(a is b for a, b in zip(chunks, others, strict=True))
 
 
+def _next_retry(book: _Book) -> float | None:
+    """When the first refusal waiting to be posted again is due (stale heap entries dropped)."""
+    heap = book.retry_heap
+    while heap and book.retry_due.get(heap[0][2]) != heap[0][0]:
+        heapq.heappop(heap)
+    return heap[0][0] if heap else None
+
+
+def _keep_retries(book: _Book, retry_due: dict[Refusal, float]) -> None:
+    book.retry_due = retry_due
+    book.retry_heap = [(due, next(_SEQUENCE), r) for r, due in retry_due.items()]
+    heapq.heapify(book.retry_heap)
+
+
 def _prune(book: _Book) -> None:
     """Drop what is remembered of refusals no longer current, once it is more than twice them
     (and PRUNE_SLACK): a pass over them costs no more than the reports and failures since."""
-    if len(book.reported_until) + len(book.failed_posts) <= 2 * len(book.refusals) + PRUNE_SLACK:
+    remembered = len(book.reported_until) + len(book.failed_posts) + len(book.retry_due)
+    if remembered <= 2 * len(book.refusals) + PRUNE_SLACK:
         return
     current = set(book.refusals)
     book.reported_until = {r: t for r, t in book.reported_until.items() if r in current}
     book.failed_posts = {r: n for r, n in book.failed_posts.items() if r in current}
+    _keep_retries(book, {r: due for r, due in book.retry_due.items() if r in current})

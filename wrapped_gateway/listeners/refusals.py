@@ -79,10 +79,12 @@ class Refusals(Sequence[Refusal]):
         they are chosen in turn from each namespace (its oldest first), the namespaces in the
         order of their oldest refusal, so that one tenant's flood of refused routes cannot
         hide every other tenant's. Costs what it gives, not what there is."""
-        limit = min(limit, FAIR_FIRST)
+        limit = max(0, min(limit, FAIR_FIRST))
         if self._length <= limit:
             return tuple(self)
         chosen: list[tuple[int, Refusal]] = []
+        if not limit:
+            return ()
         for round_ in range(limit):
             for held in self._heads.values():
                 if round_ < len(held):

@@ -10,10 +10,10 @@ from prometheus_client import REGISTRY
 
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import KEY, RecordingApi
-from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
+from wrapped_gateway.controller.events import BATCH_PAUSE, EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
-from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, RETRY_PAUSE, EventLedger
+from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, MAX_RETRY_PAUSE, EventLedger
 from wrapped_gateway.listeners.existing import WrappedEntry
 
 ALL_NAMESPACES = {"routes": {"namespaces": {"from": "All"}}}
@@ -139,27 +139,37 @@ class EventsFailingOnce(RecordingApi):
 
 @pytest.mark.parametrize(
     "failure",
-    [ApiException(status=500, reason="Internal Server Error"), ConnectionError("refused")],
-    ids=["api-error", "unreachable"],
+    [
+        ApiException(status=503, reason="Service Unavailable"),
+        ApiException(status=429, reason="Too Many Requests"),
+        ConnectionError("refused"),
+    ],
+    ids=["unavailable", "throttled", "unreachable"],
 )
-def test_an_event_whose_post_failed_is_posted_again_after_a_pause_without_a_change(
+def test_events_the_api_server_could_not_take_are_put_back_and_nothing_is_charged(
     failure: Exception,
 ) -> None:
+    """An outage must not count against the refusals' attempts (12, then given up for an
+    hour): the batch waits for the server, the pause doubling, and goes out as it was."""
     controller = Controller(EventsFailingOnce(failure))
     controller.refused("bad")
+    controller.refused("bad2")
     assert controller.reconcile() == "no-listeners"  # the failure fails nothing else
-    controller.post()
-    assert controller.api.events == []
-    assert controller.events.ledger.due_in() == RETRY_PAUSE
-    controller.post()
-    assert controller.api.events == [], "not before the pause"
-    controller.clock.now += RETRY_PAUSE
-    controller.post()  # no reconcile in between
-    assert reported(controller.api) == [("infra", "bad")]
+
+    async def posting() -> list[float]:
+        pauses = []
+        while (taken := controller.events.ledger.take(EVENTS_PER_BATCH)) is not None:
+            pauses.append(await controller.events.post(*taken))
+        return pauses
+
+    pauses = asyncio.run(posting())
+    assert pauses[0] > BATCH_PAUSE  # the server could not take it: a longer pause
+    assert pauses[-1] == BATCH_PAUSE  # and back to the usual once a batch went out
+    assert reported(controller.api) == [("infra", "bad"), ("infra", "bad2")]
+    assert controller.events.ledger.due_in() is None
     controller.reconcile()
     controller.post()
-    assert len(controller.api.events) == 1
-    assert controller.events.ledger.due_in() is None
+    assert len(controller.api.events) == 2
 
 
 class EventsRefusedIn(RecordingApi):
@@ -189,8 +199,8 @@ def test_events_that_can_never_be_posted_are_given_up() -> None:
     controller.reconcile()
     controller.post()
     assert reported(api) == [("team", "other-bad")]
-    for _ in range(100):
-        controller.clock.now += RETRY_PAUSE
+    for _ in range(20):  # 20 minutes: every retry is due, its report (an hour) not expired
+        controller.clock.now += MAX_RETRY_PAUSE
         controller.post()
     assert api.refused_posts == MAX_POST_ATTEMPTS
     assert counted("given-up") - given_up == 1
@@ -198,6 +208,49 @@ def test_events_that_can_never_be_posted_are_given_up() -> None:
     controller.reconcile()  # a change elsewhere on the Gateway
     controller.post()
     assert api.refused_posts == MAX_POST_ATTEMPTS
+
+
+def test_a_namespace_that_refuses_events_does_not_slow_another_namespaces() -> None:
+    """Attack: a tenant makes its namespace refuse every Event (a quota it fills, or deleting
+    it with finalizers on its routes); another tenant's Events on the same Gateway still go
+    out at the usual pace, none waiting for the refused ones' retries."""
+    api = EventsRefusedIn("quota")
+    controller = Controller(api)
+    for n in range(4 * EVENTS_PER_BATCH):
+        controller.index.upsert_route(
+            route(name=f"q{n}", namespace="quota", hostnames=[f"10.0.1.{n}"])
+        )
+        controller.index.upsert_route(
+            route(name=f"t{n}", namespace="team", hostnames=[f"10.0.2.{n}"])
+        )
+    controller.reconcile()
+    batches = controller.post()  # the clock does not move: no retry is due meanwhile
+    assert len(reported(api)) == 4 * EVENTS_PER_BATCH
+    assert {namespace for namespace, _ in reported(api)} == {"team"}
+    assert batches == 8  # as many as with both namespaces taking Events
+    assert controller.events.ledger.due_in() is not None  # the refused ones wait their turn
+
+
+def test_no_event_is_posted_into_a_namespace_being_deleted() -> None:
+    controller = Controller()
+    controller.refused("bad", namespace="leaving")
+    controller.index.upsert_namespace("leaving", {}, terminating=True)
+    controller.reconcile()
+    controller.post()
+    assert controller.api.events == []
+    assert controller.events.ledger.due_in() is None
+
+
+def test_a_wrapped_gateway_deleted_while_standing_by_is_forgotten() -> None:
+    """Its refusals must not be posted once the replica leads again."""
+    controller = Controller()
+    controller.refused("bad")
+    controller.reconcile()  # offered, not posted yet; then leadership is lost
+    controller.index.remove_wrapped(*KEY)
+    controller.reconciler.stand_by(KEY)  # the worker's turn for the deletion
+    assert controller.events.ledger.take(EVENTS_PER_BATCH) is None
+    controller.post()
+    assert controller.api.events == []
 
 
 class EventStore(RecordingApi):

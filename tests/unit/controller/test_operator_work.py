@@ -24,6 +24,10 @@ class ScriptedReconciler:
         self._outcomes: Iterator[str | Exception] = iter(outcomes)
         self.reconciled: list[Key] = []
         self.after_success: Callable[[], None] = lambda: None
+        self.stood_by: list[Key] = []
+
+    def stand_by(self, key: Key) -> None:
+        self.stood_by.append(key)
 
     async def reconcile(self, key: Key) -> str:
         self.reconciled.append(key)
@@ -112,3 +116,4 @@ def test_a_standby_reconciles_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     asyncio.run(scenario())
     assert reconciler.reconciled == []
+    assert reconciler.stood_by == [KEY]
