@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import urllib3
 from kubernetes.client import ApiException
 
 from wrapped_gateway.controller import metrics
@@ -72,9 +73,12 @@ class EventPoster:
         before the next batch (longer, and growing, while the API server cannot take them)."""
         now = self._clock()
         for n, refusal in enumerate(batch):
+            if gateway_key not in self.ledger:
+                break  # forgotten (the WrappedGateway deleted) while its batch was posted
             if self._index.terminating(refusal.namespace):
                 # It goes, and its routes with it; the API server takes no Event there.
                 self.ledger.reported(gateway_key, refusal)
+                self._refusing.discard(refusal.namespace)
                 continue
             route = self._index.route((refusal.kind, refusal.namespace, refusal.name))
             try:
@@ -104,7 +108,9 @@ class EventPoster:
         """The API server refused this Event (a quota, a policy of its namespace)."""
         last = self.ledger.post_failed(gateway_key, refusal)
         metrics.REFUSAL_EVENTS.labels(result="given-up" if last else "failed").inc()
-        if refusal.namespace not in self._refusing:  # once per namespace, not per Event
+        if last:
+            self._refusing.discard(refusal.namespace)  # warned of again if it goes on
+        elif refusal.namespace not in self._refusing:  # once per namespace, not per Event
             self._refusing.add(refusal.namespace)
             log.warning(
                 "namespace %s refuses Events (%s, for %s); each is posted again after a "
@@ -124,10 +130,11 @@ class EventPoster:
 
 
 def _unavailable(error: Exception) -> bool:
-    """An API server that could not be reached, was overloaded (429) or failed (5xx): it would
-    refuse any Event just then, not this one."""
-    return (
-        not isinstance(error, ApiException)
-        or (error.status or 0) in (0, 429)
-        or (error.status or 0) >= 500
-    )
+    """An API server that could not be reached or answered in time, that did not take this
+    controller's credentials (401: a token being rotated), throttled it (429) or failed (5xx):
+    it would take no Event just then. Any other error is this Event's (a refusal, or a bug in
+    making it) and is charged to it."""
+    if isinstance(error, ApiException):
+        status = error.status or 0
+        return status in (0, 401, 429) or status >= 500
+    return isinstance(error, OSError | TimeoutError | urllib3.exceptions.HTTPError)

@@ -81,8 +81,9 @@ class Reconciler:
             await self._delete_listener_sets(f"{key[0]}/{key[1]}", keep=())
             return "deleted"
         if self._index.terminating(key[0]):
-            # Its Gateway goes with the namespace: rewriting it (and the status) for each
-            # route the namespace deletion removes would only be refused or thrown away.
+            # Its Gateway goes with the namespace: rewriting it (and the status, and posting
+            # Events) for each route the deletion removes would be refused or thrown away.
+            self._events.ledger.withdraw(f"{key[0]}/{key[1]}")
             return "terminating"
         if entry.model is None:
             await self._write_status(entry, status.invalid_spec(entry.error), None)
@@ -198,9 +199,12 @@ class Reconciler:
     ) -> None:
         key = (entry.namespace, entry.name)
         # The refusals the status reports are those whose Events are posted (none without a
-        # desired Gateway): apart, a batch at a time, so that one tenant's thousands of refused
-        # routes do not hold back the Gateway every tenant shares.
-        self._events.offer(f"{entry.namespace}/{entry.name}", desired.refusals if desired else ())
+        # desired Gateway, until there is one again): apart, a batch at a time, so that one
+        # tenant's thousands of refused routes do not hold back the Gateway every tenant shares.
+        if desired is None:
+            self._events.ledger.withdraw(f"{entry.namespace}/{entry.name}")
+        else:
+            self._events.offer(desired.key, desired.refusals)
         previous = self._written_statuses.get(key, entry.status)
         status = status_for(entry.generation, verdict, desired, previous, self._clock())
         if status == previous:

@@ -113,16 +113,30 @@ class EventLedger:
 
     def due_in(self) -> float | None:
         """Seconds until a refusal waiting to be posted again is due; None when none waits."""
-        dues = [due for key in self._in_line if (due := _next_retry(self._books[key]))]
+        dues = [d for key in self._in_line if (d := _next_retry(self._books[key])) is not None]
         return max(0.0, min(dues) - self._clock()) if dues else None
 
     def put_back(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
         """Refusals handed out that were not posted (the API server could not take them just
-        then): the first of the Gateway's next batch, nothing counted against them."""
+        then), nothing counted against them: the first of the Gateway's next batch, unless its
+        backlog is drawn anew before (its refusals changed, or `recheck` passed)."""
         book = self._books.get(gateway_key)
         if book is not None:
             book.backlog.extendleft(reversed(refusals))
             self._in_line.setdefault(gateway_key)
+
+    def withdraw(self, gateway_key: str) -> None:
+        """The Gateway reports no refusals for now (its spec is invalid, say): nothing of it is
+        posted until it offers some again. What was reported is kept, for when it does."""
+        self._in_line.pop(gateway_key, None)
+        book = self._books.get(gateway_key)
+        if book is not None:
+            book.backlog.clear()
+            book.backlog_until = 0.0
+
+    def __contains__(self, gateway_key: object) -> bool:
+        """Whether the ledger holds the Gateway (not forgotten)."""
+        return gateway_key in self._books
 
     def stand_by(self) -> None:
         """This replica no longer posts: nothing is left in line, so that, leading again, it

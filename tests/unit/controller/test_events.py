@@ -142,9 +142,10 @@ class EventsFailingOnce(RecordingApi):
     [
         ApiException(status=503, reason="Service Unavailable"),
         ApiException(status=429, reason="Too Many Requests"),
+        ApiException(status=401, reason="Unauthorized"),
         ConnectionError("refused"),
     ],
-    ids=["unavailable", "throttled", "unreachable"],
+    ids=["unavailable", "throttled", "token-rotating", "unreachable"],
 )
 def test_events_the_api_server_could_not_take_are_put_back_and_nothing_is_charged(
     failure: Exception,
@@ -251,6 +252,30 @@ def test_a_wrapped_gateway_deleted_while_standing_by_is_forgotten() -> None:
     assert controller.events.ledger.take(EVENTS_PER_BATCH) is None
     controller.post()
     assert controller.api.events == []
+
+
+class EventsBrokenFor(RecordingApi):
+    """Making the Event of the route `name` fails inside the client, as a bug would."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def create_event(self, event: dict[str, Any]) -> None:
+        if event["involvedObject"]["name"] == self.name:
+            raise ValueError("a bug")
+        super().create_event(event)
+
+
+def test_an_event_that_cannot_be_made_is_charged_to_it_not_taken_for_an_outage() -> None:
+    """Taken for an outage, it would be put back first in every batch, and no other Event of
+    its Gateway would ever be posted."""
+    controller = Controller(EventsBrokenFor("r0"))
+    for n in range(2 * EVENTS_PER_BATCH):
+        controller.refused(f"r{n}")
+    controller.reconcile()
+    controller.post()
+    assert len(controller.api.events) == 2 * EVENTS_PER_BATCH - 1
 
 
 class EventStore(RecordingApi):
@@ -396,3 +421,24 @@ def test_a_standby_with_events_in_line_waits_for_offers_and_does_not_spin() -> N
     asyncio.run(scenario())
     assert asked == 1
     assert controller.api.events == []
+
+
+def test_a_spec_made_invalid_and_fixed_does_not_post_its_refusals_again() -> None:
+    """While the spec is invalid no refusal is reported (nothing is posted); what was reported
+    before is kept, so fixing the spec posts nothing again."""
+    api = EventStore()
+    controller = Controller(api)
+    for n in range(100):
+        controller.refused(f"r{n}")
+    controller.reconcile()
+    controller.post()
+    assert api.posts == 100
+    good = wrapped_obj(uid="uid-0", spec=ALL_NAMESPACES)
+    bad = wrapped_obj(uid="uid-0", spec={**ALL_NAMESPACES, "listeners": "not a list"})
+    controller.index.upsert_wrapped(WrappedEntry.from_object(bad))
+    assert controller.reconcile() == "invalid"
+    controller.post()
+    controller.index.upsert_wrapped(WrappedEntry.from_object(good))
+    controller.reconcile()
+    controller.post()
+    assert api.posts == 100
