@@ -26,7 +26,7 @@ from wrapped_gateway.listeners.refusal_events import refusal_event
 
 log = logging.getLogger(__name__)
 EVENTS_PER_BATCH = 25
-BATCH_PAUSE = 0.25  # seconds between batches, whoever's: 100 Events a second at the most
+BATCH_PAUSE = 0.25  # seconds from a batch's start to the next's: 100 Events a second at most
 MAX_BACKOFF = 60.0  # seconds between batches at most (from 1, doubling) while the API server
 # cannot take them
 
@@ -66,7 +66,10 @@ class EventPoster:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._offered.wait(), retry_in)
                 continue
-            await asyncio.sleep(await self.post(*taken))
+            began = asyncio.get_running_loop().time()
+            pause = await self.post(*taken)
+            # from the batch's start: the posts' own time counts towards the pace
+            await asyncio.sleep(max(0.0, began + pause - asyncio.get_running_loop().time()))
 
     async def post(self, gateway_key: str, batch: Sequence[Refusal]) -> float:
         """Post the Events of `batch`, refusals of the Gateway `gateway_key`; how long to wait
