@@ -11,7 +11,7 @@ the kept ones plus the new chunk's.
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import chain, islice
+from itertools import chain
 from types import MappingProxyType
 from typing import overload
 
@@ -82,9 +82,9 @@ class Refusals(Sequence[Refusal]):
         limit = max(0, min(limit, FAIR_FIRST))
         if self._length <= limit:
             return tuple(self)
-        chosen: list[tuple[int, Refusal]] = []
         if not limit:
             return ()
+        chosen: list[tuple[int, Refusal]] = []
         for round_ in range(limit):
             for held in self._heads.values():
                 if round_ < len(held):
@@ -110,9 +110,6 @@ class Refusals(Sequence[Refusal]):
 
     def __getitem__(self, index: int | slice) -> Refusal | tuple[Refusal, ...]:
         if isinstance(index, slice):
-            start, stop, step = index.indices(self._length)
-            if step == 1 and start == 0:  # the first n: status.refusedRoutes
-                return tuple(islice(self, stop))
             return tuple(self)[index]
         if index < 0:
             index += self._length
