@@ -144,16 +144,17 @@ class Setup:
         pauses): how many batches, how long in all."""
         started = time.perf_counter()
         await self.reconciler.reconcile(KEY)
+        batches = await self.post_offered()
+        return batches, time.perf_counter() - started
+
+    async def post_offered(self) -> int:
+        """Post what reconciles offered (a new refusal's Event), apart from them, as the
+        controller does; how many batches it took."""
         batches = 0
         while (taken := self.events.ledger.take(EVENTS_PER_BATCH)) is not None:
             await self.events.post(*taken)
             batches += 1
-        return batches, time.perf_counter() - started
-
-    async def post_offered(self) -> None:
-        """What a change offered (a new refusal's Event), posted apart from its reconcile."""
-        while (taken := self.events.ledger.take(EVENTS_PER_BATCH)) is not None:
-            await self.events.post(*taken)
+        return batches
 
     async def changes(self, count: int, new: Iterator[Route]) -> dict[str, list[float]]:
         """`count` times: a new route in, reconciled; out again, reconciled. Seconds each,
