@@ -1,0 +1,24 @@
+"""What ``up`` can be asked to start besides the control plane (``ClusterOptions``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Traefik's entryPoints unless asked otherwise: unprivileged, so that no root is needed
+DATA_PLANE_PORTS = (8443, 9443)
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What ``up`` starts besides etcd, kube-apiserver and kube-controller-manager."""
+
+    gateway_api: str | None = None
+    with_cert_manager: bool = False
+    # cert-manager's ListenerSet certificate shim (with with_cert_manager): None runs it where
+    # the API server serves gateway.networking.k8s.io/v1 ListenerSet; True insists
+    cert_manager_listener_sets: bool | None = None
+    with_data_plane: bool = False
+    data_plane_ports: tuple[int, ...] = DATA_PLANE_PORTS
+    extra_crd_dirs: tuple[Path, ...] = ()
+    timeout: float = 120.0  # seconds to wait for each component
