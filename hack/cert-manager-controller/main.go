@@ -11,14 +11,16 @@
 // It has no leader election, no metrics or health servers and no webhook: it is
 // meant for a throw-away local control plane, not for production.
 //
-// hack/local_cluster.py copies this file into a generated build module that requires
-// the cert-manager version pinned in hack/versions.json and builds it with `go build`.
+// hack/local_cluster_parts/build.py copies this file into a generated build module that
+// requires the cert-manager version pinned in hack/versions.json and builds it with
+// `go build`.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -107,6 +109,7 @@ func run() int {
 		clusterResNS    = flag.String("cluster-resource-namespace", "kube-system", "namespace of the Secrets referenced by ClusterIssuers")
 		featureGates    = flag.String("feature-gates", "", "cert-manager feature gates, e.g. ServerSideApply=true")
 		solverImage     = flag.String("acme-http01-solver-image", "quay.io/jetstack/cert-manager-acmesolver:local", "image of the HTTP-01 solver Pod (never runs without a kubelet)")
+		selfCheckDNS    = flag.String("acme-http01-solver-nameservers", "", "comma-separated host:port DNS servers that the HTTP-01 self-check resolves the challenge's name with (default: the system resolver)")
 		workers         = flag.Int("workers", 5, "workers per controller")
 		readyFile       = flag.String("ready-file", "", "file written once all informer caches have synced")
 		listControllers = flag.Bool("list-controllers", false, "print the registered controllers and exit")
@@ -130,6 +133,17 @@ func run() int {
 	if *featureGates != "" {
 		if err := utilfeature.DefaultMutableFeatureGate.Set(*featureGates); err != nil {
 			fmt.Fprintf(os.Stderr, "--feature-gates: %v\n", err)
+			return 2
+		}
+	}
+	var solverNameservers []string
+	if *selfCheckDNS != "" {
+		solverNameservers = strings.Split(*selfCheckDNS, ",")
+	}
+	// The same check upstream's configuration validation makes: every server has a port.
+	for _, server := range solverNameservers {
+		if _, _, err := net.SplitHostPort(server); err != nil {
+			fmt.Fprintf(os.Stderr, "--acme-http01-solver-nameservers: %q must be in the format <ip address>:<port>\n", server)
 			return 2
 		}
 	}
@@ -164,6 +178,7 @@ func run() int {
 			HTTP01SolverResourceLimitsCPU:     resource.MustParse("100m"),
 			HTTP01SolverResourceLimitsMemory:  resource.MustParse("64Mi"),
 			ACMEHTTP01SolverRunAsNonRoot:      true,
+			HTTP01SolverNameservers:           solverNameservers,
 			DNS01CheckAuthoritative:           true,
 			DNS01CheckRetryPeriod:             10 * time.Second,
 		},

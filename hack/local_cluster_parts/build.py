@@ -216,7 +216,7 @@ def _version_ldflags(key: str, version: str) -> list[str]:
     """Stamp the version the way the projects' own release builds do."""
     if key == "helm":
         return [f"-X helm.sh/helm/v3/internal/version.version={version}"]
-    if key == "cert_manager":
+    if key in ("cert_manager", "acmesolver"):
         return [f"-X github.com/cert-manager/cert-manager/pkg/util.AppVersion={version}"]
     if key == "traefik":
         return [f"-X github.com/traefik/traefik/v3/pkg/version.Version={version}"]
@@ -234,7 +234,7 @@ def _version_ldflags(key: str, version: str) -> list[str]:
 
 
 CONTROL_PLANE = ("etcd", "kubernetes")
-BUILDABLE = (*CONTROL_PLANE, "cert_manager", "pebble", "helm", "traefik")
+BUILDABLE = (*CONTROL_PLANE, "cert_manager", "acmesolver", "pebble", "helm", "traefik")
 
 
 def ensure_all_binaries(

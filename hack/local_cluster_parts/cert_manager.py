@@ -50,17 +50,23 @@ def serves_listener_sets(api: Api) -> bool:
 def start_cert_manager(
     state: State,
     cm_bin: Path,
-    pki: Path,
     timeout: float,
     *,
     listener_sets: bool,
+    acme_http01_nameservers: tuple[str, ...] = (),
 ) -> Component:
     """Start our cert-manager controller program; ready once its informer caches synced.
 
     ``listener_sets`` also runs cert-manager's ListenerSet certificate shim, which upstream
     switches on with the alpha feature gate ``ListenerSets`` *and* the option
     ``--enable-gateway-api-listenerset``; the ready file then lists ``listenerset``.
+
+    ``acme_http01_nameservers`` (``host:port``) are the DNS servers the ACME HTTP-01
+    self-check resolves a challenge's name with, instead of the system resolver: cert-manager
+    fetches ``http://<name>/.well-known/acme-challenge/<token>`` itself before it lets the ACME
+    server validate, and a test's names resolve only in its own DNS server.
     """
+    pki = state.dir / "pki"
     kubeconfig = pki / "cert-manager.kubeconfig"
     kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "cert-manager"))
     ready_file = state.dir / "logs" / "cert-manager.ready"
@@ -68,6 +74,11 @@ def start_cert_manager(
     listener_set_flags = (
         ["--enable-gateway-api-listenerset=true", "--feature-gates=ListenerSets=true"]
         if listener_sets
+        else []
+    )
+    nameserver_flags = (
+        [f"--acme-http01-solver-nameservers={','.join(acme_http01_nameservers)}"]
+        if acme_http01_nameservers
         else []
     )
     comp = start_process(
@@ -78,6 +89,7 @@ def start_cert_manager(
             f"--kubeconfig={kubeconfig}",
             "--enable-gateway-api=true",
             *listener_set_flags,
+            *nameserver_flags,
             "--cluster-resource-namespace=kube-system",
             f"--ready-file={ready_file}",
             "--v=2",

@@ -94,11 +94,11 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
                 start_cert_manager(
                     state,
                     bins["cert-manager-controller"],
-                    pki,
                     options.timeout,
                     listener_sets=cert_manager_listener_sets(
                         api, options.cert_manager_listener_sets, gateway_api
                     ),
+                    acme_http01_nameservers=options.acme_http01_nameservers,
                 )
         if options.with_data_plane:
             with timed("start traefik (until it accepted its GatewayClass)", timings):

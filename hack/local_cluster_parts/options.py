@@ -18,6 +18,9 @@ class ClusterOptions:
     # cert-manager's ListenerSet certificate shim (with with_cert_manager): None runs it where
     # the API server serves gateway.networking.k8s.io/v1 ListenerSet; True insists
     cert_manager_listener_sets: bool | None = None
+    # DNS servers (host:port) cert-manager's ACME HTTP-01 self-check resolves names with
+    # (with with_cert_manager); empty: the system resolver
+    acme_http01_nameservers: tuple[str, ...] = ()
     with_data_plane: bool = False
     data_plane_ports: tuple[int, ...] = DATA_PLANE_PORTS
     extra_crd_dirs: tuple[Path, ...] = ()
