@@ -41,6 +41,9 @@ class Rendered:
         """One line per note, refused route or hostname, and Gateway left unrendered."""
         lines = list(self.notes)
         for desired in self.gateways:
+            lines.extend(
+                f"warning: WrappedGateway {desired.key}: {w}" for w in desired.shared_catch_alls
+            )
             lines.extend(f"WrappedGateway {desired.key}: {r}" for r in desired.refusals)
             if desired.gateway is None:
                 lines.append(

@@ -58,6 +58,7 @@ class RouteFields(TypedDict, total=False):
     hostnames: list[str]
     parents: list[dict[str, Any]]  # default: one parentRef to infra/gw
     annotations: dict[str, str]
+    labels: dict[str, str]
     created: str | None  # creationTimestamp; default 2026-01-01T00:00:00Z, None leaves it out
     version: str  # default: the kind's version in VERSION_OF
 
@@ -71,6 +72,8 @@ def route_obj(
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if fields.get("annotations"):
         metadata["annotations"] = fields["annotations"]
+    if fields.get("labels"):
+        metadata["labels"] = fields["labels"]
     created = fields.get("created", "2026-01-01T00:00:00Z")
     if created:
         metadata["creationTimestamp"] = created

@@ -90,7 +90,21 @@ PROTOCOL_OF_KIND = {
     "TCPRoute": "TCP",
     "UDPRoute": "UDP",
 }
+# The scenarios leave spec.routes.httpPort at its default: an HTTPRoute or GRPCRoute asking for
+# this port gets a plain-HTTP listener there.
+HTTP_PORT = 80
+
+
+def protocol_on(kind: str, port: int) -> str:
+    return (
+        "HTTP"
+        if port == HTTP_PORT and kind in ("HTTPRoute", "GRPCRoute")
+        else PROTOCOL_OF_KIND[kind]
+    )
+
+
 KINDS_OF_PROTOCOL = {
+    "HTTP": {"HTTPRoute", "GRPCRoute"},
     "HTTPS": {"HTTPRoute", "GRPCRoute"},
     "TLS": {"TLSRoute"},
     "TCP": {"TCPRoute"},
@@ -774,7 +788,7 @@ def annotated_ports(obj: Mapping[str, Any]) -> list[int] | None:
 
 def claims(obj: Mapping[str, Any], target: tuple[str, str]) -> list[Claim]:
     kind, namespace, name = route_id(obj)
-    protocol = PROTOCOL_OF_KIND[kind]
+    protocol = PROTOCOL_OF_KIND[kind]  # on every port but HTTP_PORT
     if kind in HOSTNAMED_KINDS:
         pairs: list[tuple[str | None, str | None]] = [
             (h, h) for h in dict.fromkeys(obj["spec"].get("hostnames") or ())
@@ -799,7 +813,7 @@ def claims(obj: Mapping[str, Any], target: tuple[str, str]) -> list[Claim]:
                 namespace,
                 name,
                 port,
-                protocol,
+                protocol_on(kind, port),
                 hostname,
                 label,
                 ref.get("sectionName") or None,
@@ -1292,6 +1306,9 @@ def test_every_generated_listener_is_justified_by_a_route_that_may_have_it(
         modes = {tls_mode(by_string[route]) for route in listener.routes}
         if listener.key.protocol in ("HTTPS", "TLS"):
             assert modes == {str(listener.tls_mode)}, "routes of one listener agree on its TLS mode"
+        elif listener.key.protocol == "HTTP":
+            assert listener.tls_mode is None
+            assert not listener.route_hostnames
         else:
             labels = {
                 c.label for r in listener.routes for c in claims(by_string[r], scenario.target)
@@ -1359,7 +1376,7 @@ def test_conflict_refusals_are_justified_by_the_gateway_that_won(scenario: Scena
     by_id = {route_id(obj): obj for obj in scenario.routes}
     for refusal in result.refusals:
         obj = by_id[(refusal.kind, refusal.namespace, refusal.name)]
-        protocol = PROTOCOL_OF_KIND[refusal.kind]
+        protocol = protocol_on(refusal.kind, refusal.port or 0)
         key = (
             refusal.port,
             protocol,

@@ -32,8 +32,9 @@ def test_bundled_examples_render_a_gateway(capsys: pytest.CaptureFixture[str]) -
     (gateway,) = list(yaml.safe_load_all(out))
     assert gateway["kind"] == "Gateway"
     names = [listener["name"] for listener in gateway["spec"]["listeners"]]
-    assert names[0] == "http"
+    assert names[0] == "http-80-app.example.com"  # the redirect's: no catch-all listener
     assert "https-443-app.example.com" in names
+    assert "warning" not in err
     assert "HostnameNotAllowed" in err
     assert "team-a/stray" in err
 
@@ -334,3 +335,21 @@ def test_refusals_go_to_stderr_in_claim_order_oldest_route_first(
         "infra/m-middle",
         "infra/a-newest",
     ]
+
+
+def test_a_shared_catch_all_static_listener_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catch_all = {
+        "name": "http",
+        "port": 80,
+        "protocol": "HTTP",
+        "allowedRoutes": {"namespaces": {"from": "All"}},
+    }
+    write(tmp_path / "in.yaml", wrapped_obj(spec={"listeners": [catch_all]}))
+    code, out, err = run(capsys, "-f", str(tmp_path / "in.yaml"))
+    assert code == 0  # rendered all the same
+    assert out
+    (line,) = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert line.startswith("warning: WrappedGateway infra/gw: static listener 'http' (80/HTTP)")
+    assert "ACME HTTP-01" in line

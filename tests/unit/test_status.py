@@ -84,3 +84,16 @@ def test_refused_routes_are_listed_in_claim_order_oldest_route_first() -> None:
     assert [r["name"] for r in status["refusedRoutes"]] == [
         f"r{i:03d}" for i in reversed(range(60))
     ]
+
+
+def test_tenants_isolated_says_which_static_listener_shares_every_name() -> None:
+    isolated = status_for(1, READY, desired_gateway(wrapped(), [route()], {}), {}, EARLY)
+    conditions = {c["type"]: c for c in isolated["conditions"]}
+    assert conditions["TenantsIsolated"]["status"] == "True"
+    catch_all = {"name": "http", "port": 80, "protocol": "HTTP"}
+    catch_all["allowedRoutes"] = {"namespaces": {"from": "All"}}
+    desired = desired_gateway(wrapped(listeners=[catch_all]), [route()], {})
+    conditions = {c["type"]: c for c in status_for(1, READY, desired, {}, EARLY)["conditions"]}
+    assert conditions["TenantsIsolated"]["status"] == "False"
+    assert conditions["TenantsIsolated"]["reason"] == "SharedCatchAllListener"
+    assert conditions["TenantsIsolated"]["message"].startswith("static listener 'http' (80/HTTP)")

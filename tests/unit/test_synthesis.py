@@ -452,11 +452,17 @@ class TestConflicts:
         assert reasons(result) == [("b", "app.example.com", "TLSModeConflict")]
 
     def test_https_cannot_share_a_port_with_a_plain_http_listener(self) -> None:
-        static = [{"name": "http", "port": 80, "protocol": "HTTP"}]
-        result = render([route(parents=[parent(port=80)])], wrapped(listeners=static))
+        static = [{"name": "http", "port": 8080, "protocol": "HTTP"}]
+        result = render([route(parents=[parent(port=8080)])], wrapped(listeners=static))
         assert list(listeners_of(result.gateway)) == ["http"]
         assert reasons(result) == [("r", "app.example.com", "PortConflict")]
         assert "static listener 'http'" in result.refusals[0].message
+
+    def test_on_the_http_port_a_route_shares_it_with_a_hostnameless_http_listener(self) -> None:
+        static = [{"name": "http", "port": 80, "protocol": "HTTP"}]
+        result = render([route(parents=[parent(port=80)])], wrapped(listeners=static))
+        assert list(listeners_of(result.gateway)) == ["http", "http-80-app.example.com"]
+        assert not result.refusals
 
     def test_static_listener_key_serves_the_route(self) -> None:
         static = {
@@ -530,11 +536,26 @@ class TestIsolation:
 
 
 class TestAcmeSolverRoutes:
-    def test_cert_managers_solver_route_contributes_no_listener(self) -> None:
+    """The ownership rules for solver routes: tests/unit/test_plain_http_and_acme.py."""
+
+    def test_cert_managers_solver_route_adds_only_its_names_plain_http_listener(self) -> None:
         obj = route_obj(hostnames=["app.example.com"])
         obj["metadata"]["labels"] = {"acme.cert-manager.io/http01-solver": "true"}
         result = render([route(name="web"), parse_route(obj)])
-        assert result.gateway == render([route(name="web")]).gateway
+        alone = listeners_of(render([route(name="web")]).gateway)
+        assert listeners_of(result.gateway) == {
+            **alone,
+            "http-80-app.example.com": {
+                "name": "http-80-app.example.com",
+                "port": 80,
+                "protocol": "HTTP",
+                "hostname": "app.example.com",
+                "allowedRoutes": {
+                    "namespaces": {"from": "Same"},
+                    "kinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+                },
+            },
+        }
         assert result.refusals == ()
 
 

@@ -86,10 +86,26 @@ class ListenerBook:
             key=lambda g: (g.key.port, g.key.protocol, g.key.hostname or "", g.name),
         )
 
-    def claim(self, route: Route, key: ListenerKey, section_name: str | None) -> Refusal | None:
-        """Attach `route` to the listener for `key`, creating it when allowed."""
+    def claim(
+        self,
+        route: Route,
+        key: ListenerKey,
+        section_name: str | None,
+        platform_solver: bool = False,
+    ) -> Refusal | None:
+        """Attach `route` to the listener for `key`, creating it when allowed.
+
+        `platform_solver`: the route is an ACME solver route of the platform's namespace (in
+        Gateway mode, where cert-manager keeps every generated listener's certificate). It may
+        answer the challenge of a name another namespace owns: the plain-HTTP listener of that
+        name stays the owner's and admits the platform's namespace besides.
+        """
         if key in self._static:
             return self._on_static(route, key, section_name)
+        if platform_solver and key.hostname is not None:
+            owner = self._owners.owner_of(key.hostname)
+            if owner is not None and owner.namespace != route.namespace:
+                return self._admit_solver(route, key, owner.namespace)
         rival = self._rival(route, key)
         if rival is not None:
             return rival
@@ -142,8 +158,29 @@ class ListenerBook:
                 )
         return None
 
-    def _create(self, route: Route, key: ListenerKey, section_name: str | None) -> Refusal | None:
-        """A new listener for `key`, named by the sectionName or after the key."""
+    def _admit_solver(self, route: Route, key: ListenerKey, owner: str) -> Refusal | None:
+        """Let the platform's solver route onto the plain-HTTP listener of `owner`'s name,
+        creating it for `owner` (counted against the platform's namespace) when missing."""
+        listener = self._generated.get(key)
+        if listener is None:
+            conflict = self._conflict(key)
+            if conflict is not None:
+                reason, occupant = conflict
+                return _refusal(route, key, reason, f"{key} would conflict with {occupant}")
+            created = self._create(route, key, None, owner)
+            if created is not None:
+                return created
+            listener = self._generated[key]
+        listener.solver_namespaces.add(route.namespace)
+        listener.kinds.add(route.kind)
+        listener.routes.add(str(route))
+        return None
+
+    def _create(
+        self, route: Route, key: ListenerKey, section_name: str | None, owner: str | None = None
+    ) -> Refusal | None:
+        """A new listener for `key`, named by the sectionName or after the key; it belongs to
+        the route's namespace unless `owner` names another (see `_admit_solver`)."""
         # Checked first: past the limit most claims of a large Gateway end here, unnamed.
         full = self._full(route.namespace)
         if full:
@@ -164,14 +201,14 @@ class ListenerBook:
             name=name,
             key=key,
             tls_mode=route.tls_mode if key.protocol in (Protocol.HTTPS, Protocol.TLS) else None,
-            owner_namespace=route.namespace,
+            owner_namespace=owner or route.namespace,
             first_route=str(route),
         )
         self._generated[key] = listener
         self._generated_in[route.namespace] = self._generated_in.get(route.namespace, 0) + 1
         self._names[scope, name] = listener.holder
         self._occupy(key, listener.holder)
-        return self._attach(listener, route)
+        return None if owner else self._attach(listener, route)
 
     def _full(self, namespace: str) -> str | None:
         """Why there is no room for another listener of a route in `namespace`, if so."""

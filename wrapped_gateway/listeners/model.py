@@ -37,6 +37,9 @@ class GeneratedListener:
     # Hostnames of the TCP/UDP routes it serves, shown on the Gateway since it cannot carry them.
     route_hostnames: set[str] = field(default_factory=set)
     first_route: str = ""
+    # Namespaces besides the owner whose ACME solver routes it admits: the platform's, answering
+    # the challenges of certificates cert-manager keeps beside the Gateway (plain HTTP only).
+    solver_namespaces: set[str] = field(default_factory=set)
 
     def copy(self) -> "GeneratedListener":
         """An independent copy: routes attached to either leave the other as it was."""
@@ -45,6 +48,7 @@ class GeneratedListener:
             kinds=set(self.kinds),
             routes=set(self.routes),
             route_hostnames=set(self.route_hostnames),
+            solver_namespaces=set(self.solver_namespaces),
         )
 
     @property
@@ -106,6 +110,8 @@ class DesiredGateway:
     refusals: "Refusals"
     # ListenerSets mode: the ListenerSets holding the generated listeners, one per namespace.
     listener_sets: tuple[dict[str, Any], ...] = ()
+    # What is wrong with each static listener that lets tenants serve each other's names.
+    shared_catch_alls: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -96,10 +96,13 @@ def _listener_set_manifest(
 
 def _allowed_listeners(namespaces: set[str]) -> dict[str, Any]:
     """Admits exactly the namespaces the generated ListenerSets live in."""
-    if not namespaces:
-        return {"namespaces": {"from": "None"}}
+    return {"namespaces": _named(namespaces) if namespaces else {"from": "None"}}
+
+
+def _named(namespaces: Iterable[str]) -> dict[str, Any]:
+    """A namespaces selector admitting exactly `namespaces`, by the label of their name."""
     selector = {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(namespaces)}
-    return {"namespaces": {"from": "Selector", "selector": {"matchExpressions": [selector]}}}
+    return {"from": "Selector", "selector": {"matchExpressions": [selector]}}
 
 
 def _hostnames_annotation(listeners: Iterable[GeneratedListener]) -> dict[str, str]:
@@ -141,17 +144,19 @@ def _listener_manifest(wrapped: WrappedGateway, listener: GeneratedListener) -> 
             ],
         }
     manifest["allowedRoutes"] = {
-        "namespaces": _owner_namespaces(wrapped, listener.owner_namespace),
+        "namespaces": _admitted_namespaces(wrapped, listener),
         "kinds": [{"group": GATEWAY_GROUP, "kind": kind.value} for kind in sorted(listener.kinds)],
     }
     return manifest
 
 
-def _owner_namespaces(wrapped: WrappedGateway, owner: str) -> dict[str, Any]:
+def _admitted_namespaces(wrapped: WrappedGateway, listener: GeneratedListener) -> dict[str, Any]:
+    """The owner's namespace, and the namespaces of the solver routes it admits besides."""
+    owner = listener.owner_namespace
+    guests = listener.solver_namespaces - {owner}
     # A ListenerSet lives in its owner's namespace: "Same" is that namespace there.
-    if owner == wrapped.namespace or wrapped.output is Output.LISTENER_SETS:
+    if not guests and (owner == wrapped.namespace or wrapped.output is Output.LISTENER_SETS):
         return {"from": "Same"}
-    return {
-        "from": "Selector",
-        "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: owner}},
-    }
+    if not guests:
+        return {"from": "Selector", "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: owner}}}
+    return _named({owner, *guests})

@@ -58,6 +58,17 @@ class HostnameOwners:
                     return owner
         return None
 
+    def owner_of(self, hostname: str) -> Owner | None:
+        """Who owns `hostname` itself: the namespace holding it or a wildcard over it."""
+        owner = self._by_hostname.get(hostname)
+        if owner is not None:
+            return owner
+        for wildcard in parent_wildcards(hostname):
+            owner = self._by_hostname.get(wildcard)
+            if owner is not None:
+                return owner
+        return None
+
     def record(self, namespace: str, hostname: str, holder: str) -> None:
         if hostname in self._by_hostname:
             return  # recorded with its domains when first claimed, by this namespace

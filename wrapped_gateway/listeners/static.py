@@ -6,7 +6,7 @@ server rejects on every reconcile.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -66,6 +66,31 @@ class StaticListener:
     protocol: str
     hostname: str | None
     manifest: Mapping[str, Any]
+
+
+# Protocols whose listeners match requests by hostname: without one, they match every name.
+_NAMED_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TLS"})
+
+
+def shared_catch_all_listeners(listeners: Iterable[StaticListener]) -> tuple[str, ...]:
+    """What is wrong with each static listener that has no hostname yet admits other namespaces.
+
+    Such a listener matches every name, so any namespace it admits can serve every other
+    tenant's names on it, and answer their ACME HTTP-01 challenges: get their certificates.
+    """
+    warnings = []
+    for listener in listeners:
+        namespaces = (listener.manifest.get("allowedRoutes") or {}).get("namespaces") or {}
+        source = namespaces.get("from", "Same")
+        if listener.protocol in _NAMED_PROTOCOLS and listener.hostname is None and source != "Same":
+            warnings.append(
+                f"static listener {listener.name!r} ({listener.port}/{listener.protocol}) has no "
+                f"hostname and admits routes from {source} namespaces: any of them can serve "
+                "every name on it, other tenants' included, and answer their ACME HTTP-01 "
+                "challenges; give it a hostname or allowedRoutes.namespaces.from Same (the "
+                "controller generates a plain-HTTP listener per hostname for its owner)"
+            )
+    return tuple(warnings)
 
 
 def is_listener_name(name: str) -> bool:

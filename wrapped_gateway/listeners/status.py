@@ -90,6 +90,7 @@ def status_for(
     now: datetime,
 ) -> dict[str, Any]:
     refusals = desired.refusals if desired else Refusals()
+    shared_catch_alls = desired.shared_catch_alls if desired else ()
     conditions = [
         _condition("Ready", verdict.ready, verdict.reason, verdict.message, generation),
         _condition(
@@ -99,6 +100,15 @@ def status_for(
             "every route contributes its listeners"
             if not refusals
             else f"{len(refusals)} refusal(s); see refusedRoutes and the routes' Events",
+            generation,
+        ),
+        _condition(
+            "TenantsIsolated",
+            not shared_catch_alls,
+            "Isolated" if not shared_catch_alls else "SharedCatchAllListener",
+            "every listener that admits other namespaces serves only named hostnames"
+            if not shared_catch_alls
+            else "; ".join(shared_catch_alls),
             generation,
         ),
     ]

@@ -26,7 +26,7 @@ from wrapped_gateway.listeners.policy import (
 )
 from wrapped_gateway.listeners.reach import reaches
 from wrapped_gateway.listeners.refusals import Refusals
-from wrapped_gateway.listeners.static import is_listener_name
+from wrapped_gateway.listeners.static import is_listener_name, shared_catch_all_listeners
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
 from wrapped_gateway.routes import ParentKind, ParentRef, Protocol, Route
 from wrapped_gateway.routes.model import HOSTNAMED_KINDS
@@ -88,6 +88,7 @@ def desired_from(wrapped: WrappedGateway, book: ListenerBook, refusals: Refusals
         # slow every change (a resumed synthesis shares the chunks of the claims it kept).
         refusals=refusals,
         listener_sets=listener_set_manifests(wrapped, listeners) if listener_sets else (),
+        shared_catch_alls=shared_catch_all_listeners(wrapped.static_listeners),
     )
 
 
@@ -99,8 +100,6 @@ def claim_route(
     book: ListenerBook,
 ) -> list[Refusal]:
     """Let `route` claim its listeners in `book`; what it is refused."""
-    if route.acme_solver:
-        return []  # served by the HTTP listener the platform provides for ACME challenges
     if route.defects:
         return [Refusal.of(route, d.reason, d.message) for d in route.defects]
     generating, refusals = _generating_parents(wrapped, route, book.static_names)
@@ -125,7 +124,9 @@ def _barred_namespace(
     foreign_listener_sets: Mapping[str, str],
 ) -> Refusal | None:
     """Why no route of this namespace may have listeners of `wrapped`, if so."""
-    if not namespace_allowed(wrapped, route.namespace, namespace_labels):
+    if not namespace_allowed(wrapped, route.namespace, namespace_labels) and not (
+        _platform_solver(wrapped, route)
+    ):
         return Refusal.of(
             route,
             Reason.NOT_ALLOWED_NAMESPACE,
@@ -240,7 +241,7 @@ def _claim_parent(
                 f"sectionName {section!r} is not a valid listener name",
             )
         ]
-    ports = _ports(route, parent)
+    ports = _ports(wrapped, route, parent)
     if not ports:
         return [
             Refusal.of(
@@ -256,11 +257,19 @@ def _claim_parent(
     # annotation expands into millions of keys, refusals or Events.
     budget = 1 if section is not None else MAX_LISTENERS
     wanted = product(ports, hostnames)
-    protocol = route.protocol.value
+    http_port = wrapped.http_port
+    platform_solver = _platform_solver(wrapped, route) and wrapped.output is Output.GATEWAY
     refusals += [
         refusal
         for port, hostname in islice(wanted, budget)
-        if (refusal := book.claim(route, ListenerKey(port, protocol, hostname), section))
+        if (
+            refusal := book.claim(
+                route,
+                ListenerKey(port, route.protocol_on(port, http_port).value, hostname),
+                section,
+                platform_solver,
+            )
+        )
     ]
     if len(ports) * len(hostnames) > budget:
         refusals.extend(_beyond_budget(route, section, ports, hostnames, budget))
@@ -270,25 +279,39 @@ def _claim_parent(
 def _allowed_ports(
     wrapped: WrappedGateway, route: Route, ports: tuple[int, ...]
 ) -> tuple[tuple[int, ...], list[Refusal]]:
-    """The ports the policy lets the route's protocol use, and one refusal naming the rest."""
+    """The ports the policy lets the route use, and one refusal naming the rest.
+
+    Plain HTTP has one port, spec.routes.httpPort, which the ports policy does not govern; an
+    ACME solver route is served there only (its challenge is answered on plain HTTP).
+    """
     protocol = route.protocol.value
-    if protocol not in wrapped.allowed_ports:
+    http_port = wrapped.http_port
+    if route.acme_solver:
+        refused = [port for port in ports if port != http_port]
+        allowance = f"an ACME HTTP-01 solver route plain HTTP on its httpPort {http_port}"
+    elif protocol in wrapped.allowed_ports:
+        refused = [
+            port
+            for port in ports
+            if route.protocol_on(port, http_port) is not Protocol.HTTP
+            and not port_allowed(wrapped, protocol, port)
+        ]
+        ranges = ", ".join(str(r) for r in wrapped.allowed_ports[protocol])
+        allowance = f"{protocol} listeners on {ranges}"
+    else:
         return ports, []
-    allowed: list[int] = []
-    refused: list[int] = []
-    for port in ports:
-        (allowed if port_allowed(wrapped, protocol, port) else refused).append(port)
     if not refused:
         return ports, []
-    ranges = ", ".join(str(r) for r in wrapped.allowed_ports[protocol])
     refusal = Refusal.of(
         route,
         Reason.PORT_NOT_ALLOWED,
         f"{protocol} on {_describe_ports(tuple(refused))}: WrappedGateway {wrapped.key} allows "
-        f"{protocol} listeners on {ranges} only",
+        f"{allowance} only",
         port=refused[0],
     )
-    return tuple(allowed), [replace(refusal, more_ports=tuple(refused[1:]))]
+    refused_ports = set(refused)
+    allowed = tuple(port for port in ports if port not in refused_ports)
+    return allowed, [replace(refusal, more_ports=tuple(refused[1:]))]
 
 
 def _beyond_budget(
@@ -356,11 +379,19 @@ def _folded(first: Refusal, others: list[Refusal]) -> Refusal:
     return replace(first, message=first.message + also, more_ports=(*first.more_ports, *ports))
 
 
-def _ports(route: Route, parent: ParentRef) -> tuple[int, ...]:
+def _platform_solver(wrapped: WrappedGateway, route: Route) -> bool:
+    """An ACME solver route of the WrappedGateway's own namespace: cert-manager answering a
+    challenge for a certificate it keeps there, beside the Gateway (the gateway shim's)."""
+    return route.acme_solver and route.namespace == wrapped.namespace
+
+
+def _ports(wrapped: WrappedGateway, route: Route, parent: ParentRef) -> tuple[int, ...]:
     if parent.port is not None:
         return (parent.port,)
     if route.annotated_ports:
         return route.annotated_ports
+    if route.acme_solver:
+        return (wrapped.http_port,)
     if route.protocol in (Protocol.HTTPS, Protocol.TLS):
         return (DEFAULT_TLS_PORT,)
     return ()

@@ -35,7 +35,9 @@ class PortRange:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
 
-_GENERATED_PROTOCOLS = tuple(protocol.value for protocol in Protocol)
+# spec.routes.ports governs these; plain HTTP has one port of its own (spec.routes.httpPort).
+_GENERATED_PROTOCOLS = tuple(p.value for p in Protocol if p is not Protocol.HTTP)
+DEFAULT_HTTP_PORT = 80
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
@@ -77,6 +79,9 @@ class WrappedGateway:
     listeners_per_namespace: int | None = None
     # Protocol -> the port ranges its generated listeners may use; a protocol not named: any.
     allowed_ports: Mapping[str, tuple[PortRange, ...]] = field(default_factory=dict)
+    # The port of the plain-HTTP listeners generated per hostname (ACME HTTP-01, redirects):
+    # an HTTPRoute or GRPCRoute asking for it gets an HTTP listener there, not an HTTPS one.
+    http_port: int = DEFAULT_HTTP_PORT
 
     @property
     def key(self) -> str:
@@ -128,6 +133,7 @@ def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
         output=output,
         listeners_per_namespace=_listeners_per_namespace(routes.get("listenersPerNamespace")),
         allowed_ports=_allowed_ports(routes.get("ports")),
+        http_port=_http_port(routes.get("httpPort")),
     )
 
 
@@ -243,6 +249,14 @@ def _port_range(item: Any, where: str) -> PortRange:
     raise InvalidWrappedGateway(
         f"{where}: {item!r} is not a port (1-65535) or a range of them such as '5000-5999'"
     )
+
+
+def _http_port(value: Any) -> int:
+    if value is None:
+        return DEFAULT_HTTP_PORT
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise InvalidWrappedGateway(f"spec.routes.httpPort must be a port (1-65535), not {value!r}")
+    return value
 
 
 def _listeners_per_namespace(value: Any) -> int | None:

@@ -14,6 +14,7 @@ class RouteKind(StrEnum):
 
 
 class Protocol(StrEnum):
+    HTTP = "HTTP"  # plain HTTP, on the WrappedGateway's HTTP port only (ACME HTTP-01, redirects)
     HTTPS = "HTTPS"
     TLS = "TLS"
     TCP = "TCP"
@@ -35,6 +36,8 @@ PROTOCOL_BY_KIND: dict[RouteKind, Protocol] = {
 
 # Kinds whose listeners carry hostnames; TCP and UDP listeners must not (Gateway API CEL rule).
 HOSTNAMED_KINDS = frozenset({RouteKind.HTTP, RouteKind.GRPC, RouteKind.TLS})
+# Kinds that are served on plain HTTP where they ask for the WrappedGateway's HTTP port.
+PLAIN_HTTP_KINDS = frozenset({RouteKind.HTTP, RouteKind.GRPC})
 
 
 class ParentKind(StrEnum):
@@ -76,7 +79,8 @@ class Route:
     annotated_ports: tuple[int, ...]
     tls_mode: TLSMode
     defects: tuple[Defect, ...] = ()
-    # cert-manager's temporary ACME HTTP-01 solver route: it contributes no listener.
+    # cert-manager's temporary ACME HTTP-01 solver route: it asks for plain HTTP only, on the
+    # WrappedGateway's HTTP port, under the same ownership rules as any route.
     acme_solver: bool = False
     # Identity for Events on the route; not part of what the route asks for, so a route seen
     # through two served versions compares equal.
@@ -85,6 +89,14 @@ class Route:
 
     @property
     def protocol(self) -> Protocol:
+        """The protocol of its listeners on any port but the WrappedGateway's HTTP port."""
+        return PROTOCOL_BY_KIND[self.kind]
+
+    def protocol_on(self, port: int, http_port: int) -> Protocol:
+        """The protocol of its listener on `port`: plain HTTP on the HTTP port for the kinds
+        an HTTP listener serves."""
+        if port == http_port and self.kind in PLAIN_HTTP_KINDS:
+            return Protocol.HTTP
         return PROTOCOL_BY_KIND[self.kind]
 
     @property
