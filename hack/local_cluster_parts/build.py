@@ -99,9 +99,9 @@ def _component(versions: dict[str, Any], key: str) -> tuple[str, str, dict[str, 
 def _glue_sources(versions: dict[str, Any], key: str) -> dict[str, str] | None:
     """The Go files of our own ``main`` package for a component (``glue_main`` in versions.json).
 
-    Used where a project's own ``main`` is not published as a Go module (cert-manager): the
-    program under ``hack/`` wires the project's public packages, and is built in the generated
-    module that requires the pinned version.
+    Used where a project's own ``main`` is not published as a Go module (cert-manager's
+    controller and its ACME HTTP-01 solver): the program under ``hack/`` wires the project's
+    public packages, and is built in the generated module that requires the pinned version.
     """
     glue = versions[key].get("glue_main")
     if not glue:
