@@ -11,9 +11,10 @@ import copy
 from collections.abc import Iterable
 
 from wrapped_gateway.constants import MAX_LISTENER_HOSTNAMES_SIZE, MAX_LISTENERS, Reason
-from wrapped_gateway.listeners.model import GeneratedListener, ListenerKey, Refusal
+from wrapped_gateway.listeners.model import GeneratedListener, ListenerKey
 from wrapped_gateway.listeners.naming import disambiguated, listener_name
 from wrapped_gateway.listeners.ownership import HostnameOwners
+from wrapped_gateway.listeners.refusals import Refusal
 from wrapped_gateway.listeners.static import StaticListener
 from wrapped_gateway.routes import Protocol, Route
 

@@ -18,9 +18,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from wrapped_gateway.listeners.model import Refusal
 from wrapped_gateway.listeners.refusal_events import in_turn_by_namespace
-from wrapped_gateway.listeners.refusals import Chunk, Refusals
+from wrapped_gateway.listeners.refusals import Chunk, Refusal, Refusals
 
 # Posts of one refusal that may fail before it is given up until its report would expire, as
 # client-go's event recorder gives up after 12: a namespace where Events can never be created

@@ -1,12 +1,10 @@
-"""What the listener core produces: generated listeners, refusals, and the desired Gateway."""
+"""What the listener core produces: generated listeners and the desired Gateway."""
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from wrapped_gateway.routes import Route, RouteKind, TLSMode
-
-if TYPE_CHECKING:
-    from wrapped_gateway.listeners.refusals import Refusals
+from wrapped_gateway.listeners.refusals import Refusals
+from wrapped_gateway.routes import RouteKind, TLSMode
 
 
 class ListenerKey(NamedTuple):
@@ -58,42 +56,6 @@ class GeneratedListener:
 
 
 @dataclass(frozen=True, slots=True)
-class Refusal:
-    """A route, or one hostname or port of it, that contributes no listener, and why."""
-
-    kind: RouteKind
-    namespace: str
-    name: str
-    reason: str
-    message: str
-    hostname: str | None = None
-    port: int | None = None  # the first port refused for this reason and hostname
-    more_ports: tuple[int, ...] = ()  # the others, so that one refusal covers them all
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return () if self.port is None else (self.port, *self.more_ports)
-
-    @classmethod
-    def of(
-        cls,
-        route: Route,
-        reason: str,
-        message: str,
-        hostname: str | None = None,
-        port: int | None = None,
-    ) -> "Refusal":
-        return cls(route.kind, route.namespace, route.name, reason, message, hostname, port)
-
-    @property
-    def route_key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.route_key}: {self.reason}: {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
 class DesiredGateway:
     """The Gateway a WrappedGateway should produce, and what was refused on the way.
 
@@ -107,7 +69,7 @@ class DesiredGateway:
     listeners: tuple[GeneratedListener, ...]
     # In claim order (oldest route first), with their count by reason; equal to a tuple of
     # the same refusals.
-    refusals: "Refusals"
+    refusals: Refusals
     # ListenerSets mode: the ListenerSets holding the generated listeners, one per namespace.
     listener_sets: tuple[dict[str, Any], ...] = ()
     # What is wrong with each static listener that lets tenants serve each other's names.

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from wrapped_gateway.listeners.model import Refusal
+from wrapped_gateway.listeners.refusals import Refusal
 from wrapped_gateway.routes import Route
 
 COMPONENT = "wrapped-gateway"

@@ -1,4 +1,5 @@
-"""A WrappedGateway's refusals in claim order, built so that a change costs what it changed.
+"""A refusal, and a WrappedGateway's refusals in claim order, built so that a change costs
+what it changed.
 
 One tenant's thousands of refused routes must not make every other tenant's change on the
 shared Gateway cost a pass over all of them (issue #19). `Refusals` is an immutable sequence
@@ -11,11 +12,49 @@ the kept ones plus the new chunk's.
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from types import MappingProxyType
 from typing import overload
 
-from wrapped_gateway.listeners.model import Refusal
+from wrapped_gateway.routes import Route, RouteKind
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A route, or one hostname or port of it, that contributes no listener, and why."""
+
+    kind: RouteKind
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    hostname: str | None = None
+    port: int | None = None  # the first port refused for this reason and hostname
+    more_ports: tuple[int, ...] = ()  # the others, so that one refusal covers them all
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return () if self.port is None else (self.port, *self.more_ports)
+
+    @classmethod
+    def of(
+        cls,
+        route: Route,
+        reason: str,
+        message: str,
+        hostname: str | None = None,
+        port: int | None = None,
+    ) -> "Refusal":
+        return cls(route.kind, route.namespace, route.name, reason, message, hostname, port)
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.route_key}: {self.reason}: {self.message}"
+
 
 Chunk = tuple[Refusal, ...]
 # namespace -> the position (in claim order) and refusal of each of its oldest refusals

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from wrapped_gateway.listeners.book import ListenerBook
-from wrapped_gateway.listeners.model import DesiredGateway, Refusal
+from wrapped_gateway.listeners.model import DesiredGateway
 from wrapped_gateway.listeners.reach import reaches
-from wrapped_gateway.listeners.refusals import Refusals
+from wrapped_gateway.listeners.refusals import Refusal, Refusals
 from wrapped_gateway.listeners.synthesis import (
     ClaimOrder,
     NamespaceLabels,

@@ -12,11 +12,7 @@ from wrapped_gateway.constants import (
 )
 from wrapped_gateway.hostnames import hostname_problem
 from wrapped_gateway.listeners.book import ListenerBook
-from wrapped_gateway.listeners.model import (
-    DesiredGateway,
-    ListenerKey,
-    Refusal,
-)
+from wrapped_gateway.listeners.model import DesiredGateway, ListenerKey
 from wrapped_gateway.listeners.output import gateway_manifest, listener_set_manifests
 from wrapped_gateway.listeners.policy import (
     allowed_patterns,
@@ -25,7 +21,7 @@ from wrapped_gateway.listeners.policy import (
     port_allowed,
 )
 from wrapped_gateway.listeners.reach import reaches
-from wrapped_gateway.listeners.refusals import Refusals
+from wrapped_gateway.listeners.refusals import Refusal, Refusals
 from wrapped_gateway.listeners.static import is_listener_name, shared_catch_all_listeners
 from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
 from wrapped_gateway.routes import ParentKind, ParentRef, Protocol, Route
