@@ -10,16 +10,11 @@ from typing import Any
 import yaml
 
 from wrapped_gateway.constants import WRAPPED_API_VERSION, WRAPPED_KIND
-from wrapped_gateway.listeners import (
-    DesiredGateway,
-    InvalidWrappedGateway,
-    WrappedGateway,
-    desired_gateway,
-    parse_wrapped_gateway,
-)
+from wrapped_gateway.listeners import DesiredGateway, desired_gateway
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
 from wrapped_gateway.manifests import Document, ManifestError, collector_paused
 from wrapped_gateway.routes import Route, parse_route, route_kind
+from wrapped_gateway.wrapped import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 from typing import Any, TypedDict, Unpack
 
-from wrapped_gateway.listeners import Refusal, WrappedGateway, parse_wrapped_gateway
+from wrapped_gateway.listeners import Refusal
 from wrapped_gateway.routes import Route, RouteKind, parse_route
+from wrapped_gateway.wrapped import WrappedGateway, parse_wrapped_gateway
 
 GROUP = "gateway.networking.k8s.io"
 VERSION_OF = {

@@ -7,7 +7,7 @@ import yaml
 
 from wrapped_gateway import hostnames
 from wrapped_gateway.constants import WRAPPED_GROUP, WRAPPED_KIND, WRAPPED_PLURAL, WRAPPED_VERSION
-from wrapped_gateway.listeners import static
+from wrapped_gateway.wrapped import static
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "wrappedgateways.yaml"
 

@@ -36,8 +36,9 @@ from tests.unit.test_properties import (
     oracle_overlap,
     scenarios,
 )
-from wrapped_gateway.listeners import DesiredGateway, desired_gateway, parse_wrapped_gateway
+from wrapped_gateway.listeners import DesiredGateway, desired_gateway
 from wrapped_gateway.routes import parse_route
+from wrapped_gateway.wrapped import parse_wrapped_gateway
 
 BASE_LISTENER = {"name": "ls-base", "port": 9, "protocol": "HTTP"}
 

@@ -6,13 +6,9 @@ import pytest
 
 from tests.unit.builders import parent, route, wrapped, wrapped_obj
 from wrapped_gateway.constants import MAX_LISTENERS, OWNER_UID_LABEL
-from wrapped_gateway.listeners import (
-    DesiredGateway,
-    InvalidWrappedGateway,
-    desired_gateway,
-    parse_wrapped_gateway,
-)
+from wrapped_gateway.listeners import DesiredGateway, desired_gateway
 from wrapped_gateway.routes import Route
+from wrapped_gateway.wrapped import InvalidWrappedGateway, parse_wrapped_gateway
 
 HTTP = {"name": "http", "port": 80, "protocol": "HTTP"}
 ALL = {"namespaces": {"from": "All"}}

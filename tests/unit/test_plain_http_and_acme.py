@@ -13,8 +13,8 @@ from typing import Any
 from tests.unit.builders import listeners_of, parent, route, wrapped
 from wrapped_gateway.constants import ACME_SOLVER_LABEL, NAMESPACE_NAME_LABEL, Reason
 from wrapped_gateway.listeners import DesiredGateway, desired_gateway
-from wrapped_gateway.listeners.static import shared_catch_all_listeners
 from wrapped_gateway.routes import Route
+from wrapped_gateway.wrapped.static import shared_catch_all_listeners
 
 ALL = {"namespaces": {"from": "All"}}
 OLD, NEW, NEWER = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"

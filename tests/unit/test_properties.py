@@ -36,14 +36,11 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from wrapped_gateway.listeners import (
-    DesiredGateway,
-    desired_gateway,
-    parse_wrapped_gateway,
-)
+from wrapped_gateway.listeners import DesiredGateway, desired_gateway
 from wrapped_gateway.manifests import Document, ManifestError
 from wrapped_gateway.render import render, to_yaml
 from wrapped_gateway.routes import parse_route
+from wrapped_gateway.wrapped import parse_wrapped_gateway
 
 SOAK = int(os.environ.get("WG_PROPERTY_SOAK") or 0)
 

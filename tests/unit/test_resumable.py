@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from tests.unit.builders import route, wrapped
 from tests.unit.test_listener_set_properties import as_listener_sets
 from tests.unit.test_properties import PROPERTY_SETTINGS, Scenario, crowded_scenarios, scenarios
-from wrapped_gateway.listeners import ResumableSynthesis, desired_gateway, parse_wrapped_gateway
+from wrapped_gateway.listeners import ResumableSynthesis, desired_gateway
 from wrapped_gateway.listeners import resumable as resumable_module
 from wrapped_gateway.routes import Route, parse_route
+from wrapped_gateway.wrapped import parse_wrapped_gateway
 
 STEPS = 4
 

@@ -5,8 +5,9 @@ import random
 import pytest
 
 from tests.unit.builders import listeners_of, parent, route, route_obj, wrapped, wrapped_obj
-from wrapped_gateway.listeners import desired_gateway, parse_wrapped_gateway
+from wrapped_gateway.listeners import desired_gateway
 from wrapped_gateway.routes import Route, parse_route
+from wrapped_gateway.wrapped import parse_wrapped_gateway
 
 NO_NAMESPACES: dict[str, dict[str, str]] = {}
 ALL = {"namespaces": {"from": "All"}}

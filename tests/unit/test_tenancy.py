@@ -13,10 +13,10 @@ from wrapped_gateway.constants import (
     MAX_LISTENERS,
 )
 from wrapped_gateway.hostnames import hostname_problem
-from wrapped_gateway.listeners import DesiredGateway, InvalidWrappedGateway, desired_gateway
-from wrapped_gateway.listeners.static import is_listener_name
-from wrapped_gateway.listeners.wrapped import parse_wrapped_gateway
+from wrapped_gateway.listeners import DesiredGateway, desired_gateway
 from wrapped_gateway.routes import Route, parse_route
+from wrapped_gateway.wrapped import InvalidWrappedGateway, parse_wrapped_gateway
+from wrapped_gateway.wrapped.static import is_listener_name
 
 ALL = {"namespaces": {"from": "All"}}
 OLD, NEW = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"

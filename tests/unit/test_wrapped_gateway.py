@@ -1,8 +1,8 @@
 import pytest
 
 from tests.unit.builders import wrapped_obj
-from wrapped_gateway.listeners import InvalidWrappedGateway, parse_wrapped_gateway
-from wrapped_gateway.listeners.selectors import parse_selector
+from wrapped_gateway.wrapped import InvalidWrappedGateway, parse_wrapped_gateway
+from wrapped_gateway.wrapped.selectors import parse_selector
 
 
 def test_defaults_accept_routes_from_the_gateways_namespace_and_any_hostname() -> None:

@@ -12,8 +12,8 @@ from typing import TypeVar
 
 from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
-from wrapped_gateway.listeners.wrapped import NamespacesFrom
 from wrapped_gateway.routes import ParentKind, Route, RouteKind
+from wrapped_gateway.wrapped import NamespacesFrom
 
 RouteId = tuple[RouteKind, str, str]
 T = TypeVar("T")

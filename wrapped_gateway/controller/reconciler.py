@@ -25,7 +25,7 @@ from wrapped_gateway.listeners.existing import (
     foreign_listener_sets,
 )
 from wrapped_gateway.listeners.status import Verdict, status_for
-from wrapped_gateway.listeners.wrapped import Output
+from wrapped_gateway.wrapped import Output
 
 log = logging.getLogger(__name__)
 

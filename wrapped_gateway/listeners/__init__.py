@@ -4,21 +4,13 @@ from wrapped_gateway.listeners.model import DesiredGateway, GeneratedListener, L
 from wrapped_gateway.listeners.refusals import Refusal, Refusals
 from wrapped_gateway.listeners.resumable import ResumableSynthesis
 from wrapped_gateway.listeners.synthesis import desired_gateway
-from wrapped_gateway.listeners.wrapped import (
-    InvalidWrappedGateway,
-    WrappedGateway,
-    parse_wrapped_gateway,
-)
 
 __all__ = [
     "DesiredGateway",
     "GeneratedListener",
-    "InvalidWrappedGateway",
     "ListenerKey",
     "Refusal",
     "Refusals",
     "ResumableSynthesis",
-    "WrappedGateway",
     "desired_gateway",
-    "parse_wrapped_gateway",
 ]

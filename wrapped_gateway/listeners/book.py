@@ -15,8 +15,8 @@ from wrapped_gateway.listeners.model import GeneratedListener, ListenerKey
 from wrapped_gateway.listeners.naming import disambiguated, listener_name
 from wrapped_gateway.listeners.ownership import HostnameOwners
 from wrapped_gateway.listeners.refusals import Refusal
-from wrapped_gateway.listeners.static import StaticListener
 from wrapped_gateway.routes import Protocol, Route
+from wrapped_gateway.wrapped.static import StaticListener
 
 # Protocols whose listeners on one port must differ by hostname (Gateway API distinctness).
 _HOSTNAME_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TLS"})

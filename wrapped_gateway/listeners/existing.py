@@ -17,7 +17,7 @@ from wrapped_gateway.constants import (
     OWNER_ANNOTATION,
     WRAPPED_KIND,
 )
-from wrapped_gateway.listeners.wrapped import (
+from wrapped_gateway.wrapped import (
     InvalidWrappedGateway,
     Output,
     WrappedGateway,

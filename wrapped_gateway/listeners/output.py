@@ -18,8 +18,8 @@ from wrapped_gateway.constants import (
 )
 from wrapped_gateway.listeners.model import GeneratedListener
 from wrapped_gateway.listeners.naming import secret_name
-from wrapped_gateway.listeners.wrapped import Output, WrappedGateway
 from wrapped_gateway.routes import TLSMode
+from wrapped_gateway.wrapped import Output, WrappedGateway
 
 
 def gateway_manifest(

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from wrapped_gateway.constants import NAMESPACE_NAME_LABEL, NAMESPACE_PLACEHOLDER
 from wrapped_gateway.hostnames import covers
-from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway
+from wrapped_gateway.wrapped import NamespacesFrom, WrappedGateway
 
 
 def namespace_allowed(

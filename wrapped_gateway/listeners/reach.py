@@ -7,8 +7,8 @@ in ListenerSets mode, through a parentRef to a ListenerSet named like it in any 
 synthesis' business).
 """
 
-from wrapped_gateway.listeners.wrapped import Output, WrappedGateway
 from wrapped_gateway.routes import ParentKind, ParentRef, Route
+from wrapped_gateway.wrapped import Output, WrappedGateway
 
 # (kind, namespace, name) of a parent; the namespace of a ListenerSet target is "": any.
 Target = tuple[ParentKind, str, str]

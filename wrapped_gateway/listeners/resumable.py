@@ -34,8 +34,8 @@ from wrapped_gateway.listeners.synthesis import (
     desired_from,
     new_book,
 )
-from wrapped_gateway.listeners.wrapped import NamespacesFrom, WrappedGateway
 from wrapped_gateway.routes import Route
+from wrapped_gateway.wrapped import NamespacesFrom, WrappedGateway
 
 # Books kept between calls: CHECKPOINTS to twice as many along the order, at least
 # MIN_CHECKPOINT_SPACING routes apart (each holds every listener's route names), besides the

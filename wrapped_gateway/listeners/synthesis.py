@@ -22,10 +22,10 @@ from wrapped_gateway.listeners.policy import (
 )
 from wrapped_gateway.listeners.reach import reaches
 from wrapped_gateway.listeners.refusals import Refusal, Refusals
-from wrapped_gateway.listeners.static import is_listener_name, shared_catch_all_listeners
-from wrapped_gateway.listeners.wrapped import NamespacesFrom, Output, WrappedGateway
 from wrapped_gateway.routes import ParentKind, ParentRef, Protocol, Route
 from wrapped_gateway.routes.model import HOSTNAMED_KINDS
+from wrapped_gateway.wrapped import NamespacesFrom, Output, WrappedGateway
+from wrapped_gateway.wrapped.static import is_listener_name, shared_catch_all_listeners
 
 NamespaceLabels = Mapping[str, Mapping[str, str]]
 ClaimOrder = tuple[int, datetime, str, str]

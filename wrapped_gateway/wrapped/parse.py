@@ -1,9 +1,7 @@
-"""The WrappedGateway: a Gateway spec without its generated listeners, plus the route policy."""
+"""Reading a WrappedGateway object into its model, refusing what the controller cannot render."""
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from wrapped_gateway.constants import (
@@ -14,86 +12,28 @@ from wrapped_gateway.constants import (
     NOT_COPIED_ANNOTATION_PREFIXES,
 )
 from wrapped_gateway.hostnames import ALLOWED_HOSTNAME_PATTERN, hostname_problem
-from wrapped_gateway.listeners.selectors import InvalidSelector, LabelSelector, parse_selector
-from wrapped_gateway.listeners.static import (
+from wrapped_gateway.routes import Protocol
+from wrapped_gateway.wrapped.model import (
+    DEFAULT_HTTP_PORT,
+    NamespacesFrom,
+    Output,
+    PortRange,
+    WrappedGateway,
+)
+from wrapped_gateway.wrapped.selectors import InvalidSelector, LabelSelector, parse_selector
+from wrapped_gateway.wrapped.static import (
     InvalidStaticListener,
     StaticListener,
     parse_static_listeners,
 )
-from wrapped_gateway.routes import Protocol
-
-
-@dataclass(frozen=True, slots=True)
-class PortRange:
-    first: int
-    last: int
-
-    def __contains__(self, port: object) -> bool:
-        return isinstance(port, int) and self.first <= port <= self.last
-
-    def __str__(self) -> str:
-        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
-
 
 # spec.routes.ports governs these; plain HTTP has one port of its own (spec.routes.httpPort).
 _GENERATED_PROTOCOLS = tuple(p.value for p in Protocol if p is not Protocol.HTTP)
-DEFAULT_HTTP_PORT = 80
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
 class InvalidWrappedGateway(ValueError):
     """The WrappedGateway cannot be rendered; the message names the field and the problem."""
-
-
-class Output(StrEnum):
-    """Where the generated listeners go."""
-
-    GATEWAY = "Gateway"  # into the Gateway, up to the Gateway API's 64 listeners in all
-    # Into one ListenerSet per route namespace, 64 listeners each, certificates in that namespace
-    LISTENER_SETS = "ListenerSets"
-
-
-class NamespacesFrom(StrEnum):
-    SAME = "Same"
-    ALL = "All"
-    SELECTOR = "Selector"
-
-
-@dataclass(frozen=True, slots=True)
-class WrappedGateway:
-    namespace: str
-    name: str
-    uid: str | None
-    generation: int | None
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    # Every Gateway spec field but listeners, copied verbatim.
-    gateway_spec: Mapping[str, Any]
-    static_listeners: tuple[StaticListener, ...]
-    namespaces_from: NamespacesFrom
-    namespace_selector: LabelSelector
-    # None: every hostname is allowed.
-    allowed_hostnames: tuple[str, ...] | None
-    output: Output = Output.GATEWAY
-    # None: a namespace may hold as many generated listeners as there is room for.
-    listeners_per_namespace: int | None = None
-    # Protocol -> the port ranges its generated listeners may use; a protocol not named: any.
-    allowed_ports: Mapping[str, tuple[PortRange, ...]] = field(default_factory=dict)
-    # The port of the plain-HTTP listeners generated per hostname (ACME HTTP-01, redirects):
-    # an HTTPRoute or GRPCRoute asking for it gets an HTTP listener there, not an HTTPS one.
-    http_port: int = DEFAULT_HTTP_PORT
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def gateway_annotations(self) -> dict[str, str]:
-        return {
-            k: v
-            for k, v in self.annotations.items()
-            if not k.startswith(NOT_COPIED_ANNOTATION_PREFIXES)
-        }
 
 
 # WrappedGateway fields that are the controller's policy, not the Gateway's.
