@@ -53,9 +53,9 @@ import render_bench
 
 from wrapped_gateway.controller import reconciler as reconciler_module
 from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
+from wrapped_gateway.controller.existing import Key, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
-from wrapped_gateway.listeners.existing import Key, WrappedEntry
 from wrapped_gateway.routes import Route, parse_route
 
 GATEWAY = 5  # render_bench's WrappedGateway of its one-gateway input

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TypeVar
 
-from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
+from wrapped_gateway.controller.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
 from wrapped_gateway.routes import ParentKind, Route, RouteKind
 from wrapped_gateway.wrapped import NamespacesFrom

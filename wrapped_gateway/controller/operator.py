@@ -27,6 +27,7 @@ from wrapped_gateway.constants import (
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventPoster
+from wrapped_gateway.controller.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kopf_config import kopf_connection, kopf_settings
 from wrapped_gateway.controller.kube import PLURALS, KubeApi, failure
@@ -36,7 +37,6 @@ from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.controller.relist import RelistTracker
 from wrapped_gateway.controller.settings import Settings
 from wrapped_gateway.controller.workqueue import WorkQueue
-from wrapped_gateway.listeners.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.routes import RouteKind, parse_route
 from wrapped_gateway.routes.parse import SERVED_VERSIONS
 

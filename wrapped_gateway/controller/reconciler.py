@@ -10,13 +10,10 @@ from typing import Any
 from kubernetes.client import ApiException
 
 from wrapped_gateway.constants import GATEWAY_KIND
-from wrapped_gateway.controller import metrics
+from wrapped_gateway.controller import metrics, status
+from wrapped_gateway.controller.drift import digest_of, needs_apply, with_digest
 from wrapped_gateway.controller.events import EventPoster
-from wrapped_gateway.controller.index import ClusterIndex
-from wrapped_gateway.controller.kube import KubeApi
-from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis, status
-from wrapped_gateway.listeners.drift import digest_of, needs_apply, with_digest
-from wrapped_gateway.listeners.existing import (
+from wrapped_gateway.controller.existing import (
     Key,
     LiveGateway,
     LiveListenerSet,
@@ -24,7 +21,10 @@ from wrapped_gateway.listeners.existing import (
     elder_listener_set_writer,
     foreign_listener_sets,
 )
-from wrapped_gateway.listeners.status import Verdict, status_for
+from wrapped_gateway.controller.index import ClusterIndex
+from wrapped_gateway.controller.kube import KubeApi
+from wrapped_gateway.controller.status import Verdict, status_for
+from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis
 from wrapped_gateway.wrapped import Output
 
 log = logging.getLogger(__name__)

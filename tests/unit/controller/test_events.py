@@ -11,10 +11,10 @@ from prometheus_client import REGISTRY
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import KEY, RecordingApi
 from wrapped_gateway.controller.events import BATCH_PAUSE, EVENTS_PER_BATCH, EventPoster
+from wrapped_gateway.controller.existing import WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, MAX_RETRY_PAUSE, EventLedger
-from wrapped_gateway.listeners.existing import WrappedEntry
 
 ALL_NAMESPACES = {"routes": {"namespaces": {"from": "All"}}}
 

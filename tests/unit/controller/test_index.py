@@ -1,8 +1,8 @@
 """The index answers which WrappedGateways a change touches, without listing anything."""
 
 from tests.unit.builders import parent, route, wrapped_obj
+from wrapped_gateway.controller.existing import LiveGateway, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
-from wrapped_gateway.listeners.existing import LiveGateway, WrappedEntry
 from wrapped_gateway.routes import RouteKind
 
 

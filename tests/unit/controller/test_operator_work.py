@@ -11,7 +11,7 @@ from kubernetes.client import ApiException
 from prometheus_client import REGISTRY
 
 from wrapped_gateway.controller import operator
-from wrapped_gateway.listeners.existing import Key
+from wrapped_gateway.controller.existing import Key
 from wrapped_gateway.run_options import add_run_arguments, settings_from
 
 KEY = ("infra", "gw")

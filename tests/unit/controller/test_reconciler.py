@@ -9,11 +9,11 @@ import pytest
 from kubernetes.client import ApiException
 
 from tests.unit.builders import route, wrapped_obj
+from wrapped_gateway.controller.existing import LiveGateway, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import (
     Reconciler,
 )
-from wrapped_gateway.listeners.existing import LiveGateway, WrappedEntry
 
 KEY = ("infra", "gw")
 

@@ -7,9 +7,9 @@ import pytest
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import RecordingApi
 from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
+from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
-from wrapped_gateway.listeners.existing import LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.routes import Route, RouteKind
 
 KEY = ("infra", "gw")

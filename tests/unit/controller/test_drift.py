@@ -3,13 +3,13 @@
 import copy
 from typing import Any
 
-from wrapped_gateway.listeners.drift import (
+from wrapped_gateway.controller.drift import (
     APPLIED_DIGEST_ANNOTATION,
     contains,
     needs_apply,
     with_digest,
 )
-from wrapped_gateway.listeners.existing import LiveGateway
+from wrapped_gateway.controller.existing import LiveGateway
 
 DESIRED: dict[str, Any] = {
     "apiVersion": "gateway.networking.k8s.io/v1",

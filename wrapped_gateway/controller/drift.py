@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wrapped_gateway.constants import WRAPPED_GROUP
-from wrapped_gateway.listeners.existing import LiveGateway, LiveListenerSet
+from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet
 
 APPLIED_DIGEST_ANNOTATION = f"{WRAPPED_GROUP}/applied-digest"
 

@@ -1,8 +1,8 @@
 from datetime import UTC, datetime
 
 from tests.unit.builders import route, wrapped
+from wrapped_gateway.controller.status import MAX_REFUSALS_IN_STATUS, Outcome, Verdict, status_for
 from wrapped_gateway.listeners import desired_gateway
-from wrapped_gateway.listeners.status import MAX_REFUSALS_IN_STATUS, Outcome, Verdict, status_for
 
 EARLY = datetime(2026, 1, 1, tzinfo=UTC)
 LATER = datetime(2026, 1, 2, tzinfo=UTC)
