@@ -124,17 +124,26 @@ class BackendHost:
         self, name: str, port: int, *, tls: tuple[Path, Path] | None = None, timeout: float = 15
     ) -> Backend:
         """Start a backend on ``address:port`` inside the namespace; return once it accepts."""
-        log = self.work_dir / f"backend-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.log"
         argv = [
-            "ip", "netns", "exec", self.netns,
             sys.executable, __file__, "serve",
             "--name", name, "--address", self.address, "--port", str(port),
         ]  # fmt: skip
         if tls:
             argv += ["--cert", str(tls[0]), "--key", str(tls[1])]
+        return self.run(name, argv, port, timeout=timeout)
+
+    def run(self, name: str, argv: list[str], port: int, *, timeout: float = 15) -> Backend:
+        """Start any server program inside the namespace; return once ``address:port`` accepts.
+
+        Its output is the backend's log; the backend servers of ``serve`` log each request.
+        """
+        log = self.work_dir / f"backend-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                ["ip", "netns", "exec", self.netns, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         backend = Backend(name, self.address, port, log, process)
         self.backends[name] = backend
@@ -142,12 +151,11 @@ class BackendHost:
         while True:
             if process.poll() is not None:
                 raise BackendError(f"backend {name} exited: {log.read_text(errors='replace')}")
-            if "serving" in log.read_text(errors="replace"):
-                with (
-                    contextlib.suppress(OSError),
-                    socket.create_connection((self.address, port), timeout=1),
-                ):
-                    return backend
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.address, port), timeout=1),
+            ):
+                return backend
             if time.monotonic() > deadline:
                 raise BackendError(f"backend {name} is not reachable on {self.address}:{port}")
             time.sleep(0.1)
