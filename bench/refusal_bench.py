@@ -51,15 +51,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import render_bench
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller import reconciler as reconciler_module
 from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
-from wrapped_gateway.controller.existing import Key, WrappedEntry
+from wrapped_gateway.controller.existing import WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.routes import Route, parse_route
 
 GATEWAY = 5  # render_bench's WrappedGateway of its one-gateway input
-KEY: Key = (f"infra-{GATEWAY % 10}", f"gw{GATEWAY}")
+KEY = ObjectKey(f"infra-{GATEWAY % 10}", f"gw{GATEWAY}")
 TEAM = f"team-{GATEWAY % 20}"  # a namespace the WrappedGateway's selector admits
 
 

@@ -1,6 +1,8 @@
-"""API groups, annotation names and refusal reasons, named once for the whole project."""
+"""API groups, annotation names, refusal reasons and how an object is named, once for the whole
+project."""
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
 
 GATEWAY_GROUP: Final = "gateway.networking.k8s.io"
 GATEWAY_API_VERSION: Final = f"{GATEWAY_GROUP}/v1"
@@ -19,6 +21,29 @@ WRAPPED_KIND: Final = "WrappedGateway"
 WRAPPED_PLURAL: Final = "wrappedgateways"
 
 Resource = tuple[str, str, str]  # an API resource: group ("" for core), version, plural
+
+
+class ObjectKey(NamedTuple):
+    """A namespaced object's identity, spelled "namespace/name" wherever it is written out."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, spelled: str) -> "ObjectKey":
+        """The key that `str` spelled `spelled`."""
+        namespace, _, name = spelled.partition("/")
+        return cls(namespace, name)
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> "ObjectKey":
+        """The key of an API object, from its metadata."""
+        metadata = obj.get("metadata") or {}
+        return cls(str(metadata.get("namespace")), str(metadata.get("name")))
+
 
 # Annotations a route may carry. Ours come first; gateway-route-sync's are honoured so its
 # users migrate without touching their routes; external-dns's hostname annotation is the one

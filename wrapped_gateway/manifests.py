@@ -17,6 +17,7 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.yaml_pieces import Piece, pieces
 
 _SUFFIXES = (".yaml", ".yml")
@@ -99,7 +100,7 @@ class Document:
     @property
     def identity(self) -> str:
         if self.namespace:
-            return f"{self.kind} {self.namespace}/{self.name}"
+            return f"{self.kind} {ObjectKey(self.namespace, self.name)}"
         return f"{self.kind} {self.name}"
 
 

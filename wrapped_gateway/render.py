@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from wrapped_gateway.constants import WRAPPED_API_VERSION, WRAPPED_KIND
+from wrapped_gateway.constants import WRAPPED_API_VERSION, WRAPPED_KIND, ObjectKey
 from wrapped_gateway.listeners import DesiredGateway, desired_gateway
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
 from wrapped_gateway.manifests import Document, ManifestError, collector_paused
@@ -146,7 +146,7 @@ def _identity(document: Document, read_as: _ReadAs) -> str:
         return document.identity
     if read_as is _ReadAs.NAMESPACE:
         return f"{document.kind} {document.name}"
-    return f"{document.kind} {document.namespace or 'default'}/{document.name}"
+    return f"{document.kind} {ObjectKey(document.namespace or 'default', document.name)}"
 
 
 def _wrapped_gateway(document: Document) -> WrappedGateway:

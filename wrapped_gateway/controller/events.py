@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import urllib3
 from kubernetes.client import ApiException
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import KubeApi, failure
@@ -46,7 +47,7 @@ class EventPoster:
         self._backoff = 0.0  # the pause after a batch the API server could not take
         self._refusing: set[str] = set()  # namespaces that refused an Event since the last post
 
-    def offer(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
+    def offer(self, gateway_key: ObjectKey, refusals: Sequence[Refusal]) -> None:
         """The refusals a reconcile of the Gateway found; those unreported are posted in turn."""
         self.ledger.offer(gateway_key, refusals)
         self._offered.set()
@@ -71,7 +72,7 @@ class EventPoster:
             # from the batch's start: the posts' own time counts towards the pace
             await asyncio.sleep(max(0.0, began + pause - asyncio.get_running_loop().time()))
 
-    async def post(self, gateway_key: str, batch: Sequence[Refusal]) -> float:
+    async def post(self, gateway_key: ObjectKey, batch: Sequence[Refusal]) -> float:
         """Post the Events of `batch`, refusals of the Gateway `gateway_key`; how long to wait
         before the next batch (longer, and growing, while the API server cannot take them)."""
         now = self._clock()
@@ -107,7 +108,7 @@ class EventPoster:
         self._backoff = 0.0
         return BATCH_PAUSE
 
-    def _refused(self, gateway_key: str, refusal: Refusal, error: Exception) -> None:
+    def _refused(self, gateway_key: ObjectKey, refusal: Refusal, error: Exception) -> None:
         """The API server refused this Event (a quota, a policy of its namespace)."""
         last = self.ledger.post_failed(gateway_key, refusal)
         metrics.REFUSAL_EVENTS.labels(result="given-up" if last else "failed").inc()

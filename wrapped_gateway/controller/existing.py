@@ -16,6 +16,7 @@ from wrapped_gateway.constants import (
     GATEWAY_KIND,
     OWNER_ANNOTATION,
     WRAPPED_KIND,
+    ObjectKey,
 )
 from wrapped_gateway.wrapped import (
     InvalidWrappedGateway,
@@ -23,8 +24,6 @@ from wrapped_gateway.wrapped import (
     WrappedGateway,
     parse_wrapped_gateway,
 )
-
-Key = tuple[str, str]  # (namespace, name) of a WrappedGateway and of its Gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +62,17 @@ class WrappedEntry:
         )
 
     @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
+
+    @property
     def writes_listener_sets(self) -> bool:
         return self.model is not None and self.model.output is Output.LISTENER_SETS
 
     @property
     def precedence(self) -> tuple[str, str]:
         """Oldest first, then by "namespace/name", as the Gateway API breaks ties."""
-        return self.created, f"{self.namespace}/{self.name}"
+        return self.created, str(self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +109,13 @@ class LiveGateway:
         return self.controller_kind == WRAPPED_KIND and self.controller_uid == uid
 
     @property
-    def writer(self) -> Key:
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
+
+    @property
+    def writer(self) -> ObjectKey:
         """The WrappedGateway that writes it: the one of its name."""
-        return self.namespace, self.name
+        return self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +127,7 @@ class LiveListenerSet:
     owner: str | None  # "namespace/name" of the WrappedGateway that wrote it, as it claims
     metadata: Mapping[str, Any]  # labels and annotations
     spec: Mapping[str, Any]
-    parent: Key | None  # the Gateway it attaches to
+    parent: ObjectKey | None  # the Gateway it attaches to
     # Field managers other than the controller holding part of its spec: a listener anyone
     # else adds survives the controller's applies, which only ever set their own fields.
     spec_writers: tuple[str, ...]
@@ -142,20 +149,21 @@ class LiveListenerSet:
         )
 
     @property
-    def writer(self) -> Key | None:
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
+
+    @property
+    def writer(self) -> ObjectKey | None:
         """The WrappedGateway that wrote it, as it claims."""
-        if not self.owner:
-            return None
-        namespace, _, name = self.owner.partition("/")
-        return namespace, name
+        return ObjectKey.parse(self.owner) if self.owner else None
 
 
-def _parent_gateway(ref: Any, namespace: str) -> Key | None:
+def _parent_gateway(ref: Any, namespace: str) -> ObjectKey | None:
     if not isinstance(ref, Mapping) or ref.get("kind", GATEWAY_KIND) != GATEWAY_KIND:
         return None
     if ref.get("group", GATEWAY_GROUP) != GATEWAY_GROUP:
         return None
-    return str(ref.get("namespace") or namespace), str(ref.get("name"))
+    return ObjectKey(str(ref.get("namespace") or namespace), str(ref.get("name")))
 
 
 def _other_spec_writers(managed_fields: Any) -> tuple[str, ...]:
@@ -183,8 +191,8 @@ def foreign_listener_sets(
     """
     foreign: dict[str, str] = {}
     for live in named:
-        where = f"ListenerSet {live.namespace}/{live.name}"
-        if live.owner != wrapped.key:
+        where = f"ListenerSet {live.key}"
+        if live.writer != wrapped.key:
             foreign[live.namespace] = f"{where} exists and " + (
                 f"belongs to WrappedGateway {live.owner}"
                 if live.owner
@@ -199,7 +207,7 @@ def foreign_listener_sets(
         if live.name != wrapped.name:
             foreign.setdefault(
                 live.namespace,
-                f"ListenerSet {live.namespace}/{live.name}, which wrapped-gateway did not "
+                f"ListenerSet {live.key}, which wrapped-gateway did not "
                 f"write, attaches to Gateway {wrapped.key}",
             )
     return foreign
@@ -212,10 +220,7 @@ def elder_listener_set_writer(
     `entry`), if it is older: a route's parentRef names a ListenerSet by name alone, so of the
     WrappedGateways that would write ListenerSets of one name, only the oldest may."""
     rivals = [
-        other
-        for other in same_named
-        if (other.namespace, other.name) != (entry.namespace, entry.name)
-        and other.writes_listener_sets
+        other for other in same_named if other.key != entry.key and other.writes_listener_sets
     ]
     elder = min(rivals, key=lambda rival: rival.precedence, default=None)
     return elder if elder is not None and elder.precedence < entry.precedence else None

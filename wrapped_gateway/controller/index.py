@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TypeVar
 
-from wrapped_gateway.controller.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
+from wrapped_gateway.constants import ObjectKey
+from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
 from wrapped_gateway.routes import ParentKind, Route, RouteKind
 from wrapped_gateway.wrapped import NamespacesFrom
@@ -27,28 +28,28 @@ class ClusterIndex:
         self._by_target: dict[Target, dict[RouteId, Route]] = defaultdict(dict)
         self._namespaces: dict[str, dict[str, str]] = {}
         self._terminating: set[str] = set()  # namespaces being deleted
-        self._wrapped: dict[Key, WrappedEntry] = {}
-        self._wrapped_by_name: dict[str, set[Key]] = defaultdict(set)
-        self._gateways: dict[Key, LiveGateway] = {}
-        self._listener_sets: dict[Key, LiveListenerSet] = {}
-        self._sets_by_name: dict[str, set[Key]] = defaultdict(set)
-        self._sets_by_parent: dict[Key, set[Key]] = defaultdict(set)
+        self._wrapped: dict[ObjectKey, WrappedEntry] = {}
+        self._wrapped_by_name: dict[str, set[ObjectKey]] = defaultdict(set)
+        self._gateways: dict[ObjectKey, LiveGateway] = {}
+        self._listener_sets: dict[ObjectKey, LiveListenerSet] = {}
+        self._sets_by_name: dict[str, set[ObjectKey]] = defaultdict(set)
+        self._sets_by_parent: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
 
     # --- reads -------------------------------------------------------------------------
-    def routes_for(self, key: Key) -> list[Route]:
+    def routes_for(self, key: ObjectKey) -> list[Route]:
         return list(self._targeting(key).values())
 
     def route(self, identity: RouteId) -> Route | None:
         return self._routes.get(identity)
 
     def listener_set(self, namespace: str, name: str) -> LiveListenerSet | None:
-        return self._listener_sets.get((namespace, name))
+        return self._listener_sets.get(ObjectKey(namespace, name))
 
     def listener_sets_named(self, name: str) -> list[LiveListenerSet]:
         """The ListenerSets called `name`, in every namespace."""
         return [self._listener_sets[key] for key in self._sets_by_name.get(name, ())]
 
-    def listener_sets_attached_to(self, gateway: Key) -> list[LiveListenerSet]:
+    def listener_sets_attached_to(self, gateway: ObjectKey) -> list[LiveListenerSet]:
         """The ListenerSets whose parentRef is the Gateway `gateway`, whatever their name."""
         return [self._listener_sets[key] for key in self._sets_by_parent.get(gateway, ())]
 
@@ -60,17 +61,17 @@ class ClusterIndex:
     def namespace_labels(self) -> Mapping[str, Mapping[str, str]]:
         return self._namespaces
 
-    def wrapped(self, key: Key) -> WrappedEntry | None:
+    def wrapped(self, key: ObjectKey) -> WrappedEntry | None:
         return self._wrapped.get(key)
 
     def wrapped_named(self, name: str) -> list[WrappedEntry]:
         """The WrappedGateways called `name`, in every namespace."""
         return [self._wrapped[key] for key in self._wrapped_by_name.get(name, ())]
 
-    def wrapped_keys(self) -> list[Key]:
+    def wrapped_keys(self) -> list[ObjectKey]:
         return sorted(self._wrapped)
 
-    def gateway(self, key: Key) -> LiveGateway | None:
+    def gateway(self, key: ObjectKey) -> LiveGateway | None:
         return self._gateways.get(key)
 
     @property
@@ -82,7 +83,7 @@ class ClusterIndex:
         return len(self._wrapped)
 
     # --- writes: each returns the WrappedGateways whose Gateway may change -----------------
-    def upsert_route(self, route: Route) -> set[Key]:
+    def upsert_route(self, route: Route) -> set[ObjectKey]:
         previous = self._routes.get(route.identity)
         if previous == route:
             return set()  # a status update, or the same route seen through another version
@@ -93,13 +94,13 @@ class ClusterIndex:
             touched.update(self._reached(target))
         return touched
 
-    def remove_route(self, kind: RouteKind, namespace: str, name: str) -> set[Key]:
+    def remove_route(self, kind: RouteKind, namespace: str, name: str) -> set[ObjectKey]:
         previous = self._routes.pop((kind, namespace, name), None)
         return self._untarget(previous) if previous else set()
 
     def upsert_namespace(
         self, name: str, labels: Mapping[str, str], terminating: bool = False
-    ) -> set[Key]:
+    ) -> set[ObjectKey]:
         if terminating:
             self._terminating.add(name)
         else:
@@ -110,14 +111,14 @@ class ClusterIndex:
         self._namespaces[name] = labels
         return self._selector_gateways_with_routes_from(name)
 
-    def remove_namespace(self, name: str) -> set[Key]:
+    def remove_namespace(self, name: str) -> set[ObjectKey]:
         self._terminating.discard(name)
         if self._namespaces.pop(name, None) is None:
             return set()
         return self._selector_gateways_with_routes_from(name)
 
-    def upsert_wrapped(self, entry: WrappedEntry) -> set[Key]:
-        key = (entry.namespace, entry.name)
+    def upsert_wrapped(self, entry: WrappedEntry) -> set[ObjectKey]:
+        key = entry.key
         previous = self._wrapped.get(key)
         self._wrapped[key] = entry  # always: the status it carries is the latest
         self._wrapped_by_name[entry.name].add(key)
@@ -128,18 +129,19 @@ class ClusterIndex:
         # Which of the same-named ones writes ListenerSets may have changed.
         return set(self._wrapped_by_name[entry.name])
 
-    def remove_wrapped(self, namespace: str, name: str) -> set[Key]:
-        removed = self._wrapped.pop((namespace, name), None)
+    def remove_wrapped(self, namespace: str, name: str) -> set[ObjectKey]:
+        key = ObjectKey(namespace, name)
+        removed = self._wrapped.pop(key, None)
         if removed is None:
             return set()
-        _discard(self._wrapped_by_name, name, (namespace, name))
+        _discard(self._wrapped_by_name, name, key)
         if not removed.writes_listener_sets:
-            return {(namespace, name)}
+            return {key}
         # A same-named one may now be the oldest that writes ListenerSets.
-        return {(namespace, name), *self._wrapped_by_name.get(name, ())}
+        return {key, *self._wrapped_by_name.get(name, ())}
 
-    def upsert_listener_set(self, live: LiveListenerSet) -> set[Key]:
-        key = (live.namespace, live.name)
+    def upsert_listener_set(self, live: LiveListenerSet) -> set[ObjectKey]:
+        key = live.key
         previous = self._listener_sets.get(key)
         if previous == live:
             return set()
@@ -150,38 +152,39 @@ class ClusterIndex:
             self._sets_by_parent[live.parent].add(key)
         return touched | self._concerned_with(live)
 
-    def remove_listener_set(self, namespace: str, name: str) -> set[Key]:
-        live = self._listener_sets.pop((namespace, name), None)
+    def remove_listener_set(self, namespace: str, name: str) -> set[ObjectKey]:
+        key = ObjectKey(namespace, name)
+        live = self._listener_sets.pop(key, None)
         if live is None:
             return set()
-        _discard(self._sets_by_name, name, (namespace, name))
+        _discard(self._sets_by_name, name, key)
         if live.parent is not None:
-            _discard(self._sets_by_parent, live.parent, (namespace, name))
+            _discard(self._sets_by_parent, live.parent, key)
         return self._concerned_with(live)
 
-    def upsert_gateway(self, live: LiveGateway) -> set[Key]:
-        key = (live.namespace, live.name)
+    def upsert_gateway(self, live: LiveGateway) -> set[ObjectKey]:
+        key = live.key
         if self._gateways.get(key) == live:
             return set()
         self._gateways[key] = live
         return {key} if key in self._wrapped else set()
 
-    def remove_gateway(self, namespace: str, name: str) -> set[Key]:
-        key = (namespace, name)
+    def remove_gateway(self, namespace: str, name: str) -> set[ObjectKey]:
+        key = ObjectKey(namespace, name)
         if self._gateways.pop(key, None) is None:
             return set()
         return {key} if key in self._wrapped else set()
 
     # --- internals -----------------------------------------------------------------------
-    def _concerned_with(self, live: LiveListenerSet) -> set[Key]:
+    def _concerned_with(self, live: LiveListenerSet) -> set[ObjectKey]:
         """The WrappedGateways that write a ListenerSet of that name or whose Gateway it joins."""
         concerned = set(self._wrapped_by_name.get(live.name, ()))
         if live.parent in self._wrapped:
             concerned.add(live.parent)
         return concerned
 
-    def _untarget(self, route: Route) -> set[Key]:
-        touched: set[Key] = set()
+    def _untarget(self, route: Route) -> set[ObjectKey]:
+        touched: set[ObjectKey] = set()
         for target in route_targets(route):
             routes = self._by_target.get(target)
             if routes is not None:
@@ -191,14 +194,14 @@ class ClusterIndex:
             touched.update(self._reached(target))
         return touched
 
-    def _reached(self, target: Target) -> set[Key]:
+    def _reached(self, target: Target) -> set[ObjectKey]:
         """The WrappedGateways a parentRef to `target` may reach."""
         kind, namespace, name = target
         if kind is ParentKind.GATEWAY:
-            return {(namespace, name)}
+            return {ObjectKey(namespace, name)}
         return set(self._wrapped_by_name.get(name, ()))
 
-    def _targeting(self, key: Key) -> Mapping[RouteId, Route]:
+    def _targeting(self, key: ObjectKey) -> Mapping[RouteId, Route]:
         """The routes with a parentRef that may reach the WrappedGateway `key`."""
         entry = self._wrapped.get(key)
         if entry is None or entry.model is None:
@@ -212,7 +215,7 @@ class ClusterIndex:
             targeting.update(self._by_target.get(target, {}))
         return targeting
 
-    def _selector_gateways_with_routes_from(self, namespace: str) -> set[Key]:
+    def _selector_gateways_with_routes_from(self, namespace: str) -> set[ObjectKey]:
         return {
             key
             for key, entry in self._wrapped.items()

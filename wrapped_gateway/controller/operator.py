@@ -22,12 +22,13 @@ from wrapped_gateway.constants import (
     WRAPPED_KIND,
     WRAPPED_PLURAL,
     WRAPPED_VERSION,
+    ObjectKey,
     Resource,
 )
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
 from wrapped_gateway.controller.events import EventPoster
-from wrapped_gateway.controller.existing import Key, LiveGateway, LiveListenerSet, WrappedEntry
+from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kopf_config import kopf_connection, kopf_settings
 from wrapped_gateway.controller.kube import PLURALS, KubeApi, failure
@@ -54,7 +55,7 @@ class Controller:
     def __init__(self, settings: Settings, api_client: client.ApiClient) -> None:
         self.settings = settings
         self.index = ClusterIndex()
-        self.queue: WorkQueue[Key] = WorkQueue(
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(
             settle=settings.settle_seconds, burst_hold=settings.burst_hold_seconds
         )
         self.api = KubeApi(api_client)
@@ -64,7 +65,7 @@ class Controller:
         self.relists = RelistTracker()
         self._watched: dict[Resource, tuple[str, EventHandler]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self._failures: dict[Key, int] = {}
+        self._failures: dict[ObjectKey, int] = {}
         self.elector = (
             LeaderElector(
                 client.CoordinationV1Api(api_client),
@@ -104,7 +105,7 @@ class Controller:
     def on_route(self, event: Mapping[str, Any]) -> None:
         obj = event["object"]
         if event.get("type") == "DELETED":
-            touched = self.index.remove_route(RouteKind(obj["kind"]), *_namespaced_name(obj))
+            touched = self.index.remove_route(RouteKind(obj["kind"]), *ObjectKey.of(obj))
         else:
             touched = self.index.upsert_route(parse_route(obj))
         self._enqueue(touched)
@@ -112,10 +113,10 @@ class Controller:
     def on_wrapped(self, event: Mapping[str, Any]) -> None:
         obj = event["object"]
         if event.get("type") == "DELETED":
-            touched = self.index.remove_wrapped(*_namespaced_name(obj))
+            touched = self.index.remove_wrapped(*ObjectKey.of(obj))
         else:
             touched = self.index.upsert_wrapped(WrappedEntry.from_object(obj))
-        self.reconciler.observed_wrapped(_namespaced_name(obj))
+        self.reconciler.observed_wrapped(ObjectKey.of(obj))
         self._enqueue(touched)
 
     def on_namespace(self, event: Mapping[str, Any]) -> None:
@@ -142,11 +143,11 @@ class Controller:
         event: Mapping[str, Any],
         kind: str,
         parse: Callable[[Mapping[str, Any]], Live],
-        upsert: Callable[[Live], set[Key]],
-        remove: Callable[[str, str], set[Key]],
+        upsert: Callable[[Live], set[ObjectKey]],
+        remove: Callable[[str, str], set[ObjectKey]],
     ) -> None:
         """A Gateway or ListenerSet event: an object that WrappedGateways write."""
-        key = _namespaced_name(event["object"])
+        key = ObjectKey.of(event["object"])
         live = None if event.get("type") == "DELETED" else parse(event["object"])
         touched = remove(*key) if live is None else upsert(live)
         if self.reconciler.observed(kind, key, live) and live is not None and live.writer:
@@ -154,7 +155,7 @@ class Controller:
             touched.discard(live.writer)
         self._enqueue(touched)
 
-    def _enqueue(self, keys: Iterable[Key]) -> None:
+    def _enqueue(self, keys: Iterable[ObjectKey]) -> None:
         if not self.ready:
             return  # the initial sync enqueues everything once the index is complete
         for key in keys:
@@ -210,7 +211,7 @@ class Controller:
         async for obj in self._listed(resource, metadata_only):
             listed = obj if kind is None else {**obj, "kind": kind}
             handle({"type": None, "object": listed})
-            self.relists.observe(resource, None, _namespaced_name(listed))
+            self.relists.observe(resource, None, ObjectKey.of(listed))
         self.relists.listing_ended(resource)
 
     async def _listed(self, resource: Resource, metadata_only: bool) -> AsyncIterator[Any]:
@@ -238,8 +239,7 @@ class Controller:
                 # Only names are compared: the objects' specs would cost their transfer and
                 # parsing, for every object of the resource, at every start and watch restart.
                 listed = [
-                    _namespaced_name(item)
-                    async for item in self._listed(resource, metadata_only=True)
+                    ObjectKey.of(item) async for item in self._listed(resource, metadata_only=True)
                 ]
                 break
             except Exception as error:  # the API server may still be starting
@@ -251,9 +251,9 @@ class Controller:
                     retry_in,
                 )
                 await asyncio.sleep(retry_in)
-        for namespace, name in self.relists.vanished(resource, listed, mark):
-            log.info("%s %s/%s was deleted while the watch was down", kind, namespace, name)
-            metadata = {"name": name, "namespace": namespace}
+        for key in self.relists.vanished(resource, listed, mark):
+            log.info("%s %s was deleted while the watch was down", kind, key)
+            metadata = {"name": key.name, "namespace": key.namespace}
             handle({"type": "DELETED", "object": {"kind": kind, "metadata": metadata}})
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -276,7 +276,7 @@ class Controller:
             if retry_in is not None:  # after `done`, or the key's rest would replace the delay
                 self.queue.add(key, delay=retry_in)
 
-    async def _reconcile(self, key: Key) -> float | None:
+    async def _reconcile(self, key: ObjectKey) -> float | None:
         """Reconcile `key`, counted and timed; in how long to retry it, when it failed."""
         started = time.perf_counter()
         try:
@@ -286,8 +286,8 @@ class Controller:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             retry_in = min(MAX_BACKOFF, 0.5 * 2.0 ** (failures - 1))
             log.warning(
-                "reconcile of %s/%s failed (%s); retrying in %.1fs",
-                *key,
+                "reconcile of %s failed (%s); retrying in %.1fs",
+                key,
                 failure(error),
                 retry_in,
                 exc_info=not isinstance(error, ApiException),  # a bug: where it is
@@ -296,7 +296,7 @@ class Controller:
         finally:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         metrics.RECONCILES.labels(result=result).inc()
-        log.debug("reconciled %s/%s: %s", *key, result)
+        log.debug("reconciled %s: %s", key, result)
         self._failures.pop(key, None)
         return None
 
@@ -346,7 +346,7 @@ class Controller:
         # handlers in a thread pool)
         async def handler(event: Mapping[str, Any], **_: Any) -> None:
             handle(event)
-            key = _namespaced_name(event["object"])
+            key = ObjectKey.of(event["object"])
             if self.relists.observe(resource, event.get("type"), key) and self.ready:
                 self._in_background(self._forget_vanished(resource, kind, handle))
 
@@ -355,11 +355,6 @@ class Controller:
         kopf.on.event(
             group=group, version=version, plural=plural, id=f"{plural}.{version}", registry=registry
         )(handler)
-
-
-def _namespaced_name(obj: Mapping[str, Any]) -> tuple[str, str]:
-    metadata = obj.get("metadata") or {}
-    return str(metadata.get("namespace")), str(metadata.get("name"))
 
 
 def api_client_for(settings: Settings) -> client.ApiClient:

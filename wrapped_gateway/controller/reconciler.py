@@ -9,12 +9,11 @@ from typing import Any
 
 from kubernetes.client import ApiException
 
-from wrapped_gateway.constants import GATEWAY_KIND
+from wrapped_gateway.constants import GATEWAY_KIND, ObjectKey
 from wrapped_gateway.controller import metrics, status
 from wrapped_gateway.controller.drift import digest_of, needs_apply, with_digest
 from wrapped_gateway.controller.events import EventPoster
 from wrapped_gateway.controller.existing import (
-    Key,
     LiveGateway,
     LiveListenerSet,
     WrappedEntry,
@@ -52,38 +51,40 @@ class Reconciler:
         self._api = api
         self._events = events or EventPoster(api, index, clock)
         self._clock = clock
-        self._refusals_by_gateway: dict[Key, Mapping[str, int]] = {}
+        self._refusals_by_gateway: dict[ObjectKey, Mapping[str, int]] = {}
         self._listener_sets_known_served = False
         # (kind, namespace, name) -> what this reconciler last applied there (with its
         # digest), until the watch shows that object again
         self._applied: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self._written_statuses: dict[Key, dict[str, Any]] = {}
-        self._syntheses: dict[Key, ResumableSynthesis] = {}  # one worker per key uses each
+        self._written_statuses: dict[ObjectKey, dict[str, Any]] = {}
+        self._syntheses: dict[ObjectKey, ResumableSynthesis] = {}  # one worker per key uses each
 
-    def observed(self, kind: str, key: Key, live: LiveGateway | LiveListenerSet | None) -> bool:
+    def observed(
+        self, kind: str, key: ObjectKey, live: LiveGateway | LiveListenerSet | None
+    ) -> bool:
         """The watch showed a Gateway or ListenerSet (None: deleted). Whether it is just what
         this reconciler applied last: then it needs no reconcile, which would find nothing to
         do (the watch often shows an apply before the apply call returns)."""
         applied = self._applied.pop((kind, *key), None)
         return applied is not None and live is not None and not needs_apply(applied, live)
 
-    def observed_wrapped(self, key: Key) -> None:
+    def observed_wrapped(self, key: ObjectKey) -> None:
         """The watch showed the WrappedGateway `key` (changed or deleted)."""
         self._written_statuses.pop(key, None)
 
-    async def reconcile(self, key: Key) -> str:
+    async def reconcile(self, key: ObjectKey) -> str:
         """Bring the Gateway of `key` in line; returns what happened, for metrics and logs."""
         entry = self._index.wrapped(key)
         if entry is None:
             self._forget(key)
             # Garbage collection removes the Gateway, and the ListenerSet in its namespace;
             # owner references cannot reach the tenants' namespaces.
-            await self._delete_listener_sets(f"{key[0]}/{key[1]}", keep=())
+            await self._delete_listener_sets(key, keep=())
             return "deleted"
-        if self._index.terminating(key[0]):
+        if self._index.terminating(key.namespace):
             # Its Gateway goes with the namespace: rewriting it (and the status, and posting
             # Events) for each route the deletion removes would be refused or thrown away.
-            self._events.ledger.withdraw(f"{key[0]}/{key[1]}")
+            self._events.ledger.withdraw(key)
             return "terminating"
         if entry.model is None:
             await self._write_status(entry, status.invalid_spec(entry.error), None)
@@ -96,10 +97,10 @@ class Reconciler:
                 return "unavailable"
             elder = elder_listener_set_writer(entry, self._index.wrapped_named(entry.name))
             if elder is not None:
-                taken = status.listener_set_name_taken(key[1], f"{elder.namespace}/{elder.name}")
+                taken = status.listener_set_name_taken(key.name, elder.key)
                 await self._write_status(entry, taken, None)
                 return "name-taken"
-            named = self._index.listener_sets_named(key[1])
+            named = self._index.listener_sets_named(key.name)
             attached = self._index.listener_sets_attached_to(key)
             foreign = foreign_listener_sets(entry.model, named, attached)
         routes = self._index.routes_for(key)
@@ -129,28 +130,27 @@ class Reconciler:
     async def _converge_listener_sets(self, desired: DesiredGateway) -> Verdict | None:
         """Apply the desired ListenerSets and delete the stale ones; a Verdict if refused."""
         for listener_set in desired.listener_sets:
-            metadata = listener_set["metadata"]
-            live = self._index.listener_set(metadata["namespace"], metadata["name"])
+            key = ObjectKey.of(listener_set)
             try:
-                applied = await self._apply(listener_set, live)
+                applied = await self._apply(listener_set, self._index.listener_set(*key))
             except _Rejected as rejected:
                 return rejected.verdict
             if applied:
-                log.info("applied ListenerSet %s/%s", metadata["namespace"], metadata["name"])
+                log.info("applied ListenerSet %s", key)
         await self._delete_listener_sets(desired.key, keep=desired.listener_sets)
         return None
 
-    async def _delete_listener_sets(self, owner: str, keep: Iterable[Mapping[str, Any]]) -> None:
-        kept = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in keep}
-        name = owner.partition("/")[2]
-        for live in self._index.listener_sets_named(name):
-            if live.owner == owner and (live.namespace, live.name) not in kept:
-                await asyncio.to_thread(self._api.delete_listener_set, live.namespace, live.name)
-                log.info("deleted ListenerSet %s/%s, which no route needs", live.namespace, name)
+    async def _delete_listener_sets(
+        self, owner: ObjectKey, keep: Iterable[Mapping[str, Any]]
+    ) -> None:
+        kept = {ObjectKey.of(manifest) for manifest in keep}
+        for live in self._index.listener_sets_named(owner.name):
+            if live.writer == owner and live.key not in kept:
+                await asyncio.to_thread(self._api.delete_listener_set, *live.key)
+                log.info("deleted ListenerSet %s, which no route needs", live.key)
 
     async def _converge(self, entry: WrappedEntry, desired: DesiredGateway) -> tuple[Verdict, str]:
-        key = (entry.namespace, entry.name)
-        live = self._index.gateway(key)
+        live = self._index.gateway(entry.key)
         if live is not None and not live.owned_by(entry.uid):
             return status.gateway_not_owned(desired), "not-owned"
         if desired.gateway is None:
@@ -171,8 +171,8 @@ class Reconciler:
         watch last showed it, already is it; whether it applied. An object the API server
         refuses raises `_Rejected`: retrying the same object cannot help."""
         manifest = with_digest(desired)
-        metadata = manifest["metadata"]
-        memory = (manifest["kind"], metadata["namespace"], metadata["name"])
+        key = ObjectKey.of(manifest)
+        memory = (manifest["kind"], *key)
         remembered = self._applied.get(memory)
         if remembered is not None and digest_of(remembered) == digest_of(manifest):
             return False
@@ -184,7 +184,7 @@ class Reconciler:
         except BaseException as error:
             self._applied.pop(memory, None)  # not applied, or not known to be
             if isinstance(error, ApiException) and error.status in (400, 409, 422):
-                what = f"{manifest['kind']} {metadata['namespace']}/{metadata['name']}"
+                what = f"{manifest['kind']} {key}"
                 log.error("%s rejected by the API server: %s", what, error.body)
                 verdict = status.apply_failed(
                     f"the API server rejected {what}: {_api_message(error)}"
@@ -197,12 +197,12 @@ class Reconciler:
     async def _write_status(
         self, entry: WrappedEntry, verdict: Verdict, desired: DesiredGateway | None
     ) -> None:
-        key = (entry.namespace, entry.name)
+        key = entry.key
         # The refusals the status reports are those whose Events are posted (none without a
         # desired Gateway, until there is one again): apart, a batch at a time, so that one
         # tenant's thousands of refused routes do not hold back the Gateway every tenant shares.
         if desired is None:
-            self._events.ledger.withdraw(f"{entry.namespace}/{entry.name}")
+            self._events.ledger.withdraw(key)
         else:
             self._events.offer(desired.key, desired.refusals)
         previous = self._written_statuses.get(key, entry.status)
@@ -216,14 +216,14 @@ class Reconciler:
             self._written_statuses.pop(key, None)
             raise
 
-    def stand_by(self, key: Key) -> None:
+    def stand_by(self, key: ObjectKey) -> None:
         """What a standby does instead of a reconcile: nothing but forget a WrappedGateway that
         is gone, which, leading later, it would never reconcile."""
         if self._index.wrapped(key) is None:
             self._forget(key)
 
-    def _forget(self, key: Key) -> None:
-        self._events.ledger.forget(f"{key[0]}/{key[1]}")
+    def _forget(self, key: ObjectKey) -> None:
+        self._events.ledger.forget(key)
         self._refusals_by_gateway.pop(key, None)
         self._applied.pop((GATEWAY_KIND, *key), None)
         self._written_statuses.pop(key, None)

@@ -26,12 +26,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from wrapped_gateway.constants import Resource
+from wrapped_gateway.constants import ObjectKey, Resource
 
 # Listing events of one resource arrive back to back; a pause this long starts a new listing.
 LISTING_PAUSE = 5.0
-
-ObjectKey = tuple[str, str]  # namespace, name
 
 
 @dataclass

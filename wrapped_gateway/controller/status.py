@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.listeners.model import DesiredGateway
 from wrapped_gateway.listeners.refusals import FAIR_FIRST, Refusals
 
@@ -62,7 +63,7 @@ def no_listeners(gateway_exists: bool) -> Verdict:
     )
 
 
-def listener_set_name_taken(name: str, elder: str) -> Verdict:
+def listener_set_name_taken(name: str, elder: ObjectKey) -> Verdict:
     """`elder`, an older WrappedGateway named `name`, writes the ListenerSets of that name."""
     return Verdict(
         False,

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.listeners.refusal_events import in_turn_by_namespace
 from wrapped_gateway.listeners.refusals import Chunk, Refusal, Refusals
 
@@ -82,13 +83,13 @@ class EventLedger:
         self._recheck = recheck
         self._retry_pause = retry_pause
         self._clock = clock
-        self._books: dict[str, _Book] = {}
+        self._books: dict[ObjectKey, _Book] = {}
         self._batches = 0
         # the Gateways that may have Events to post, in the order of their turns (a dict as an
         # ordered set: a Gateway offered again keeps its place)
-        self._in_line: dict[str, None] = {}
+        self._in_line: dict[ObjectKey, None] = {}
 
-    def offer(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
+    def offer(self, gateway_key: ObjectKey, refusals: Sequence[Refusal]) -> None:
         """A reconcile found these refusals on the Gateway: `take` posts what is unreported of
         them in the Gateway's turn."""
         book = self._books.setdefault(gateway_key, _Book())
@@ -96,7 +97,7 @@ class EventLedger:
         self._in_line.setdefault(gateway_key)
         _prune(book)
 
-    def take(self, size: int) -> tuple[str, list[Refusal]] | None:
+    def take(self, size: int) -> tuple[ObjectKey, list[Refusal]] | None:
         """The next batch to post, of the next Gateway in turn that has one (it then goes to
         the back of the line), so that no Gateway's flood holds back another Gateway's Events;
         None when none has (or each that has is waiting to retry)."""
@@ -115,7 +116,7 @@ class EventLedger:
         dues = [d for key in self._in_line if (d := _next_retry(self._books[key])) is not None]
         return max(0.0, min(dues) - self._clock()) if dues else None
 
-    def put_back(self, gateway_key: str, refusals: Sequence[Refusal]) -> None:
+    def put_back(self, gateway_key: ObjectKey, refusals: Sequence[Refusal]) -> None:
         """Refusals handed out that were not posted (the API server could not take them just
         then), nothing counted against them: the first of the Gateway's next batch, unless its
         backlog is drawn anew before (its refusals changed, or `recheck` passed)."""
@@ -124,7 +125,7 @@ class EventLedger:
             book.backlog.extendleft(reversed(refusals))
             self._in_line.setdefault(gateway_key)
 
-    def withdraw(self, gateway_key: str) -> None:
+    def withdraw(self, gateway_key: ObjectKey) -> None:
         """The Gateway reports no refusals for now (its spec is invalid, say): nothing of it is
         posted until it offers some again. What was reported is kept, for when it does."""
         self._in_line.pop(gateway_key, None)
@@ -148,7 +149,7 @@ class EventLedger:
             book.retry_due.clear()
             book.retry_heap.clear()
 
-    def unreported(self, gateway_key: str, refusals: Sequence[Refusal]) -> list[Refusal]:
+    def unreported(self, gateway_key: ObjectKey, refusals: Sequence[Refusal]) -> list[Refusal]:
         """The refusals with no Event yet, taken in turn from each namespace (each namespace's
         in claim order), those that had their turn longest ago (or never) first, so that no
         tenant's refused routes, however old or many, hold back another tenant's Event."""
@@ -174,7 +175,7 @@ class EventLedger:
         return in_turn_by_namespace(unreported, book.turns)
 
     def next_batch(
-        self, gateway_key: str, refusals: Sequence[Refusal], size: int
+        self, gateway_key: ObjectKey, refusals: Sequence[Refusal], size: int
     ) -> tuple[list[Refusal], int]:
         """The next (up to) `size` refusals to post, in the order `unreported` gives, and how
         many are left after them. Their namespaces have had their turn, whether or not each
@@ -202,7 +203,7 @@ class EventLedger:
             book.turns[refusal.namespace] = self._batches
         return batch, len(book.backlog)
 
-    def reported(self, gateway_key: str, refusal: Refusal) -> None:
+    def reported(self, gateway_key: ObjectKey, refusal: Refusal) -> None:
         """Its Event is posted (nothing is kept of a Gateway forgotten meanwhile)."""
         book = self._books.get(gateway_key)
         if book is None:
@@ -212,7 +213,7 @@ class EventLedger:
         book.reported_until[refusal] = self._clock() + self._ttl
         _prune(book)
 
-    def post_failed(self, gateway_key: str, refusal: Refusal) -> bool:
+    def post_failed(self, gateway_key: ObjectKey, refusal: Refusal) -> bool:
         """The API server refused its Event (a quota, a policy): it is posted again after a
         pause that doubles each time; whether that was its last attempt (it then counts as
         reported, and is posted again once that report would have expired)."""
@@ -230,7 +231,7 @@ class EventLedger:
         _prune(book)
         return False
 
-    def forget(self, gateway_key: str) -> None:
+    def forget(self, gateway_key: ObjectKey) -> None:
         """The Gateway is gone: nothing of its refusals is kept."""
         self._books.pop(gateway_key, None)
         self._in_line.pop(gateway_key, None)

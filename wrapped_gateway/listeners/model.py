@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.listeners.refusals import Refusals
 from wrapped_gateway.routes import RouteKind, TLSMode
 
@@ -76,8 +77,8 @@ class DesiredGateway:
     shared_catch_alls: tuple[str, ...] = ()
 
     @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
 
     @property
     def listener_count(self) -> int:

@@ -73,7 +73,10 @@ def _listener_set_manifest(
     metadata: dict[str, Any] = {"name": wrapped.name, "namespace": namespace}
     if wrapped.uid:
         metadata["labels"] = {OWNER_UID_LABEL: wrapped.uid}
-    metadata["annotations"] = {OWNER_ANNOTATION: wrapped.key, **_hostnames_annotation(listeners)}
+    metadata["annotations"] = {
+        OWNER_ANNOTATION: str(wrapped.key),
+        **_hostnames_annotation(listeners),
+    }
     # An owner reference may only name an object of the same namespace; elsewhere the
     # controller deletes what it no longer wants (found by the owner-uid label).
     if wrapped.uid and namespace == wrapped.namespace:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.listeners.refusals import Refusal
 from wrapped_gateway.routes import Route
 
@@ -17,7 +18,7 @@ DIGEST_CHARS = 16
 
 
 def refusal_event(
-    refusal: Refusal, route: Route | None, gateway_key: str, now: datetime
+    refusal: Refusal, route: Route | None, gateway_key: ObjectKey, now: datetime
 ) -> dict[str, Any]:
     """A core/v1 Warning Event on the refused route."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -57,7 +58,7 @@ def event_name(refusal: Refusal, involved: dict[str, Any], message: str) -> str:
     The route's uid is part of it, so a route deleted and created again under its name gets
     its Events again; without a uid (a route no longer indexed) its kind and name stand in.
     """
-    identity = involved.get("uid") or f"{involved['kind']}/{refusal.namespace}/{refusal.name}"
+    identity = involved.get("uid") or f"{involved['kind']}/{refusal.route_key}"
     ports = ",".join(map(str, refusal.ports))
     fields = (identity, refusal.reason, refusal.hostname or "", ports, message)
     digest = hashlib.sha256("\0".join(fields).encode()).hexdigest()[:DIGEST_CHARS]

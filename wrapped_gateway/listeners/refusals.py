@@ -17,6 +17,7 @@ from itertools import chain
 from types import MappingProxyType
 from typing import overload
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.routes import Route, RouteKind
 
 
@@ -49,8 +50,8 @@ class Refusal:
         return cls(route.kind, route.namespace, route.name, reason, message, hostname, port)
 
     @property
-    def route_key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def route_key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.route_key}: {self.reason}: {self.message}"

@@ -8,6 +8,7 @@ from itertools import islice, product
 from wrapped_gateway.constants import (
     DEFAULT_TLS_PORT,
     MAX_LISTENERS,
+    ObjectKey,
     Reason,
 )
 from wrapped_gateway.hostnames import hostname_problem
@@ -165,8 +166,9 @@ def _generating_parents(
         Refusal.of(
             route,
             Reason.CROSS_NAMESPACE_LISTENER_SET,
-            f"parentRef to ListenerSet {p.namespace}/{p.name}: WrappedGateway {wrapped.key} "
-            f"writes a route's listeners into the ListenerSet {route.namespace}/{wrapped.name} "
+            f"parentRef to ListenerSet {p.key}: WrappedGateway "
+            f"{wrapped.key} writes a route's listeners into the ListenerSet "
+            f"{ObjectKey(route.namespace, wrapped.name)} "
             "of the route's own namespace; refer to that one",
         )
         for p in to_listener_sets

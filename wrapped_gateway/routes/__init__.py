@@ -6,6 +6,7 @@ from wrapped_gateway.routes.model import (
     ParentRef,
     Protocol,
     Route,
+    RouteId,
     RouteKind,
     TLSMode,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "ParentRef",
     "Protocol",
     "Route",
+    "RouteId",
     "RouteKind",
     "TLSMode",
     "parse_route",

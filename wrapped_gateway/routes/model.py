@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from wrapped_gateway.constants import ObjectKey
+
 
 class RouteKind(StrEnum):
     HTTP = "HTTPRoute"
@@ -57,6 +59,10 @@ class ParentRef:
     port: int | None = None
     kind: ParentKind = ParentKind.GATEWAY
 
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
+
 
 @dataclass(frozen=True, slots=True)
 class Defect:
@@ -64,6 +70,9 @@ class Defect:
 
     reason: str
     message: str
+
+
+RouteId = tuple[RouteKind, str, str]  # a route's kind, namespace and name
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,21 +109,21 @@ class Route:
         return PROTOCOL_BY_KIND[self.kind]
 
     @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
+        return f"{self.kind} {self.key}"
 
     @property
-    def identity(self) -> tuple[RouteKind, str, str]:
+    def identity(self) -> RouteId:
         return (self.kind, self.namespace, self.name)
 
     @property
     def precedence(self) -> tuple[int, datetime, str]:
         """Gateway API precedence: oldest first, then the string "{namespace}/{name}"
         (so "team-b/x" comes before "team/x"); undated routes last."""
-        return (0 if self.created else 1, self.created or datetime.min, self.key)
+        return (0 if self.created else 1, self.created or datetime.min, str(self.key))
 
     def listener_set_refs(self, name: str) -> list[ParentRef]:
         """The parentRefs to a ListenerSet called `name`, in any namespace."""

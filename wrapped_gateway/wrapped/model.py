@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from wrapped_gateway.constants import NOT_COPIED_ANNOTATION_PREFIXES
+from wrapped_gateway.constants import NOT_COPIED_ANNOTATION_PREFIXES, ObjectKey
 from wrapped_gateway.wrapped.selectors import LabelSelector
 from wrapped_gateway.wrapped.static import StaticListener
 
@@ -64,8 +64,8 @@ class WrappedGateway:
     http_port: int = DEFAULT_HTTP_PORT
 
     @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
 
     @property
     def gateway_annotations(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import KEY, RecordingApi
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller.events import BATCH_PAUSE, EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.existing import WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
@@ -43,7 +44,7 @@ class Controller:
         self.events.ledger = EventLedger(clock=self.clock)
         self.reconciler = Reconciler(self.index, self.api, self.events)  # type: ignore[arg-type]
 
-    def reconcile(self, key: tuple[str, str] = KEY) -> str:
+    def reconcile(self, key: ObjectKey = KEY) -> str:
         return asyncio.run(self.reconciler.reconcile(key))
 
     def post(self, batches: int | None = None) -> int:
@@ -369,7 +370,7 @@ def test_one_gateways_flood_does_not_hold_back_another_gateways_events() -> None
         )
     )
     controller.reconcile()
-    controller.reconcile(("infra", "gw1"))
+    controller.reconcile(ObjectKey("infra", "gw1"))
     controller.post(batches=2)
     assert ("team", "mine") in reported(controller.api)
 

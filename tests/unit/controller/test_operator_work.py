@@ -10,11 +10,11 @@ from kubernetes import client
 from kubernetes.client import ApiException
 from prometheus_client import REGISTRY
 
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller import operator
-from wrapped_gateway.controller.existing import Key
 from wrapped_gateway.run_options import add_run_arguments, settings_from
 
-KEY = ("infra", "gw")
+KEY = ObjectKey("infra", "gw")
 
 
 class ScriptedReconciler:
@@ -22,14 +22,14 @@ class ScriptedReconciler:
 
     def __init__(self, outcomes: list[str | Exception]) -> None:
         self._outcomes: Iterator[str | Exception] = iter(outcomes)
-        self.reconciled: list[Key] = []
+        self.reconciled: list[ObjectKey] = []
         self.after_success: Callable[[], None] = lambda: None
-        self.stood_by: list[Key] = []
+        self.stood_by: list[ObjectKey] = []
 
-    def stand_by(self, key: Key) -> None:
+    def stand_by(self, key: ObjectKey) -> None:
         self.stood_by.append(key)
 
-    async def reconcile(self, key: Key) -> str:
+    async def reconcile(self, key: ObjectKey) -> str:
         self.reconciled.append(key)
         outcome = next(self._outcomes)
         if isinstance(outcome, Exception):
@@ -58,7 +58,7 @@ def _delays(controller: operator.Controller, outcomes: int) -> list[float]:
     delays: list[float] = []
     add = controller.queue.add
 
-    def recording_add(key: Key, delay: float = 0.0) -> None:
+    def recording_add(key: ObjectKey, delay: float = 0.0) -> None:
         delays.append(delay)
         add(key, delay=0.0)  # the test does not wait the backoffs out
 

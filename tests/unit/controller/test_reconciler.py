@@ -9,13 +9,14 @@ import pytest
 from kubernetes.client import ApiException
 
 from tests.unit.builders import route, wrapped_obj
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller.existing import LiveGateway, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import (
     Reconciler,
 )
 
-KEY = ("infra", "gw")
+KEY = ObjectKey("infra", "gw")
 
 
 class RecordingApi:

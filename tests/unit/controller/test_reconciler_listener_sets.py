@@ -6,13 +6,14 @@ import pytest
 
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import RecordingApi
+from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
 from wrapped_gateway.routes import Route, RouteKind
 
-KEY = ("infra", "gw")
+KEY = ObjectKey("infra", "gw")
 SPEC = {
     "output": "ListenerSets",
     "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
@@ -227,7 +228,7 @@ def test_a_younger_wrapped_gateway_of_the_same_name_writes_no_listener_sets(
     touched = controller.index.upsert_wrapped(WrappedEntry.from_object(impostor))
     assert touched == {KEY, ("evil", "gw")}
     controller.index.upsert_route(tenant("team-a", "a.example.com"))
-    assert asyncio.run(controller.reconciler.reconcile(("evil", "gw"))) == "name-taken"
+    assert asyncio.run(controller.reconciler.reconcile(ObjectKey("evil", "gw"))) == "name-taken"
     assert controller.api.listener_sets == controller.api.gateways == []
     ready = controller.api.statuses[-1]["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "ListenerSetNameTaken")
@@ -237,6 +238,6 @@ def test_a_younger_wrapped_gateway_of_the_same_name_writes_no_listener_sets(
             controller.api.listener_sets] == ["infra/gw"]  # fmt: skip
     # the elder gone, the other takes over
     assert ("evil", "gw") in controller.index.remove_wrapped(*KEY)
-    assert asyncio.run(controller.reconciler.reconcile(("evil", "gw"))) != "name-taken"
+    assert asyncio.run(controller.reconciler.reconcile(ObjectKey("evil", "gw"))) != "name-taken"
     owner = controller.api.listener_sets[-1]["metadata"]["annotations"]["wrapped-gateway.dev/owner"]
     assert owner == "evil/gw"
