@@ -26,6 +26,7 @@ import local_cluster
 import pytest
 from kubernetes import client
 
+from tests.e2e import acme
 from tests.e2e.conftest import client_for, eventually
 from tests.e2e.controller_process import REJECTED, ControllerProcess, running_controller
 from tests.e2e.test_cert_manager import (
@@ -361,6 +362,89 @@ def test_a_hostname_of_another_namespace_is_refused_and_gets_no_listener(
         )
     finally:
         core.delete_namespace(intruder_ns)
+
+
+def test_acme_http01_gets_a_plain_http_listener_in_the_owners_listener_set_only(
+    controller: ControllerProcess,
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The gateway shim's solver route for a ListenerSet listener names that ListenerSet
+    (cert-manager v1.21) and gets the name's plain-HTTP listener beside it; another tenant's
+    own Issuer and Certificate for the name get a refused solver route and no listener. The
+    challenge is not validated here (no data plane serves v1 ListenerSets in this cluster)."""
+    platform = new_namespace(core, "e2e-ls-acme-", {})
+    owner_ns = new_namespace(core, "e2e-ls-acme-owner-", {})
+    intruder_ns = new_namespace(core, "e2e-ls-acme-intruder-", {})
+    name = f"x.{owner_ns}.example.com"
+    solver = {"parentRefs": [{"group": GW, "kind": "ListenerSet", "name": "acme"}]}
+    work = tmp_path_factory.mktemp("pebble")
+    with acme.pebble(work, local_cluster.free_port()) as server:
+        acme_issuer = {
+            "server": server.url,
+            "caBundle": base64.b64encode(server.ca).decode(),
+            "privateKeySecretRef": {"name": "acme-ls-account"},
+            "solvers": [{"http01": {"gatewayHTTPRoute": solver}}],
+        }
+        issuers = [
+            {"kind": "ClusterIssuer", "metadata": {"name": "acme-ls"}},
+            {"kind": "Issuer", "metadata": {"name": "evil", "namespace": intruder_ns}},
+        ]
+        for issuer in issuers:
+            body = {"apiVersion": f"{CM}/v1", **issuer, "spec": {"acme": acme_issuer}}
+            if issuer["kind"] == "ClusterIssuer":
+                custom.create_cluster_custom_object(CM, "v1", "clusterissuers", body)
+            else:
+                create(custom, body)()
+        try:
+            owner = wrapped(
+                platform, "acme", routes={"namespaces": {"from": "All"}},
+                output="ListenerSets", listeners=[STATIC_HTTP],
+            )  # fmt: skip
+            owner["metadata"]["annotations"] = {f"{CM}/cluster-issuer": "acme-ls"}
+            create(custom, owner)()
+            # a wildcard too: its certificate needs DNS-01, so no HTTP-01 challenge of the owner
+            # holds back the intruder's for a name below it (cert-manager solves one at a time)
+            wildcard = f"*.w.{owner_ns}.example.com"
+            create(custom, listener_set_route(owner_ns, "web", [name, wildcard], "acme"))()
+
+            def listeners() -> dict[str, dict[str, Any]]:
+                found = listener_set(custom, owner_ns, "acme")
+                return {
+                    item["name"]: item
+                    for item in (found or {"spec": {"listeners": []}})["spec"]["listeners"]
+                }
+
+            plain = eventually(lambda: listeners().get(f"http-80-{name}"), timeout=120, interval=1)
+            assert plain["protocol"] == "HTTP"
+            assert plain["allowedRoutes"]["namespaces"] == {"from": "Same"}
+            # the intruder's own Certificate for a name the owner holds
+            stolen = {
+                "apiVersion": f"{CM}/v1",
+                "kind": "Certificate",
+                "metadata": {"name": "stolen", "namespace": intruder_ns},
+                "spec": {
+                    "dnsNames": [f"a.w.{owner_ns}.example.com"],
+                    "secretName": "stolen",
+                    "issuerRef": {"name": "evil"},
+                },
+            }
+            create(custom, stolen)()
+
+            def refused() -> set[str]:
+                return {
+                    r["reason"]
+                    for r in status(custom, platform, "acme").get("refusedRoutes", [])
+                    if r["namespace"] == intruder_ns
+                }
+
+            assert eventually(refused, timeout=120, interval=1) == {"HostnameConflict"}
+            assert listener_set(custom, intruder_ns, "acme") is None
+        finally:
+            custom.delete_cluster_custom_object(CM, "v1", "clusterissuers", "acme-ls")
+            for namespace in (platform, owner_ns, intruder_ns):
+                core.delete_namespace(namespace)
 
 
 def test_a_namespace_with_a_listener_set_the_controller_did_not_write_is_shut_out(
