@@ -53,10 +53,10 @@ import render_bench
 
 from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller import reconciler as reconciler_module
-from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.existing import WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
+from wrapped_gateway.controller.refusal_events import RefusalEvents
 from wrapped_gateway.routes import Route, parse_route
 
 GATEWAY = 5  # render_bench's WrappedGateway of its one-gateway input
@@ -132,7 +132,7 @@ class Setup:
         for route in routes:
             self.index.upsert_route(route)
         self.api = FakeApi()
-        self.events = EventPoster(self.api, self.index)  # type: ignore[arg-type]
+        self.events = RefusalEvents(self.api, self.index)  # type: ignore[arg-type]
         self.reconciler = Reconciler(
             self.index,
             self.api,  # type: ignore[arg-type]
@@ -152,8 +152,7 @@ class Setup:
         """Post what reconciles offered (a new refusal's Event), apart from them, as the
         controller does; how many batches it took."""
         batches = 0
-        while (taken := self.events.ledger.take(EVENTS_PER_BATCH)) is not None:
-            await self.events.post(*taken)
+        while await self.events.post_next() is not None:
             batches += 1
         return batches
 

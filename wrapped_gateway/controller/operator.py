@@ -27,7 +27,6 @@ from wrapped_gateway.constants import (
 )
 from wrapped_gateway.controller import metrics
 from wrapped_gateway.controller.endpoints import serve_health, serve_metrics
-from wrapped_gateway.controller.events import EventPoster
 from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kopf_config import kopf_connection, kopf_settings
@@ -35,6 +34,7 @@ from wrapped_gateway.controller.kube import PLURALS, KubeApi, failure
 from wrapped_gateway.controller.leader import LeaderElector
 from wrapped_gateway.controller.metrics import ControllerState, StateCollector
 from wrapped_gateway.controller.reconciler import Reconciler
+from wrapped_gateway.controller.refusal_events import RefusalEvents
 from wrapped_gateway.controller.relist import RelistTracker
 from wrapped_gateway.controller.settings import Settings
 from wrapped_gateway.controller.workqueue import WorkQueue
@@ -59,7 +59,7 @@ class Controller:
             settle=settings.settle_seconds, burst_hold=settings.burst_hold_seconds
         )
         self.api = KubeApi(api_client)
-        self.events = EventPoster(self.api, self.index)
+        self.events = RefusalEvents(self.api, self.index)
         self.reconciler = Reconciler(self.index, self.api, self.events)
         self.ready = False
         self.relists = RelistTracker()

@@ -12,7 +12,6 @@ from kubernetes.client import ApiException
 from wrapped_gateway.constants import GATEWAY_KIND, ObjectKey
 from wrapped_gateway.controller import metrics, status
 from wrapped_gateway.controller.drift import digest_of, needs_apply, with_digest
-from wrapped_gateway.controller.events import EventPoster
 from wrapped_gateway.controller.existing import (
     LiveGateway,
     LiveListenerSet,
@@ -22,6 +21,7 @@ from wrapped_gateway.controller.existing import (
 )
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.kube import KubeApi
+from wrapped_gateway.controller.refusal_events import RefusalEvents
 from wrapped_gateway.controller.status import Verdict, status_for
 from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis
 from wrapped_gateway.wrapped import Output
@@ -44,12 +44,12 @@ class Reconciler:
         self,
         index: ClusterIndex,
         api: KubeApi,
-        events: EventPoster | None = None,
+        events: RefusalEvents | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._index = index
         self._api = api
-        self._events = events or EventPoster(api, index, clock)
+        self._events = events or RefusalEvents(api, index, clock)
         self._clock = clock
         self._refusals_by_gateway: dict[ObjectKey, Mapping[str, int]] = {}
         self._listener_sets_known_served = False
@@ -84,7 +84,7 @@ class Reconciler:
         if self._index.terminating(key.namespace):
             # Its Gateway goes with the namespace: rewriting it (and the status, and posting
             # Events) for each route the deletion removes would be refused or thrown away.
-            self._events.ledger.withdraw(key)
+            self._events.withdraw(key)
             return "terminating"
         if entry.model is None:
             await self._write_status(entry, status.invalid_spec(entry.error), None)
@@ -202,7 +202,7 @@ class Reconciler:
         # desired Gateway, until there is one again): apart, a batch at a time, so that one
         # tenant's thousands of refused routes do not hold back the Gateway every tenant shares.
         if desired is None:
-            self._events.ledger.withdraw(key)
+            self._events.withdraw(key)
         else:
             self._events.offer(desired.key, desired.refusals)
         previous = self._written_statuses.get(key, entry.status)
@@ -223,7 +223,7 @@ class Reconciler:
             self._forget(key)
 
     def _forget(self, key: ObjectKey) -> None:
-        self._events.ledger.forget(key)
+        self._events.forget(key)
         self._refusals_by_gateway.pop(key, None)
         self._applied.pop((GATEWAY_KIND, *key), None)
         self._written_statuses.pop(key, None)

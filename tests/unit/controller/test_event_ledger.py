@@ -5,8 +5,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.unit.builders import refusal
+from wrapped_gateway.controller.refusal_events.ledger import (
+    MAX_POST_ATTEMPTS,
+    RETRY_PAUSE,
+    EventLedger,
+)
 from wrapped_gateway.listeners import Refusal, Refusals
-from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, RETRY_PAUSE, EventLedger
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -11,11 +11,15 @@ from prometheus_client import REGISTRY
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import KEY, RecordingApi
 from wrapped_gateway.constants import ObjectKey
-from wrapped_gateway.controller.events import BATCH_PAUSE, EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.existing import WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
-from wrapped_gateway.listeners.event_ledger import MAX_POST_ATTEMPTS, MAX_RETRY_PAUSE, EventLedger
+from wrapped_gateway.controller.refusal_events import BATCH_PAUSE, EVENTS_PER_BATCH, RefusalEvents
+from wrapped_gateway.controller.refusal_events.ledger import (
+    MAX_POST_ATTEMPTS,
+    MAX_RETRY_PAUSE,
+    EventLedger,
+)
 
 ALL_NAMESPACES = {"routes": {"namespaces": {"from": "All"}}}
 
@@ -32,16 +36,21 @@ class Controller:
     """The index, an API recorder, the Event poster and a reconciler, as a controller holds
     them; the ledger on a clock the test moves."""
 
-    def __init__(self, api: RecordingApi | None = None, gateways: int = 1) -> None:
-        self.index = ClusterIndex()
-        for n in range(gateways):
+    def __init__(
+        self,
+        api: RecordingApi | None = None,
+        gateways: int = 1,
+        index: ClusterIndex | None = None,
+    ) -> None:
+        self.index = index or ClusterIndex()
+        for n in range(gateways if index is None else 0):
             name = "gw" if n == 0 else f"gw{n}"
             wrapped = wrapped_obj(name=name, uid=f"uid-{n}", spec=ALL_NAMESPACES)
             self.index.upsert_wrapped(WrappedEntry.from_object(wrapped))
         self.api = api or RecordingApi()
         self.clock = FakeClock()
-        self.events = EventPoster(self.api, self.index)  # type: ignore[arg-type]
-        self.events.ledger = EventLedger(clock=self.clock)
+        self.ledger = EventLedger(clock=self.clock)
+        self.events = RefusalEvents(self.api, self.index, ledger=self.ledger)  # type: ignore[arg-type]
         self.reconciler = Reconciler(self.index, self.api, self.events)  # type: ignore[arg-type]
 
     def reconcile(self, key: ObjectKey = KEY) -> str:
@@ -54,10 +63,8 @@ class Controller:
         async def posting() -> int:
             posted = 0
             while batches is None or posted < batches:
-                taken = self.events.ledger.take(EVENTS_PER_BATCH)
-                if taken is None:
+                if await self.events.post_next() is None:
                     return posted
-                await self.events.post(*taken)
                 posted += 1
             return posted
 
@@ -160,15 +167,15 @@ def test_events_the_api_server_could_not_take_are_put_back_and_nothing_is_charge
 
     async def posting() -> list[float]:
         pauses = []
-        while (taken := controller.events.ledger.take(EVENTS_PER_BATCH)) is not None:
-            pauses.append(await controller.events.post(*taken))
+        while (pause := await controller.events.post_next()) is not None:
+            pauses.append(pause)
         return pauses
 
     pauses = asyncio.run(posting())
     assert pauses[0] > BATCH_PAUSE  # the server could not take it: a longer pause
     assert pauses[-1] == BATCH_PAUSE  # and back to the usual once a batch went out
     assert reported(controller.api) == [("infra", "bad"), ("infra", "bad2")]
-    assert controller.events.ledger.due_in() is None
+    assert controller.ledger.due_in() is None
     controller.reconcile()
     controller.post()
     assert len(controller.api.events) == 2
@@ -206,7 +213,7 @@ def test_events_that_can_never_be_posted_are_given_up() -> None:
         controller.post()
     assert api.refused_posts == MAX_POST_ATTEMPTS
     assert counted("given-up") - given_up == 1
-    assert controller.events.ledger.due_in() is None, "nothing left to retry"
+    assert controller.ledger.due_in() is None, "nothing left to retry"
     controller.reconcile()  # a change elsewhere on the Gateway
     controller.post()
     assert api.refused_posts == MAX_POST_ATTEMPTS
@@ -230,7 +237,7 @@ def test_a_namespace_that_refuses_events_does_not_slow_another_namespaces() -> N
     assert len(reported(api)) == 4 * EVENTS_PER_BATCH
     assert {namespace for namespace, _ in reported(api)} == {"team"}
     assert batches == 8  # as many as with both namespaces taking Events
-    assert controller.events.ledger.due_in() is not None  # the refused ones wait their turn
+    assert controller.ledger.due_in() is not None  # the refused ones wait their turn
 
 
 def test_no_event_is_posted_into_a_namespace_being_deleted() -> None:
@@ -240,7 +247,7 @@ def test_no_event_is_posted_into_a_namespace_being_deleted() -> None:
     controller.reconcile()
     controller.post()
     assert controller.api.events == []
-    assert controller.events.ledger.due_in() is None
+    assert controller.ledger.due_in() is None
 
 
 def test_a_wrapped_gateway_deleted_while_standing_by_is_forgotten() -> None:
@@ -250,7 +257,7 @@ def test_a_wrapped_gateway_deleted_while_standing_by_is_forgotten() -> None:
     controller.reconcile()  # offered, not posted yet; then leadership is lost
     controller.index.remove_wrapped(*KEY)
     controller.reconciler.stand_by(KEY)  # the worker's turn for the deletion
-    assert controller.events.ledger.take(EVENTS_PER_BATCH) is None
+    assert controller.ledger.take(EVENTS_PER_BATCH) is None
     controller.post()
     assert controller.api.events == []
 
@@ -301,10 +308,7 @@ def test_a_restarted_controller_posts_no_refusal_event_twice() -> None:
     controller.reconcile()
     controller.post()
     assert len(api.events) == 2
-    restarted = Controller(api)  # its ledger is empty
-    restarted.index = controller.index
-    restarted.events._index = controller.index
-    restarted.reconciler = Reconciler(restarted.index, api, restarted.events)  # type: ignore[arg-type]
+    restarted = Controller(api, index=controller.index)  # its ledger is empty
     exists = counted("exists")
     restarted.reconcile()
     restarted.post()

@@ -7,10 +7,10 @@ import pytest
 from tests.unit.builders import route, wrapped_obj
 from tests.unit.controller.test_reconciler import RecordingApi
 from wrapped_gateway.constants import ObjectKey
-from wrapped_gateway.controller.events import EVENTS_PER_BATCH, EventPoster
 from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet, WrappedEntry
 from wrapped_gateway.controller.index import ClusterIndex
 from wrapped_gateway.controller.reconciler import Reconciler
+from wrapped_gateway.controller.refusal_events import RefusalEvents
 from wrapped_gateway.routes import Route, RouteKind
 
 KEY = ObjectKey("infra", "gw")
@@ -42,7 +42,7 @@ class Controller:
         self.index = ClusterIndex()
         self.index.upsert_wrapped(WrappedEntry.from_object(wrapped_obj(spec=SPEC, uid="uid-1")))
         self.api = ListenerSetApi(served)
-        self.events = EventPoster(self.api, self.index)  # type: ignore[arg-type]
+        self.events = RefusalEvents(self.api, self.index)  # type: ignore[arg-type]
         self.reconciler = Reconciler(self.index, self.api, self.events)  # type: ignore[arg-type]
 
     def reconcile(self) -> str:
@@ -50,8 +50,8 @@ class Controller:
 
         async def reconcile_and_post() -> str:
             result = await self.reconciler.reconcile(KEY)
-            while (taken := self.events.ledger.take(EVENTS_PER_BATCH)) is not None:
-                await self.events.post(*taken)
+            while await self.events.post_next() is not None:
+                pass
             return result
 
         return asyncio.run(reconcile_and_post())

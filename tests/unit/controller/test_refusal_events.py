@@ -5,8 +5,8 @@ import re
 from datetime import UTC, datetime
 
 from tests.unit.builders import refusal, route, route_obj
+from wrapped_gateway.controller.refusal_events.event import refusal_event
 from wrapped_gateway.listeners import Refusal
-from wrapped_gateway.listeners.refusal_events import refusal_event
 from wrapped_gateway.routes import Route, parse_route
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

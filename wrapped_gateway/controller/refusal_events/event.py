@@ -3,7 +3,6 @@ uid, the reason, the hostname and ports, the message), so that every replica and
 posts the same refusal under the same name and the API server refuses a second post."""
 
 import hashlib
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -64,31 +63,3 @@ def event_name(refusal: Refusal, involved: dict[str, Any], message: str) -> str:
     digest = hashlib.sha256("\0".join(fields).encode()).hexdigest()[:DIGEST_CHARS]
     prefix = refusal.name[: MAX_NAME - DIGEST_CHARS - 1].rstrip(".-")
     return f"{prefix}.{digest}"
-
-
-def in_turn_by_namespace(
-    refusals: list[Refusal], turns: Mapping[str, int] | None = None
-) -> list[Refusal]:
-    """`refusals` in rounds: the first of each namespace, then the second of each, and so on;
-    the namespaces in the order of their last turn (`turns`: a namespace -> a count, none for
-    those that had none), then of their first refusal. Their Events are posted in that order, a
-    batch at a time, so however many namespaces hold older refusals, a namespace that waited
-    is in the next batch: no tenant's refused routes hold back another tenant's Event."""
-    queues: dict[str, list[Refusal]] = {}
-    for refusal in refusals:
-        queues.setdefault(refusal.namespace, []).append(refusal)
-    if len(queues) < 2:
-        return refusals
-    last_turn = turns or {}
-    # sorted() is stable: namespaces of one turn keep the order of their first refusal
-    rounds = [iter(queues[n]) for n in sorted(queues, key=lambda n: last_turn.get(n, 0))]
-    in_turn: list[Refusal] = []
-    while rounds:
-        left = []
-        for queue in rounds:
-            head = next(queue, None)
-            if head is not None:
-                in_turn.append(head)
-                left.append(queue)
-        rounds = left
-    return in_turn

@@ -1,5 +1,5 @@
 """Which refusals have their Warning Event posted, so that each is posted once, not once per
-reconcile (the Events themselves: `refusal_events.py`), and which are posted next: a batch of
+reconcile (the Events themselves: `event.py`), and which are posted next: a batch of
 one Gateway at a time, the Gateways in turn, each Gateway's namespaces in turn.
 
 The ledger lives in memory, so a restarted controller would post every refusal again; the
@@ -15,11 +15,10 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from wrapped_gateway.constants import ObjectKey
-from wrapped_gateway.listeners.refusal_events import in_turn_by_namespace
 from wrapped_gateway.listeners.refusals import Chunk, Refusal, Refusals
 
 # Posts of one refusal that may fail before it is given up until its report would expire, as
@@ -270,3 +269,31 @@ def _prune(book: _Book) -> None:
     book.reported_until = {r: t for r, t in book.reported_until.items() if r in current}
     book.failed_posts = {r: n for r, n in book.failed_posts.items() if r in current}
     _keep_retries(book, {r: due for r, due in book.retry_due.items() if r in current})
+
+
+def in_turn_by_namespace(
+    refusals: list[Refusal], turns: Mapping[str, int] | None = None
+) -> list[Refusal]:
+    """`refusals` in rounds: the first of each namespace, then the second of each, and so on;
+    the namespaces in the order of their last turn (`turns`: a namespace -> a count, none for
+    those that had none), then of their first refusal. Their Events are posted in that order, a
+    batch at a time, so however many namespaces hold older refusals, a namespace that waited
+    is in the next batch: no tenant's refused routes hold back another tenant's Event."""
+    queues: dict[str, list[Refusal]] = {}
+    for refusal in refusals:
+        queues.setdefault(refusal.namespace, []).append(refusal)
+    if len(queues) < 2:
+        return refusals
+    last_turn = turns or {}
+    # sorted() is stable: namespaces of one turn keep the order of their first refusal
+    rounds = [iter(queues[n]) for n in sorted(queues, key=lambda n: last_turn.get(n, 0))]
+    in_turn: list[Refusal] = []
+    while rounds:
+        left = []
+        for queue in rounds:
+            head = next(queue, None)
+            if head is not None:
+                in_turn.append(head)
+                left.append(queue)
+        rounds = left
+    return in_turn
