@@ -1,7 +1,6 @@
 """Offline rendering: manifests in, the Gateways and ListenerSets the controller would apply."""
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -11,7 +10,7 @@ import yaml
 
 from wrapped_gateway.constants import WRAPPED_API_VERSION, WRAPPED_KIND, ObjectKey
 from wrapped_gateway.listeners import DesiredGateway, desired_gateway
-from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
+from wrapped_gateway.listeners.reach import RoutesByTarget, wrapped_targets
 from wrapped_gateway.manifests import Document, ManifestError, collector_paused
 from wrapped_gateway.routes import Route, parse_route, route_kind
 from wrapped_gateway.wrapped import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
@@ -78,30 +77,18 @@ def _render(documents: Iterable[Document]) -> Rendered:
                 f"note: {document.source}: skipped {document.api_version} {document.identity} "
                 "(not a WrappedGateway, route or Namespace)"
             )
-    by_target: dict[Target, list[Route]] = defaultdict(list)
+    by_target = RoutesByTarget()
     known = {target for w in wrapped for target in wrapped_targets(w)}
-    strays: list[Route] = []
-    for route in routes:
-        targets = route_targets(route)
-        for target in targets:
-            by_target[target].append(route)
-        if known.isdisjoint(targets):
-            strays.append(route)
+    strays = [route for route in routes if known.isdisjoint(by_target.add(route))]
     notes.extend(
         f"note: {route} targets no WrappedGateway in the input"
         for route in sorted(strays, key=lambda r: (r.namespace, r.name, r.kind))
     )
     gateways = [
-        desired_gateway(w, _routes_of(w, by_target), namespace_labels)
+        desired_gateway(w, by_target.reaching(w).values(), namespace_labels)
         for w in sorted(wrapped, key=lambda w: (w.namespace, w.name))
     ]
     return Rendered(gateways, notes)
-
-
-def _routes_of(wrapped: WrappedGateway, by_target: Mapping[Target, list[Route]]) -> list[Route]:
-    """The routes that may reach `wrapped`, each once."""
-    found = (r for target in wrapped_targets(wrapped) for r in by_target.get(target, ()))
-    return list({id(route): route for route in found}.values())
 
 
 class _ReadAs(Enum):

@@ -12,11 +12,10 @@ from typing import TypeVar
 
 from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller.existing import LiveGateway, LiveListenerSet, WrappedEntry
-from wrapped_gateway.listeners.reach import Target, route_targets, wrapped_targets
-from wrapped_gateway.routes import ParentKind, Route, RouteKind
+from wrapped_gateway.listeners.reach import RoutesByTarget, Target
+from wrapped_gateway.routes import ParentKind, Route, RouteId, RouteKind
 from wrapped_gateway.wrapped import NamespacesFrom
 
-RouteId = tuple[RouteKind, str, str]
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -24,8 +23,7 @@ U = TypeVar("U")
 class ClusterIndex:
     def __init__(self) -> None:
         self._routes: dict[RouteId, Route] = {}
-        # The routes of each parentRef target, as dicts so that a reconcile takes them in C
-        self._by_target: dict[Target, dict[RouteId, Route]] = defaultdict(dict)
+        self._by_target = RoutesByTarget()
         self._namespaces: dict[str, dict[str, str]] = {}
         self._terminating: set[str] = set()  # namespaces being deleted
         self._wrapped: dict[ObjectKey, WrappedEntry] = {}
@@ -89,8 +87,7 @@ class ClusterIndex:
             return set()  # a status update, or the same route seen through another version
         touched = self._untarget(previous) if previous else set()
         self._routes[route.identity] = route
-        for target in route_targets(route):
-            self._by_target[target][route.identity] = route
+        for target in self._by_target.add(route):
             touched.update(self._reached(target))
         return touched
 
@@ -185,12 +182,7 @@ class ClusterIndex:
 
     def _untarget(self, route: Route) -> set[ObjectKey]:
         touched: set[ObjectKey] = set()
-        for target in route_targets(route):
-            routes = self._by_target.get(target)
-            if routes is not None:
-                routes.pop(route.identity, None)
-                if not routes:
-                    del self._by_target[target]  # no key kept for every target ever seen
+        for target in self._by_target.remove(route):
             touched.update(self._reached(target))
         return touched
 
@@ -205,15 +197,8 @@ class ClusterIndex:
         """The routes with a parentRef that may reach the WrappedGateway `key`."""
         entry = self._wrapped.get(key)
         if entry is None or entry.model is None:
-            targets: tuple[Target, ...] = ((ParentKind.GATEWAY, *key),)
-        else:
-            targets = wrapped_targets(entry.model)
-        if len(targets) == 1:
-            return self._by_target.get(targets[0], {})
-        targeting: dict[RouteId, Route] = {}
-        for target in targets:
-            targeting.update(self._by_target.get(target, {}))
-        return targeting
+            return self._by_target.to(((ParentKind.GATEWAY, *key),))
+        return self._by_target.reaching(entry.model)
 
     def _selector_gateways_with_routes_from(self, namespace: str) -> set[ObjectKey]:
         return {
