@@ -42,8 +42,8 @@ from typing import Any
 import yaml
 
 import wrapped_gateway as package
-from wrapped_gateway.manifests import Document, read_documents
-from wrapped_gateway.render import Rendered, render, to_yaml
+from wrapped_gateway.render.manifests import Document, read_documents
+from wrapped_gateway.render.render import Rendered, render, to_yaml
 
 GROUP = "gateway.networking.k8s.io"
 TEAMS = 50  # namespaces routes come from; each WrappedGateway admits routes from a few of them

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from wrapped_gateway import __version__
-from wrapped_gateway.manifests import ManifestError, iter_documents
-from wrapped_gateway.render import render, to_json, to_yaml
+from wrapped_gateway.render.manifests import ManifestError, iter_documents
+from wrapped_gateway.render.render import render, to_json, to_yaml
 from wrapped_gateway.run_options import add_run_arguments, settings_from
 
 

@@ -28,7 +28,7 @@ from kubernetes import client, config
 
 from wrapped_gateway.constants import GATEWAY_GROUP, WRAPPED_GROUP, WRAPPED_PLURAL, WRAPPED_VERSION
 from wrapped_gateway.controller.kube import json_object
-from wrapped_gateway.manifests import read_documents
+from wrapped_gateway.render.manifests import read_documents
 
 REPO = Path(__file__).resolve().parents[1]
 APPLY_PATCH = "application/apply-patch+yaml"

@@ -11,8 +11,8 @@ from kubernetes import client
 
 from tests.e2e.conftest import Cluster, eventually
 from tests.e2e.controller_process import REJECTED, ControllerProcess, running_controller
-from wrapped_gateway.manifests import Document
-from wrapped_gateway.render import render
+from wrapped_gateway.render.manifests import Document
+from wrapped_gateway.render.render import render
 
 pytestmark = pytest.mark.e2e
 GW = "gateway.networking.k8s.io"

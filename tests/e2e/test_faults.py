@@ -31,8 +31,8 @@ from kubernetes import client, config
 from tests.e2e.conftest import eventually
 from tests.e2e.controller_process import REJECTED, running_controller
 from tests.e2e.test_controller import _with_server_defaults, apply, gateway, http_route, wrapped
-from wrapped_gateway.manifests import Document
-from wrapped_gateway.render import render
+from wrapped_gateway.render.manifests import Document
+from wrapped_gateway.render.render import render
 
 pytestmark = pytest.mark.e2e
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from tests.unit.builders import route_obj
-from wrapped_gateway import manifests
-from wrapped_gateway.manifests import ManifestError, iter_documents, read_documents
-from wrapped_gateway.render import render
-from wrapped_gateway.yaml_pieces import pieces
+from wrapped_gateway.render import manifests
+from wrapped_gateway.render.manifests import ManifestError, iter_documents, read_documents
+from wrapped_gateway.render.render import render
+from wrapped_gateway.render.yaml_pieces import pieces
 
 # Each line that starts with --- below is inside a scalar only in the eyes of a naive cutter.
 TRICKY = """\

@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wrapped_gateway.listeners import DesiredGateway, desired_gateway
-from wrapped_gateway.manifests import Document, ManifestError
-from wrapped_gateway.render import render, to_yaml
+from wrapped_gateway.render.manifests import Document, ManifestError
+from wrapped_gateway.render.render import render, to_yaml
 from wrapped_gateway.routes import parse_route
 from wrapped_gateway.wrapped import parse_wrapped_gateway
 

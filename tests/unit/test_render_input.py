@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from tests.unit.builders import route_obj, wrapped_obj
-from wrapped_gateway import manifests
 from wrapped_gateway.cli import main
-from wrapped_gateway.manifests import read_documents
+from wrapped_gateway.render import manifests
+from wrapped_gateway.render.manifests import read_documents
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -18,7 +18,7 @@ from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from wrapped_gateway.constants import ObjectKey
-from wrapped_gateway.yaml_pieces import Piece, pieces
+from wrapped_gateway.render.yaml_pieces import Piece, pieces
 
 _SUFFIXES = (".yaml", ".yml")
 

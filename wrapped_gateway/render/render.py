@@ -11,7 +11,7 @@ import yaml
 from wrapped_gateway.constants import WRAPPED_API_VERSION, WRAPPED_KIND, ObjectKey
 from wrapped_gateway.listeners import DesiredGateway, desired_gateway
 from wrapped_gateway.listeners.reach import RoutesByTarget, wrapped_targets
-from wrapped_gateway.manifests import Document, ManifestError, collector_paused
+from wrapped_gateway.render.manifests import Document, ManifestError, collector_paused
 from wrapped_gateway.routes import Route, parse_route, route_kind
 from wrapped_gateway.wrapped import InvalidWrappedGateway, WrappedGateway, parse_wrapped_gateway
 
