@@ -5,7 +5,6 @@ import os
 import sys
 from collections.abc import Sequence
 from contextlib import closing
-from pathlib import Path
 from typing import NoReturn
 
 from wrapped_gateway import __version__
@@ -69,28 +68,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(run_parser)
     run_parser.set_defaults(command=_run)
-
-    demo_parser = commands.add_parser(
-        "demo",
-        help="start a local control plane, run the controller on the examples, show the result",
-        description="Needs a clone of the repository and Go: the control plane is built from Go "
-        "modules (several minutes the first time) and everything is torn down on exit.",
-    )
-    demo_parser.add_argument("--dir", type=Path, help="state directory (default: a temp dir)")
-    demo_parser.add_argument(
-        "--exit-after", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)"
-    )
-    demo_parser.add_argument(
-        "--without-cert-manager", action="store_true", help="do not start cert-manager"
-    )
-    demo_parser.add_argument(
-        "--with-data-plane",
-        action="store_true",
-        help="also run Traefik as the Gateway implementation and send a real HTTPS request "
-        "through a generated listener to a backend (needs root: the backend runs in a network "
-        "namespace; Traefik listens on 127.0.0.1:8443 and :9443)",
-    )
-    demo_parser.set_defaults(command=_demo)
     return parser
 
 
@@ -119,18 +96,3 @@ def _run(args: argparse.Namespace) -> int:
     from wrapped_gateway.controller.operator import run  # noqa: PLC0415
 
     return run(settings_from(args))
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from wrapped_gateway.demo import DemoError, demo  # noqa: PLC0415
-
-    try:
-        return demo(
-            args.dir,
-            args.exit_after,
-            with_cert_manager=not args.without_cert_manager,
-            with_data_plane=args.with_data_plane,
-        )
-    except DemoError as error:
-        print(f"wrapped-gateway demo: error: {error}", file=sys.stderr)
-        return 1

@@ -1,4 +1,4 @@
-"""`wrapped-gateway demo` shows a generated Gateway and its Certificates, and cleans up."""
+"""`hack/demo.py` shows a generated Gateway and its Certificates, and cleans up."""
 
 import subprocess
 import sys
@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.e2e
+DEMO = Path(__file__).resolve().parents[2] / "hack" / "demo.py"
 
 
 def test_demo_shows_the_generated_gateway_and_cleans_up(tmp_path: Path) -> None:
     state = tmp_path / "demo"
-    command = [sys.executable, "-m", "wrapped_gateway", "demo", "--dir", str(state)]
+    command = [sys.executable, str(DEMO), "--dir", str(state)]
     result = subprocess.run(
         [*command, "--exit-after", "20"], capture_output=True, text=True, timeout=600, check=False
     )

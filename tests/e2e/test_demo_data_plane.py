@@ -1,4 +1,4 @@
-"""`wrapped-gateway demo --with-data-plane` shows a real HTTPS answer through Traefik."""
+"""`hack/demo.py --with-data-plane` shows a real HTTPS answer through Traefik."""
 
 import subprocess
 import sys
@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.data_plane import cannot_run
 
 pytestmark = pytest.mark.e2e
+DEMO = Path(__file__).resolve().parents[2] / "hack" / "demo.py"
 
 
 def test_demo_with_data_plane_shows_curl_getting_the_backends_answer(tmp_path: Path) -> None:
@@ -19,7 +20,7 @@ def test_demo_with_data_plane_shows_curl_getting_the_backends_answer(tmp_path: P
     if busy:
         pytest.skip(f"the demo's Traefik listens on 127.0.0.1:{busy}, which is in use")
     state = tmp_path / "demo"
-    command = [sys.executable, "-m", "wrapped_gateway", "demo", "--dir", str(state)]
+    command = [sys.executable, str(DEMO), "--dir", str(state)]
     result = subprocess.run(
         [*command, "--with-data-plane", "--exit-after", "5"],
         capture_output=True,

@@ -247,6 +247,39 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     gateways = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
     assert gateways
     assert all(doc["kind"] == "Gateway" for doc in gateways)
+    # every module of the wheel imports from the wheel alone (__main__ would run the command)
+    import_all = (
+        "import importlib, pkgutil, wrapped_gateway\n"
+        "for module in pkgutil.walk_packages(wrapped_gateway.__path__, 'wrapped_gateway.'):\n"
+        "    if module.name != 'wrapped_gateway.__main__':\n"
+        "        importlib.import_module(module.name)\n"
+    )
+    imported = subprocess.run(
+        [str(python), "-c", import_all],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=run_dir,
+        env=clean_env,
+    )
+    assert imported.returncode == 0, imported.stderr
+
+
+def test_no_module_of_the_package_reaches_into_the_checkout() -> None:
+    """The wheel holds wrapped_gateway/ alone: a module that puts hack/ on sys.path, or finds
+    the repository's files from its own path, would fail where the wheel is installed (which
+    is why the demo, which needs both, is hack/demo.py)."""
+    reaching = []
+    for path in sorted((REPO / "wrapped_gateway").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Name) and node.id == "__file__") or (
+                isinstance(node, ast.Attribute)
+                and node.attr == "path"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "sys"
+            ):
+                reaching.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert reaching == []
 
 
 @pytest.mark.parametrize("path", [".dockerignore"])

@@ -1,7 +1,10 @@
-"""`wrapped-gateway demo`: a local control plane, the controller, the examples, and what happens.
+"""The demo: a local control plane, the controller, the examples, and what happens.
 
-Needs a clone of the repository (hack/local-cluster builds the control plane from Go modules)
-and Go. Everything it starts is stopped on exit, Ctrl-C included.
+    .venv/bin/python hack/demo.py [--with-data-plane]
+
+Development tooling, not part of the package: it builds the control plane from Go modules with
+hack/local-cluster and applies examples/, so it needs this repository and Go. Everything it
+starts is stopped on exit, Ctrl-C included.
 
 With ``--with-data-plane`` it also runs Traefik (``hack/local-cluster up --with-data-plane``)
 and a backend on a test host in a network namespace (``hack/netns_backend.py``, needs root),
@@ -9,8 +12,8 @@ lets the controller generate an HTTPS listener for a route, and shows ``curl`` g
 backend's answer through it, with a certificate cert-manager issued from a demo CA.
 """
 
+import argparse
 import base64
-import importlib
 import itertools
 import shutil
 import subprocess
@@ -21,12 +24,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TypedDict, TypeVar
 
+import local_cluster  # hack/, this script's directory
+import netns_backend
 from kubernetes import client, config
 
-from wrapped_gateway.constants import GATEWAY_GROUP, WRAPPED_GROUP, WRAPPED_PLURAL, WRAPPED_VERSION
+from wrapped_gateway.constants import (
+    GATEWAY_GROUP,
+    WRAPPED_GROUP,
+    WRAPPED_PLURAL,
+    WRAPPED_VERSION,
+    ObjectKey,
+)
 from wrapped_gateway.controller.kube import json_object
 from wrapped_gateway.render.manifests import read_documents
 
@@ -51,25 +61,59 @@ class DemoError(Exception):
     pass
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hack/demo.py",
+        description="Starts a local control plane, runs the controller on examples/ and shows "
+        "the result. The control plane is built from Go modules (several minutes the first "
+        "time); everything is torn down on exit.",
+    )
+    parser.add_argument("--dir", type=Path, help="state directory (default: a temp dir)")
+    parser.add_argument(
+        "--exit-after", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)"
+    )
+    parser.add_argument(
+        "--without-cert-manager", action="store_true", help="do not start cert-manager"
+    )
+    parser.add_argument(
+        "--with-data-plane",
+        action="store_true",
+        help="also run Traefik as the Gateway implementation and send a real HTTPS request "
+        "through a generated listener to a backend (needs root: the backend runs in a network "
+        "namespace; Traefik listens on 127.0.0.1:8443 and :9443)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return demo(
+            args.dir,
+            args.exit_after,
+            with_cert_manager=not args.without_cert_manager,
+            with_data_plane=args.with_data_plane,
+        )
+    except DemoError as error:
+        print(f"demo: error: {error}", file=sys.stderr)
+        return 1
+
+
 def demo(
     directory: Path | None,
     exit_after: float | None,
     with_cert_manager: bool,
     with_data_plane: bool = False,
 ) -> int:
-    local_cluster = _local_cluster()
-    netns_backend = _data_plane_prerequisites(with_cert_manager) if with_data_plane else None
+    if with_data_plane:
+        _check_data_plane_prerequisites(with_cert_manager)
     state_dir = directory or Path(tempfile.mkdtemp(prefix="wrapped-gateway-demo-"))
     _say(f"state, logs and kubeconfig: {state_dir}")
     try:
-        state = _start_cluster(local_cluster, state_dir, with_cert_manager, with_data_plane)
+        state = _start_cluster(state_dir, with_cert_manager, with_data_plane)
         _say(f"control plane ready; try: export KUBECONFIG={state.kubeconfig}")
         with ExitStack() as stack:
             stack.enter_context(_controller(state.kubeconfig))
             api = _api(state.kubeconfig)
             _apply_examples(api)
-            if netns_backend is not None:
-                stack.enter_context(_real_traffic(netns_backend, api, state))
+            if with_data_plane:
+                stack.enter_context(_real_traffic(api, state))
             _watch(api, exit_after)
     except local_cluster.ClusterError as error:
         raise DemoError(str(error)) from None
@@ -81,9 +125,7 @@ def demo(
     return 0
 
 
-def _start_cluster(
-    local_cluster: ModuleType, state_dir: Path, with_cert_manager: bool, with_data_plane: bool
-) -> Any:
+def _start_cluster(state_dir: Path, with_cert_manager: bool, with_data_plane: bool) -> Any:
     parts = ["etcd", "kube-apiserver", "kube-controller-manager"]
     parts += ["cert-manager"] * with_cert_manager + ["Traefik"] * with_data_plane
     message = (
@@ -110,17 +152,6 @@ def _start_cluster(
         _say(f"cert-manager could not be started ({error}); continuing without it")
         local_cluster.down(state_dir)
         return _with_spinner(message, lambda: local_cluster.up(state_dir))
-
-
-def _local_cluster() -> ModuleType:
-    hack = REPO / "hack"
-    if not (hack / "local_cluster.py").is_file():
-        raise DemoError(
-            "the demo needs a clone of the repository (hack/local-cluster); "
-            "install with `pip install -e .` from the clone"
-        )
-    sys.path.insert(0, str(hack))
-    return importlib.import_module("local_cluster")
 
 
 @contextmanager
@@ -161,20 +192,18 @@ LIVE_ROUTE_NAMESPACE = "team-a"  # from examples/
 DEMO_CA = "demo-ca"
 
 
-def _data_plane_prerequisites(with_cert_manager: bool) -> ModuleType:
+def _check_data_plane_prerequisites(with_cert_manager: bool) -> None:
     if not with_cert_manager:
         raise DemoError("--with-data-plane needs cert-manager (it issues the listeners' Secrets)")
-    netns_backend = importlib.import_module("netns_backend")  # hack/, on sys.path
     reason = netns_backend.available()
     if reason:
         raise DemoError(f"--with-data-plane runs its backend in a network namespace: {reason}")
     if shutil.which("curl") is None:
         raise DemoError("--with-data-plane shows a request with curl, which is not on PATH")
-    return netns_backend
 
 
 @contextmanager
-def _real_traffic(netns_backend: ModuleType, api: client.ApiClient, state: Any) -> Iterator[None]:
+def _real_traffic(api: client.ApiClient, state: Any) -> Iterator[None]:
     """A backend, a WrappedGateway for Traefik with a route to it, and curl through it."""
     work = Path(state.dir) / "data-plane"
     port = state.data_plane["ports"][0]
@@ -409,7 +438,7 @@ def _view(custom: client.CustomObjectsApi) -> str:
     lines = []
     for wrapped in _items(custom, WRAPPED_GROUP, WRAPPED_VERSION, WRAPPED_PLURAL):
         metadata, status = wrapped["metadata"], wrapped.get("status") or {}
-        key = f"{metadata['namespace']}/{metadata['name']}"
+        key = ObjectKey.of(wrapped)
         ready = next((c for c in status.get("conditions", ()) if c["type"] == "Ready"), None)
         lines.append(
             f"\nWrappedGateway {key}: Ready={ready['status'] if ready else '?'} "
@@ -447,7 +476,7 @@ def _view(custom: client.CustomObjectsApi) -> str:
             )
         for refusal in status.get("refusedRoutes", ()):
             lines.append(
-                f"  refused {refusal['kind']} {refusal['namespace']}/{refusal['name']}: "
+                f"  refused {refusal['kind']} {ObjectKey(refusal['namespace'], refusal['name'])}: "
                 f"{refusal['reason']}: {refusal['message']}"
             )
     certificates = _items(custom, "cert-manager.io", "v1", "certificates")
@@ -460,7 +489,7 @@ def _view(custom: client.CustomObjectsApi) -> str:
                 "?",
             )  # fmt: skip
             lines.append(
-                f"  {certificate['metadata']['namespace']}/{certificate['metadata']['name']} "
+                f"  {ObjectKey.of(certificate)} "
                 f"dnsNames={certificate['spec'].get('dnsNames')} Ready={ready}"
             )
     return "\n".join(lines)
@@ -501,3 +530,7 @@ def _with_spinner(message: str, work: Callable[[], T]) -> T:
 
 def _say(message: str) -> None:
     print(f"[demo] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
