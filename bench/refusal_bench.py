@@ -1,4 +1,4 @@
-"""What one route change costs the controller on a Gateway full of refusals (issue #19).
+"""What one route change costs the controller on a Gateway full of refusals.
 
 In-process, without a cluster: a `ClusterIndex` holds one WrappedGateway and its routes, a
 `Reconciler` reconciles it against a fake KubeApi that records each call and returns at once.

@@ -39,16 +39,16 @@ def kopf_settings() -> kopf.OperatorSettings:
     operator_settings.watching.client_timeout = 330
     operator_settings.watching.connect_timeout = 10
     operator_settings.watching.reconnect_backoff = 1.0
-    # kopf lists in one request by default: at 20,000 routes that one answer was most of the
-    # controller's peak memory at start-up.
+    # kopf lists in one request by default: with many routes that one answer would be most of
+    # the controller's memory at start-up.
     operator_settings.watching.chunk_size = LIST_PAGE
     # Only kopf's change handlers (on.create/update/field) read the last-handled state; its
     # default builds it for every event all the same, a deep copy of the whole object.
     operator_settings.persistence.diffbase_storage = NoDiffBase()
     operator_settings.networking.error_backoffs = RetryForever()
     # kopf's worker of an object lives on this long after the object's last event. At its
-    # default (5 s) most workers of a whole listing were alive at once: at a restart with
-    # 20,000 routes the controller peaked at 281-288 MB, at 0.1 s 161 MB.
+    # default (5 s) most workers of a whole listing are alive at once, and at a restart they
+    # would hold most of the controller's memory.
     operator_settings.queueing.idle_timeout = 0.1
     return operator_settings
 
@@ -59,7 +59,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
     kopf's default builds it for every watch event before it calls any handler: it deep-copies
     the object, annotations and managed fields included, and parses its annotation of the
-    previous state. In a burst of 5,000 routes that was a seventh of the controller's CPU.
+    previous state: in a burst of route changes, a large share of the controller's CPU.
     """
 
     # kopf passes the arguments by name, so the signatures keep its names.

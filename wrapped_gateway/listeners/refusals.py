@@ -2,7 +2,7 @@
 what it changed.
 
 One tenant's thousands of refused routes must not make every other tenant's change on the
-shared Gateway cost a pass over all of them (issue #19). `Refusals` is an immutable sequence
+shared Gateway cost a pass over all of them. `Refusals` is an immutable sequence
 made of chunks, tuples of the refusals of consecutive routes in the claim order, with their
 count by reason. A resumed synthesis (`resumable.py`) passes on the chunks of the claims it
 kept, the same objects, and adds a chunk for the claims it made: who reads the refusals can

@@ -15,7 +15,7 @@ previous call are held, so no id of theirs can be reused by a new object meanwhi
 The refusals resume alike: each checkpoint keeps the `Refusals` of its claims, and a call
 adds the refusals of its own claims to the checkpoint's, sharing its chunks and counting
 only the new ones by reason. What a change costs never grows with the refusals it did not
-touch (issue #19).
+touch.
 """
 
 from bisect import bisect_left, bisect_right

@@ -31,7 +31,7 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc, valid-type]
     """The safe loader, with the tag of each scalar resolved once per distinct value.
 
     Even libyaml's parser calls the Python resolver for every scalar, and its regular
-    expressions were half the loading time; a manifest repeats the same keys and values in
+    expressions would be half the loading time; a manifest repeats the same keys and values in
     every object. The tag depends on nothing but (kind, value, implicit) because the safe
     loader has no path resolvers, whose bookkeeping is skipped for the same reason. The cache
     is functools' (in C), about a tenth faster than a Python method in front of a dict.
@@ -166,7 +166,7 @@ def iter_documents(paths: list[str], workers: int | None = None) -> Generator[Do
 _MIN_SHARE = 256 * 1024
 # What this process parses, against another process's share: it also runs the caller's work
 # on every document (checking and modelling them, in `render` half as long as parsing them),
-# each piece of the others as soon as it is parsed. Measured best between 0.3 and 0.75.
+# each piece of the others as soon as it is parsed. Anywhere from 0.3 to 0.75 does about as well.
 _OWN_SHARE = 0.45
 _CUTS = 8  # pieces per share, so that the shares can be uneven
 

@@ -159,7 +159,7 @@ def _namespace_labels(document: Document) -> dict[str, str]:
     return dict(labels)
 
 
-# libyaml's dumper writes the same bytes as the pure-Python one, five times faster.
+# libyaml's dumper writes the same bytes as the pure-Python one, several times faster.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 

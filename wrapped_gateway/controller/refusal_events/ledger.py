@@ -64,10 +64,10 @@ class EventLedger:
     an hour by default: a refusal that lasts longer is reported again).
 
     A Gateway's refusals are asked about on each of its reconciles; one tenant's thousands of
-    refused routes must not make every other tenant's change look all of them up (20 ms per
-    15,000). A resumed synthesis passes the chunks of the refusals it kept again, the same
-    objects (`Refusals.chunks`): a chunk whose every refusal was found reported is remembered
-    by identity and answered without lookups for up to `recheck` seconds (an expiry is noticed
+    refused routes must not make every other tenant's change look all of them up. A resumed
+    synthesis passes the chunks of the refusals it kept again, the same objects
+    (`Refusals.chunks`): a chunk whose every refusal was found reported is remembered by
+    identity and answered without lookups for up to `recheck` seconds (an expiry is noticed
     that much later), so only the chunks a change made anew are looked up.
     """
 
