@@ -152,6 +152,11 @@ def test_the_listener_core_imports_no_controller_render_or_io_library() -> None:
     assert list(core_violations(package_modules())) == []
 
 
+def test_the_package_root_holds_only_the_command_line_and_what_every_layer_shares() -> None:
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    assert modules == {"__init__", "__main__", "cli", "constants", "hostnames", "run_options"}
+
+
 def test_the_listener_core_stays_small_enough_to_read() -> None:
     lines = sum(len(p.read_text().splitlines()) for p in (PACKAGE / "listeners").rglob("*.py"))
     assert lines < 1800
