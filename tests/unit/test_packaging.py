@@ -210,59 +210,44 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     run_dir = tmp_path / "elsewhere"
     run_dir.mkdir()
-    located = subprocess.run(
-        [str(python), "-c", "import wrapped_gateway; print(wrapped_gateway.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=run_dir,
-        env=clean_env,
-    ).stdout
-    assert located.startswith(str(environment)), located
 
-    script = environment / "bin" / "wrapped-gateway"
-    helped = subprocess.run(
-        [str(script), "--help"], capture_output=True, text=True, check=False, cwd=run_dir
-    )
-    assert helped.returncode == 0, helped.stderr
+    def installed(program: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`program` of the fresh venv, run with `args` from the empty directory."""
+        ran = subprocess.run(
+            [str(environment / "bin" / program), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=run_dir,
+            env=clean_env,
+        )
+        assert ran.returncode == 0, ran.stderr
+        return ran
+
+    located = installed("python", "-c", "import wrapped_gateway; print(wrapped_gateway.__file__)")
+    assert located.stdout.startswith(str(environment)), located.stdout
+
+    helped = installed("wrapped-gateway", "--help")
     assert "render" in helped.stdout
     assert "run" in helped.stdout
-    run_help = subprocess.run(
-        [str(script), "run", "--help"], capture_output=True, text=True, check=False, cwd=run_dir
-    )
-    assert run_help.returncode == 0, run_help.stderr
+    run_help = installed("wrapped-gateway", "run", "--help")
     # every flag the chart passes exists
     for flag in re.findall(r"- (--[a-z-]+)", (CHART / "templates" / "deployment.yaml").read_text()):
         assert flag in run_help.stdout, flag
 
-    rendered = subprocess.run(
-        [str(script), "render", "-f", str(REPO / "examples")],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=run_dir,
-        env=clean_env,
-    )
-    assert rendered.returncode == 0, rendered.stderr
+    rendered = installed("wrapped-gateway", "render", "-f", str(REPO / "examples"))
     gateways = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
     assert gateways
     assert all(doc["kind"] == "Gateway" for doc in gateways)
     # every module of the wheel imports from the wheel alone (__main__ would run the command)
-    import_all = (
+    installed(
+        "python",
+        "-c",
         "import importlib, pkgutil, wrapped_gateway\n"
         "for module in pkgutil.walk_packages(wrapped_gateway.__path__, 'wrapped_gateway.'):\n"
         "    if module.name != 'wrapped_gateway.__main__':\n"
-        "        importlib.import_module(module.name)\n"
+        "        importlib.import_module(module.name)\n",
     )
-    imported = subprocess.run(
-        [str(python), "-c", import_all],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=run_dir,
-        env=clean_env,
-    )
-    assert imported.returncode == 0, imported.stderr
 
 
 def test_no_module_of_the_package_reaches_into_the_checkout() -> None:
