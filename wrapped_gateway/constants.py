@@ -45,6 +45,18 @@ class ObjectKey(NamedTuple):
         return cls(str(metadata.get("namespace")), str(metadata.get("name")))
 
 
+class Namespaced:
+    """A model of a namespaced object: its `namespace` and `name`, and so its `key`."""
+
+    __slots__ = ()
+    namespace: str
+    name: str
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.namespace, self.name)
+
+
 # Annotations a route may carry. Ours come first; gateway-route-sync's are honoured so its
 # users migrate without touching their routes; external-dns's hostname annotation is the one
 # external-dns itself reads on TCP/UDP routes, so one annotation can serve both tools.

@@ -16,6 +16,7 @@ from wrapped_gateway.constants import (
     GATEWAY_KIND,
     OWNER_ANNOTATION,
     WRAPPED_KIND,
+    Namespaced,
     ObjectKey,
 )
 from wrapped_gateway.wrapped import (
@@ -27,7 +28,7 @@ from wrapped_gateway.wrapped import (
 
 
 @dataclass(frozen=True, slots=True)
-class WrappedEntry:
+class WrappedEntry(Namespaced):
     """A WrappedGateway as the controller needs it: parsed, or why it cannot be."""
 
     namespace: str
@@ -62,10 +63,6 @@ class WrappedEntry:
         )
 
     @property
-    def key(self) -> ObjectKey:
-        return ObjectKey(self.namespace, self.name)
-
-    @property
     def writes_listener_sets(self) -> bool:
         return self.model is not None and self.model.output is Output.LISTENER_SETS
 
@@ -76,7 +73,7 @@ class WrappedEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class LiveGateway:
+class LiveGateway(Namespaced):
     """The part of a Gateway the controller compares its desired Gateway with."""
 
     namespace: str
@@ -109,17 +106,13 @@ class LiveGateway:
         return self.controller_kind == WRAPPED_KIND and self.controller_uid == uid
 
     @property
-    def key(self) -> ObjectKey:
-        return ObjectKey(self.namespace, self.name)
-
-    @property
     def writer(self) -> ObjectKey:
         """The WrappedGateway that writes it: the one of its name."""
         return self.key
 
 
 @dataclass(frozen=True, slots=True)
-class LiveListenerSet:
+class LiveListenerSet(Namespaced):
     """The part of a ListenerSet the controller compares its desired ListenerSets with."""
 
     namespace: str
@@ -147,10 +140,6 @@ class LiveListenerSet:
             parent=_parent_gateway(spec.get("parentRef"), namespace),
             spec_writers=_other_spec_writers(metadata.get("managedFields")),
         )
-
-    @property
-    def key(self) -> ObjectKey:
-        return ObjectKey(self.namespace, self.name)
 
     @property
     def writer(self) -> ObjectKey | None:

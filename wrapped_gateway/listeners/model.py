@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from wrapped_gateway.constants import ObjectKey
+from wrapped_gateway.constants import Namespaced
 from wrapped_gateway.listeners.refusals import Refusals
 from wrapped_gateway.routes import RouteKind, TLSMode
 
@@ -57,7 +57,7 @@ class GeneratedListener:
 
 
 @dataclass(frozen=True, slots=True)
-class DesiredGateway:
+class DesiredGateway(Namespaced):
     """The Gateway a WrappedGateway should produce, and what was refused on the way.
 
     `gateway` is None when there is nothing to listen on (no static listener, no generated
@@ -75,10 +75,6 @@ class DesiredGateway:
     listener_sets: tuple[dict[str, Any], ...] = ()
     # What is wrong with each static listener that lets tenants serve each other's names.
     shared_catch_alls: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> ObjectKey:
-        return ObjectKey(self.namespace, self.name)
 
     @property
     def listener_count(self) -> int:

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from wrapped_gateway.constants import ObjectKey
+from wrapped_gateway.constants import Namespaced
 
 
 class RouteKind(StrEnum):
@@ -50,7 +50,7 @@ class ParentKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ParentRef:
+class ParentRef(Namespaced):
     """A route's parentRef to a generated Gateway or ListenerSet, and so to a WrappedGateway."""
 
     namespace: str
@@ -58,10 +58,6 @@ class ParentRef:
     section_name: str | None = None
     port: int | None = None
     kind: ParentKind = ParentKind.GATEWAY
-
-    @property
-    def key(self) -> ObjectKey:
-        return ObjectKey(self.namespace, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +72,7 @@ RouteId = tuple[RouteKind, str, str]  # a route's kind, namespace and name
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class Route(Namespaced):
     kind: RouteKind
     namespace: str
     name: str
@@ -107,10 +103,6 @@ class Route:
         if port == http_port and self.kind in PLAIN_HTTP_KINDS:
             return Protocol.HTTP
         return PROTOCOL_BY_KIND[self.kind]
-
-    @property
-    def key(self) -> ObjectKey:
-        return ObjectKey(self.namespace, self.name)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from wrapped_gateway.constants import NOT_COPIED_ANNOTATION_PREFIXES, ObjectKey
+from wrapped_gateway.constants import NOT_COPIED_ANNOTATION_PREFIXES, Namespaced
 from wrapped_gateway.wrapped.selectors import LabelSelector
 from wrapped_gateway.wrapped.static import StaticListener
 
@@ -40,7 +40,7 @@ class NamespacesFrom(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class WrappedGateway:
+class WrappedGateway(Namespaced):
     namespace: str
     name: str
     uid: str | None
@@ -62,10 +62,6 @@ class WrappedGateway:
     # The port of the plain-HTTP listeners generated per hostname (ACME HTTP-01, redirects):
     # an HTTPRoute or GRPCRoute asking for it gets an HTTP listener there, not an HTTPS one.
     http_port: int = DEFAULT_HTTP_PORT
-
-    @property
-    def key(self) -> ObjectKey:
-        return ObjectKey(self.namespace, self.name)
 
     @property
     def gateway_annotations(self) -> dict[str, str]:
