@@ -252,6 +252,25 @@ class TestSharedCatchAllStaticListeners:
         ]
         assert len(shared_catch_all_listeners(wrapped(listeners=static).static_listeners)) == 1
 
+    def test_a_tls_one_puts_the_names_traffic_at_stake_not_their_certificates(self) -> None:
+        """Kamaji's forced `konnectivity-server` listener (docs/kamaji.md): still named, as
+        any admitted namespace can serve every name on its port, but ACME HTTP-01 (plain HTTP
+        only; an HTTPRoute cannot attach to a TLS listener) is not what it exposes."""
+        selector = {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"a": "b"}}}}
+        static = [
+            {
+                "name": "konnectivity-server",
+                "port": 8132,
+                "protocol": "TLS",
+                "tls": {"mode": "Passthrough"},
+                "allowedRoutes": selector,
+            }
+        ]
+        (warning,) = shared_catch_all_listeners(wrapped(listeners=static).static_listeners)
+        assert "'konnectivity-server' (8132/TLS)" in warning
+        assert "every name on port 8132, other tenants' included" in warning
+        assert "ACME" not in warning
+
     def test_same_a_hostname_or_tcp_is_not(self) -> None:
         static = [
             {"name": "http", "port": 80, "protocol": "HTTP"},

@@ -76,19 +76,30 @@ def shared_catch_all_listeners(listeners: Iterable[StaticListener]) -> tuple[str
     """What is wrong with each static listener that has no hostname yet admits other namespaces.
 
     Such a listener matches every name, so any namespace it admits can serve every other
-    tenant's names on it, and answer their ACME HTTP-01 challenges: get their certificates.
+    tenant's names on it, whoever owns them, and the controller cannot stop it: the Gateway
+    implementation attaches routes to it as its allowedRoutes say. On plain HTTP they can also
+    answer the names' ACME HTTP-01 challenges: get their certificates. (HTTP-01 is plain HTTP
+    only, so an HTTPS or TLS listener puts the names' traffic on its port at stake, not their
+    certificates.)
     """
     warnings = []
     for listener in listeners:
         namespaces = (listener.manifest.get("allowedRoutes") or {}).get("namespaces") or {}
         source = namespaces.get("from", "Same")
         if listener.protocol in _NAMED_PROTOCOLS and listener.hostname is None and source != "Same":
-            warnings.append(
-                f"static listener {listener.name!r} ({listener.port}/{listener.protocol}) has no "
-                f"hostname and admits routes from {source} namespaces: any of them can serve "
+            at_stake = (
                 "every name on it, other tenants' included, and answer their ACME HTTP-01 "
                 "challenges; give it a hostname or allowedRoutes.namespaces.from Same (the "
                 "controller generates a plain-HTTP listener per hostname for its owner)"
+                if listener.protocol == "HTTP"
+                else f"every name on port {listener.port}, other tenants' included; give it a "
+                "hostname or allowedRoutes.namespaces.from Same, or admit only namespaces whose "
+                "routes the platform team writes"
+            )
+            warnings.append(
+                f"static listener {listener.name!r} ({listener.port}/{listener.protocol}) has no "
+                f"hostname and admits routes from {source} namespaces: any of them can serve "
+                + at_stake
             )
     return tuple(warnings)
 
