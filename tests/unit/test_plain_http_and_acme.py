@@ -271,6 +271,20 @@ class TestSharedCatchAllStaticListeners:
         assert "every name on port 8132, other tenants' included" in warning
         assert "ACME" not in warning
 
+    def test_a_passthrough_one_on_443_hands_over_tls_alpn_challenges(self) -> None:
+        static = [
+            {
+                "name": "tls",
+                "port": 443,
+                "protocol": "TLS",
+                "tls": {"mode": "Passthrough"},
+                "allowedRoutes": ALL,
+            }
+        ]
+        (warning,) = shared_catch_all_listeners(wrapped(listeners=static).static_listeners)
+        assert "every name on port 443, other tenants' included, and answer their ACME " in warning
+        assert "TLS-ALPN-01" in warning
+
     def test_same_a_hostname_or_tcp_is_not(self) -> None:
         static = [
             {"name": "http", "port": 80, "protocol": "HTTP"},

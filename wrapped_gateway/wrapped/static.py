@@ -77,31 +77,46 @@ def shared_catch_all_listeners(listeners: Iterable[StaticListener]) -> tuple[str
 
     Such a listener matches every name, so any namespace it admits can serve every other
     tenant's names on it, whoever owns them, and the controller cannot stop it: the Gateway
-    implementation attaches routes to it as its allowedRoutes say. On plain HTTP they can also
-    answer the names' ACME HTTP-01 challenges: get their certificates. (HTTP-01 is plain HTTP
-    only, so an HTTPS or TLS listener puts the names' traffic on its port at stake, not their
-    certificates.)
+    implementation attaches routes to it as its allowedRoutes say. What else is at stake depends
+    on the protocol (`_at_stake`).
     """
     warnings = []
     for listener in listeners:
         namespaces = (listener.manifest.get("allowedRoutes") or {}).get("namespaces") or {}
         source = namespaces.get("from", "Same")
         if listener.protocol in _NAMED_PROTOCOLS and listener.hostname is None and source != "Same":
-            at_stake = (
-                "every name on it, other tenants' included, and answer their ACME HTTP-01 "
-                "challenges; give it a hostname or allowedRoutes.namespaces.from Same (the "
-                "controller generates a plain-HTTP listener per hostname for its owner)"
-                if listener.protocol == "HTTP"
-                else f"every name on port {listener.port}, other tenants' included; give it a "
-                "hostname or allowedRoutes.namespaces.from Same, or admit only namespaces whose "
-                "routes the platform team writes"
-            )
             warnings.append(
                 f"static listener {listener.name!r} ({listener.port}/{listener.protocol}) has no "
                 f"hostname and admits routes from {source} namespaces: any of them can serve "
-                + at_stake
+                + _at_stake(listener)
             )
     return tuple(warnings)
+
+
+def _at_stake(listener: StaticListener) -> str:
+    """What the namespaces a hostname-less listener admits can do with other tenants' names.
+
+    ACME validates HTTP-01 over plain HTTP (port 80) and TLS-ALPN-01 over TLS on port 443 with
+    the name's own certificate, which only a Passthrough listener leaves to the route's backend;
+    a Terminating listener serves its own certificate, and another port serves no challenge.
+    """
+    if listener.protocol == "HTTP":
+        return (
+            "every name on it, other tenants' included, and answer their ACME HTTP-01 "
+            "challenges; give it a hostname or allowedRoutes.namespaces.from Same (the "
+            "controller generates a plain-HTTP listener per hostname for its owner)"
+        )
+    mode = (listener.manifest.get("tls") or {}).get("mode", "Terminate")
+    alpn = (
+        ", and answer their ACME TLS-ALPN-01 challenges"
+        if listener.protocol == "TLS" and mode == "Passthrough" and listener.port == 443
+        else ""
+    )
+    return (
+        f"every name on port {listener.port}, other tenants' included{alpn}; give it a hostname "
+        "or allowedRoutes.namespaces.from Same, or admit only namespaces whose routes the "
+        "platform team writes"
+    )
 
 
 def is_listener_name(name: str) -> bool:
