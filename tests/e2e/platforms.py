@@ -3,6 +3,7 @@ the server's certificate bytes, and a Service with several ports on the test hos
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import ssl
@@ -18,6 +19,8 @@ from kubernetes import client
 
 from tests.e2e.data_plane import cannot_run
 
+REUSE_ENV = "WRAPPED_GATEWAY_PLATFORMS_DIR"
+
 APPLY = {
     "field_manager": "test-host",
     "force": True,
@@ -28,8 +31,17 @@ APPLY = {
 def data_plane_cluster(
     state_dir: Path, ports: tuple[int, ...], crd_dirs: tuple[Path, ...] = ()
 ) -> Iterator[local_cluster.State]:
-    """A control plane with cert-manager and Traefik on ``ports`` of 127.0.0.1, for a module."""
+    """A control plane with cert-manager and Traefik on ``ports`` of 127.0.0.1, for a module.
+
+    ``WRAPPED_GATEWAY_PLATFORMS_DIR``: the state directory of a running
+    ``hack/local-cluster up --with-cert-manager --with-data-plane --data-plane-ports PORTS
+    [--crds DIR]`` to use instead.
+    """
     cannot_run(netns_backend.available() or (None if shutil.which("curl") else "needs curl"))
+    reuse = os.environ.get(REUSE_ENV)
+    if reuse:
+        yield local_cluster.State.load(Path(reuse).resolve())
+        return
     taken = [port for port in ports if not _free(port)]
     if taken:
         pytest.fail(f"Traefik needs 127.0.0.1:{taken[0]}, which is taken", pytrace=False)
