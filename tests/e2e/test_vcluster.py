@@ -41,7 +41,7 @@ from tests.e2e.controller_process import REJECTED, running_controller
 from tests.e2e.data_plane import Answer, ca_issuer, curl, listener_status
 from tests.e2e.platforms import data_plane_cluster
 from tests.e2e.test_controller import apply, gateway, status
-from tests.platforms.vcluster import VCluster, safe_concat_name
+from tests.platforms.vcluster import VCluster, host_name
 
 pytestmark = pytest.mark.e2e
 GW = "gateway.networking.k8s.io"
@@ -176,7 +176,7 @@ def platform(
             # its virtual namespaces
             for offset, vnamespace in enumerate(("shop", LONG[1], "ops")):
                 served = host.serve(f"{name}/{vnamespace}/web", 8080 + 10 * index + offset)
-                synced_service = safe_concat_name("web", "x", vnamespace, "x", name)
+                synced_service = host_name("web", vnamespace, name)
                 netns_backend.apply_service(api, namespace, synced_service, 80, served)
         with running_controller(cluster_state.kubeconfig, log):
             apply(custom, wrapped_gateway(infra, issuer, port))
