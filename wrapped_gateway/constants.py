@@ -30,7 +30,12 @@ class ObjectKey(NamedTuple):
     name: str
 
     def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return self.spell(self.namespace, self.name)
+
+    @staticmethod
+    def spell(namespace: str, name: str) -> str:
+        """How a key is written out; for the hot paths that need only that, not the key."""
+        return f"{namespace}/{name}"
 
     @classmethod
     def parse(cls, spelled: str) -> "ObjectKey":

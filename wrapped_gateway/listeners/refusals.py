@@ -54,7 +54,8 @@ class Refusal:
         return ObjectKey(self.namespace, self.name)
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.route_key}: {self.reason}: {self.message}"
+        spelled = ObjectKey.spell(self.namespace, self.name)
+        return f"{self.kind} {spelled}: {self.reason}: {self.message}"
 
 
 Chunk = tuple[Refusal, ...]

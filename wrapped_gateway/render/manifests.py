@@ -100,7 +100,7 @@ class Document:
     @property
     def identity(self) -> str:
         if self.namespace:
-            return f"{self.kind} {ObjectKey(self.namespace, self.name)}"
+            return f"{self.kind} {ObjectKey.spell(self.namespace, self.name)}"
         return f"{self.kind} {self.name}"
 
 

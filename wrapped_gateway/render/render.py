@@ -133,7 +133,7 @@ def _identity(document: Document, read_as: _ReadAs) -> str:
         return document.identity
     if read_as is _ReadAs.NAMESPACE:
         return f"{document.kind} {document.name}"
-    return f"{document.kind} {ObjectKey(document.namespace or 'default', document.name)}"
+    return f"{document.kind} {ObjectKey.spell(document.namespace or 'default', document.name)}"
 
 
 def _wrapped_gateway(document: Document) -> WrappedGateway:

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from wrapped_gateway.constants import Namespaced
+from wrapped_gateway.constants import Namespaced, ObjectKey
 
 
 class RouteKind(StrEnum):
@@ -105,7 +105,7 @@ class Route(Namespaced):
         return PROTOCOL_BY_KIND[self.kind]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.key}"
+        return f"{self.kind} {ObjectKey.spell(self.namespace, self.name)}"
 
     @property
     def identity(self) -> RouteId:
@@ -115,7 +115,8 @@ class Route(Namespaced):
     def precedence(self) -> tuple[int, datetime, str]:
         """Gateway API precedence: oldest first, then the string "{namespace}/{name}"
         (so "team-b/x" comes before "team/x"); undated routes last."""
-        return (0 if self.created else 1, self.created or datetime.min, str(self.key))
+        spelled = ObjectKey.spell(self.namespace, self.name)
+        return (0 if self.created else 1, self.created or datetime.min, spelled)
 
     def listener_set_refs(self, name: str) -> list[ParentRef]:
         """The parentRefs to a ListenerSet called `name`, in any namespace."""
