@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         "built from the pinned Traefik module on first use",
     )
     p_up.add_argument(
+        "--with-node",
+        action="store_true",
+        help="also run a node (as root): containerd, runc, CNI bridge, kubelet, kube-scheduler, "
+        "kube-proxy, with the controller image built from Dockerfile loaded; one per machine",
+    )
+    p_up.add_argument(
         "--data-plane-ports",
         type=_port_list,
         default=DATA_PLANE_PORTS,
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                     with_cert_manager=args.with_cert_manager,
                     cert_manager_listener_sets=args.cert_manager_listener_sets,
                     with_data_plane=args.with_data_plane,
+                    with_node=args.with_node,
                     data_plane_ports=args.data_plane_ports,
                     extra_crd_dirs=tuple(args.crds),
                     timeout=args.timeout,
