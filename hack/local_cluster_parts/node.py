@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,13 @@ NODE_CONTROLLERS = (
 )
 
 
-def _hierarchies() -> list[Path]:
-    """The cgroup v1 hierarchies kubelet and runc use (not the named systemd one)."""
+def _hierarchies(*, unified: bool = False) -> list[Path]:
+    """The cgroup v1 hierarchies kubelet checks and runc uses, the named systemd one too;
+    with ``unified`` the (hybrid mode's) cgroup v2 one too, where runc makes groups as well."""
     return [
         p
         for p in sorted(CGROUP_FS.iterdir())
-        if p.is_dir() and not p.is_symlink() and p.name not in ("systemd", "unified")
+        if p.is_dir() and not p.is_symlink() and (unified or p.name != "unified")
     ]
 
 
@@ -74,12 +76,12 @@ def make_cgroups() -> None:
 
 
 def cgroup_traces() -> list[str]:
-    return [str(h / CGROUP_ROOT) for h in _hierarchies() if (h / CGROUP_ROOT).exists()]
+    return [str(h / CGROUP_ROOT) for h in _hierarchies(unified=True) if (h / CGROUP_ROOT).exists()]
 
 
 def remove_cgroups() -> None:
     """Kill what still runs under CGROUP_ROOT, then remove its cgroups, deepest first."""
-    for hierarchy in _hierarchies():
+    for hierarchy in _hierarchies(unified=True):
         root = hierarchy / CGROUP_ROOT
         if not root.exists():
             continue
@@ -218,9 +220,21 @@ def start_scheduler(state: State, scheduler_bin: Path, pki: Path, timeout: float
         ],
         [port],
     )
-    api = Api(f"https://127.0.0.1:{port}", pki, user="scheduler")
-    wait_for(comp, lambda: api.request("GET", "/healthz") is not None, "healthy", timeout)
+    wait_for(comp, lambda: _https_healthz(port), "healthy (/healthz)", timeout)
     return comp
+
+
+def _https_healthz(port: int) -> bool:
+    """/healthz of a component serving a self-signed certificate of its own on loopback."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # its certificate is made at start-up, from no CA of ours
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
 
 
 def start_kube_proxy(state: State, proxy_bin: Path, pki: Path, timeout: float) -> Component:
