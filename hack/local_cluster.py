@@ -49,9 +49,9 @@ from local_cluster_parts.build import (
 from local_cluster_parts.cert_manager import cert_manager_crd_dir
 from local_cluster_parts.cli import _port_list, main  # _port_list: checked by the tests
 from local_cluster_parts.cluster import down, status, up
+from local_cluster_parts.cni import NODE_IP, POD_SUBNET
 from local_cluster_parts.crds import gateway_api_crd_dir
 from local_cluster_parts.gomod import kubernetes_replaces, module_excludes, module_replaces
-from local_cluster_parts.cni import NODE_IP, POD_SUBNET
 from local_cluster_parts.image import DEB_TOOLS, chart_app_version
 from local_cluster_parts.node import NODE_NAME
 from local_cluster_parts.node_lifecycle import node_traces
