@@ -137,7 +137,7 @@ def import_images(
             ctr(ctr_bin, state_dir, "images", "import", str(image.archive), what="ctr import")
 
 
-def _shims_of(address: Path) -> list[int]:
+def shims_of(address: Path) -> list[int]:
     """PIDs of containerd shims started by the containerd listening on ``address``."""
     pids = []
     for proc in Path("/proc").iterdir():
@@ -165,11 +165,11 @@ def mounts_under(directory: Path) -> list[str]:
 
 def stop_leftovers(state_dir: Path) -> None:
     """Kill this containerd's shims and unmount everything under the cluster's directory."""
-    for pid in _shims_of(socket_path(state_dir)):
+    for pid in shims_of(socket_path(state_dir)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while _shims_of(socket_path(state_dir)) and time.monotonic() < deadline:
+    while shims_of(socket_path(state_dir)) and time.monotonic() < deadline:
         time.sleep(0.1)
     for _ in range(3):  # a mount may hide another one below it
         for point in mounts_under(state_dir):

@@ -26,7 +26,14 @@ from .cni import (
     host_network_traces,
     host_network_up,
 )
-from .containerd import import_images, mounts_under, start_containerd, stop_leftovers
+from .containerd import (
+    import_images,
+    mounts_under,
+    shims_of,
+    socket_path,
+    start_containerd,
+    stop_leftovers,
+)
 from .control_plane import SERVICE_RANGE
 from .image import ensure_controller_image, ensure_pause_image
 from .node import (
@@ -94,8 +101,9 @@ def clean_host(state: State) -> None:
 
 
 def node_traces(state_dir: Path) -> list[str]:
-    """What a node left on this machine: mounts, cgroups, links, routes, iptables rules."""
+    """What a node left on this machine: shims, mounts, cgroups, links, routes, iptables rules."""
     return [
+        *(f"containerd-shim pid {pid}" for pid in shims_of(socket_path(state_dir))),
         *(f"mount {m}" for m in mounts_under(state_dir)),
         *(f"cgroup {c}" for c in cgroup_traces()),
         *host_network_traces(SERVICE_RANGE),

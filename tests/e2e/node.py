@@ -18,7 +18,7 @@ import local_cluster
 import pytest
 from kubernetes import client
 
-from tests.e2e.conftest import client_for
+from tests.e2e.conftest import _TIMINGS, client_for
 
 REQUIRE_ENV = "WRAPPED_GATEWAY_REQUIRE_NODE"
 CNI_PLUGINS = Path("/usr/lib/cni")
@@ -74,9 +74,10 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeClust
         state = local_cluster.up(state_dir, local_cluster.ClusterOptions(with_node=True))
     except local_cluster.ClusterError as e:
         pytest.fail(f"hack/local-cluster up --with-node failed: {e}", pytrace=False)
+    _TIMINGS.update({f"node cluster: {step}": s for step, s in state.timings.items()})
     try:
         _, api = client_for(state.kubeconfig)
-        yield NodeCluster(state_dir, state.kubeconfig, api, dict(state.timings))
+        yield NodeCluster(state_dir, state.kubeconfig, api, _TIMINGS)
         api.close()
     finally:
         local_cluster.down(state_dir)  # nothing to do when a test took it down already
