@@ -156,10 +156,13 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
 def _stop_all(state: State) -> list[str]:
     """Stop the recorded processes (the node's Pods first) and clean the node's host state."""
     if state.node:
-        stop_node(state)
-    stopped = stop_components(state.components)
+        with timed("down: the node's Pods (drain)"):
+            stop_node(state)
+    with timed("down: stop processes"):
+        stopped = stop_components(state.components)
     if state.node:
-        clean_host(state)
+        with timed("down: clean the host (shims, mounts, cgroups, network)"):
+            clean_host(state)
     return stopped
 
 
