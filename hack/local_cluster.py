@@ -52,7 +52,12 @@ from local_cluster_parts.cluster import down, status, up
 from local_cluster_parts.cni import NODE_IP, POD_SUBNET
 from local_cluster_parts.crds import gateway_api_crd_dir
 from local_cluster_parts.gomod import kubernetes_replaces, module_excludes, module_replaces
-from local_cluster_parts.image import DEB_TOOLS, chart_app_version
+from local_cluster_parts.image import (
+    DEB_TOOLS,
+    chart_app_version,
+    ensure_controller_image,
+    ensure_pause_image,
+)
 from local_cluster_parts.node import NODE_NAME
 from local_cluster_parts.node_lifecycle import node_traces
 from local_cluster_parts.options import DATA_PLANE_PORTS, ClusterOptions
@@ -95,6 +100,8 @@ __all__ = [
     "down",
     "ensure_all_binaries",
     "ensure_binaries",
+    "ensure_controller_image",
+    "ensure_pause_image",
     "free_port",
     "gateway_api_crd_dir",
     "gateway_class_accepted",

@@ -74,7 +74,7 @@ def start_node(
     with timed("start containerd", timings):
         start_containerd(state, bins, pause.reference, timeout)
     import_images(bins["ctr"], state.dir, [pause, controller], timings)
-    state.node["images"] = {"controller": controller.reference, "pause": pause.reference}
+    state.node["images"] = {image.reference: str(image.archive) for image in (pause, controller)}
     with timed("start kube-scheduler", timings):
         start_scheduler(state, bins["kube-scheduler"], pki, timeout)
     with timed("start kubelet (until its node is Ready)", timings):

@@ -116,6 +116,21 @@ def two_ready_replicas_and_a_leader(
     return result
 
 
+def test_a_warm_run_reuses_the_images_the_node_loaded(node_cluster: NodeCluster) -> None:
+    """The images are cached by what they are built from: running the tests (byte code,
+    logs) changes nothing of it, so asking again builds nothing."""
+    loaded = local_cluster.State.load(node_cluster.state_dir).node["images"]
+    started = time.monotonic()
+    again = [
+        local_cluster.ensure_pause_image(local_cluster.load_versions()),
+        local_cluster.ensure_controller_image(),
+    ]
+    assert time.monotonic() - started < 10
+    assert {image.reference: str(image.archive) for image in again} == loaded
+    controller_ref = f"docker.io/library/wrapped-gateway:{local_cluster.chart_app_version()}"
+    assert controller_ref in loaded
+
+
 def test_the_chart_runs_as_pods_under_the_restricted_standard(
     node_cluster: NodeCluster, core: client.CoreV1Api, custom: client.CustomObjectsApi,
     release: str, apps: str,
