@@ -71,27 +71,11 @@ def host_network_up(service_range: str) -> None:
     _ip("addr", "add", f"{NODE_IP}/{POD_SUBNET.split('/')[1]}", "dev", NODE_BRIDGE)
     _ip("link", "set", NODE_BRIDGE, "up")
     _ip("route", "add", service_range, "dev", NODE_BRIDGE)
-    for cmd in IPTABLES[:1]:  # Pods have IPv4 addresses only
-        run_checked([cmd, "-w", "-N", FORWARD_CHAIN], what=f"{cmd} -N {FORWARD_CHAIN}")
-        run_checked(
-            [
-                cmd,
-                "-w",
-                "-A",
-                FORWARD_CHAIN,
-                "-i",
-                NODE_BRIDGE,
-                "!",
-                "-o",
-                NODE_BRIDGE,
-                "-j",
-                "DROP",
-            ],
-            what=f"{cmd} -A {FORWARD_CHAIN}",
-        )
-        run_checked(
-            [cmd, "-w", "-I", "FORWARD", "1", "-j", FORWARD_CHAIN], what=f"{cmd} -I FORWARD"
-        )
+    # Pods have IPv4 addresses only: the chain is IPv4's
+    drop_leaving = ["-i", NODE_BRIDGE, "!", "-o", NODE_BRIDGE, "-j", "DROP"]
+    for rule in (["-N", FORWARD_CHAIN], ["-A", FORWARD_CHAIN, *drop_leaving]):
+        run_checked(["iptables", "-w", *rule], what=f"iptables {' '.join(rule)}")
+    run_checked(["iptables", "-w", "-I", "FORWARD", "1", "-j", FORWARD_CHAIN], what="iptables -I")
 
 
 def write_cni_config(conf_dir: Path, ipam_dir: Path) -> None:

@@ -59,6 +59,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
 
 [plugins."io.containerd.cri.v1.runtime"]
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
@@ -74,14 +75,6 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
   disable_tcp_service = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-
-[plugins."io.containerd.runtime.v2.task"]
-  platforms = ["linux/amd64"]
-
-[plugins."io.containerd.internal.v1.cri"]
-
-[plugins."io.containerd.cri.v1.runtime".sandbox]
-  netns_mounts_under_state_dir = true
 """
 
 
