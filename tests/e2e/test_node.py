@@ -182,6 +182,31 @@ def test_the_chart_runs_as_pods_under_the_restricted_standard(
     assert any("severity" in r for r in records)
 
 
+def test_a_missing_image_is_named_by_the_install_notes_and_the_pod(
+    node_cluster: NodeCluster, core: client.CoreV1Api
+) -> None:
+    """What a user without the image sees: NOTES.txt names the image, how to build and load it,
+    and the waiting reason the Pod then shows."""
+    namespace = "wg-missing-image"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    notes = node_cluster.helm(
+        "install", "missing", str(CHART), "--namespace", namespace,
+        "--set=image.tag=not-built", "--set=image.pullPolicy=Never",
+    )  # fmt: skip
+    assert "docker build -t wrapped-gateway:not-built ." in notes
+    assert "kind load docker-image wrapped-gateway:not-built" in notes
+
+    def waiting_reason() -> str | None:
+        pods = core.list_namespaced_pod(namespace).items
+        statuses = [s for p in pods for s in p.status.container_statuses or []]
+        return next((s.state.waiting.reason for s in statuses if s.state.waiting), None)
+
+    eventually(lambda: waiting_reason() == "ErrImageNeverPull", timeout=60)
+    assert "ErrImageNeverPull" in notes
+    node_cluster.helm("uninstall", "missing", "--namespace", namespace)
+    core.delete_namespace(namespace)
+
+
 def test_a_deleted_leader_pod_hands_the_lease_over_at_once(
     node_cluster: NodeCluster, core: client.CoreV1Api, custom: client.CustomObjectsApi,
     release: str, apps: str,
