@@ -20,7 +20,10 @@ What ``up`` does:
 5. with ``with_cert_manager``: starts cert-manager's controllers (our own small ``main`` in
    ``hack/cert-manager-controller/`` over cert-manager's public packages, built from its
    module) and waits until its informer caches have synced;
-6. with ``with_data_plane``: creates GatewayClass ``traefik`` and starts Traefik (its
+6. with ``with_node`` (root): a node, kubelet, kube-scheduler, kube-proxy, containerd, runc
+   and a CNI bridge, with the pause and controller images built here (``image.py``) loaded;
+   the API server then listens on the node's address (see ``node_lifecycle.py``);
+7. with ``with_data_plane``: creates GatewayClass ``traefik`` and starts Traefik (its
    kubernetesGateway provider, one entryPoint per data-plane port on 127.0.0.1) and waits until
    it accepted the class; then writes ``DIR/kubeconfig``.
 
@@ -46,8 +49,17 @@ from local_cluster_parts.build import (
 from local_cluster_parts.cert_manager import cert_manager_crd_dir
 from local_cluster_parts.cli import _port_list, main  # _port_list: checked by the tests
 from local_cluster_parts.cluster import down, status, up
+from local_cluster_parts.cni import NODE_IP, POD_SUBNET
 from local_cluster_parts.crds import gateway_api_crd_dir
 from local_cluster_parts.gomod import kubernetes_replaces, module_excludes, module_replaces
+from local_cluster_parts.image import (
+    DEB_TOOLS,
+    chart_app_version,
+    ensure_controller_image,
+    ensure_pause_image,
+)
+from local_cluster_parts.node import NODE_NAME
+from local_cluster_parts.node_lifecycle import node_traces
 from local_cluster_parts.options import DATA_PLANE_PORTS, ClusterOptions
 from local_cluster_parts.pki import kubeconfig_yaml, make_pki
 from local_cluster_parts.processes import (
@@ -69,6 +81,10 @@ __all__ = [
     "CONTROL_PLANE",
     "DATA_PLANE_GATEWAY_CLASS",
     "DATA_PLANE_PORTS",
+    "DEB_TOOLS",
+    "NODE_IP",
+    "NODE_NAME",
+    "POD_SUBNET",
     "Api",
     "ApiError",
     "ClusterError",
@@ -80,9 +96,12 @@ __all__ = [
     "binary_path",
     "cache_dir",
     "cert_manager_crd_dir",
+    "chart_app_version",
     "down",
     "ensure_all_binaries",
     "ensure_binaries",
+    "ensure_controller_image",
+    "ensure_pause_image",
     "free_port",
     "gateway_api_crd_dir",
     "gateway_class_accepted",
@@ -95,6 +114,7 @@ __all__ = [
     "make_pki",
     "module_excludes",
     "module_replaces",
+    "node_traces",
     "port_in_use",
     "process_alive",
     "start_process",

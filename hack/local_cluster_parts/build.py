@@ -32,6 +32,7 @@ from .gomod import (
 )
 from .reporting import ClusterError, log, run_checked, timed
 
+KUBERNETES_MODULE = "k8s.io/kubernetes"
 HACK_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = HACK_DIR.parent
 VERSIONS_FILE = HACK_DIR / "versions.json"
@@ -152,7 +153,7 @@ def ensure_binaries(
             info = go_mod_download(module, version)
         gomod_text = Path(info["GoMod"]).read_text()
         replaces = module_replaces(gomod_text)
-        if key == "kubernetes":
+        if module == KUBERNETES_MODULE:
             replaces += kubernetes_replaces(gomod_text, version)
         if glue:  # our own main package is the build module itself
             packages = dict.fromkeys(binaries, ".")
@@ -171,6 +172,9 @@ def ensure_binaries(
             ),
         )
         env = {**os.environ, "GOFLAGS": _strip_mod_flag(os.environ.get("GOFLAGS", ""))}
+        if versions[key].get("cgo") is False:
+            env["CGO_ENABLED"] = "0"
+        tags = versions[key].get("build_tags") or []
         if stamp is not None:
             with timed(f"go mod tidy ({key} {version})", timings):
                 run_checked(
@@ -194,6 +198,7 @@ def ensure_binaries(
                         "go",
                         "build",
                         "-trimpath",
+                        *([f"-tags={','.join(tags)}"] if tags else []),
                         f"-ldflags={' '.join(ldflags)}",
                         "-o",
                         str(tmp),
@@ -220,7 +225,9 @@ def _version_ldflags(key: str, version: str) -> list[str]:
         return [f"-X github.com/cert-manager/cert-manager/pkg/util.AppVersion={version}"]
     if key == "traefik":
         return [f"-X github.com/traefik/traefik/v3/pkg/version.Version={version}"]
-    if key != "kubernetes":
+    if key == "containerd":
+        return [f"-X github.com/containerd/containerd/v2/version.Version={version}"]
+    if key not in ("kubernetes", "kubernetes_node"):
         return []
     m = re.fullmatch(r"v(\d+)\.(\d+)\..*", version)
     major, minor = (m.group(1), m.group(2)) if m else ("1", "0")
@@ -234,7 +241,16 @@ def _version_ldflags(key: str, version: str) -> list[str]:
 
 
 CONTROL_PLANE = ("etcd", "kubernetes")
-BUILDABLE = (*CONTROL_PLANE, "cert_manager", "acmesolver", "pebble", "helm", "traefik")
+NODE = ("kubernetes_node", "containerd")
+BUILDABLE = (
+    *CONTROL_PLANE,
+    *NODE,
+    "cert_manager",
+    "acmesolver",
+    "pebble",
+    "helm",
+    "traefik",
+)
 
 
 def ensure_all_binaries(

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from .build import BUILDABLE, CONTROL_PLANE, ensure_all_binaries, load_versions
 from .cluster import down, status, up
+from .image import ensure_controller_image, ensure_pause_image
 from .options import DATA_PLANE_PORTS, ClusterOptions
 from .reporting import ClusterError, log
 from .traefik import DATA_PLANE_GATEWAY_CLASS
+
+IMAGES = "images"  # not a Go module: built with buildah (image.py)
 
 
 def _port_list(text: str) -> tuple[int, ...]:
@@ -63,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         "built from the pinned Traefik module on first use",
     )
     p_up.add_argument(
+        "--with-node",
+        action="store_true",
+        help="also run a node (as root): containerd, runc, CNI bridge, kubelet, kube-scheduler, "
+        "kube-proxy, with the controller image built from Dockerfile loaded; one per machine",
+    )
+    p_up.add_argument(
         "--data-plane-ports",
         type=_port_list,
         default=DATA_PLANE_PORTS,
@@ -91,15 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         default=[],
         metavar="COMPONENT",
-        help=f"what to build: {', '.join(BUILDABLE)} "
+        help=f"what to build: {', '.join(BUILDABLE)}, or {IMAGES} (the pause image and the "
+        "controller's from Dockerfile, as docker-archive tarballs) "
         f"(default: the control plane, {' and '.join(CONTROL_PLANE)})",
     )
     p_status = sub.add_parser("status", help="show the recorded processes")
     p_status.add_argument("--dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    unknown = {c for c in getattr(args, "components", []) if c.replace("-", "_") not in BUILDABLE}
+    buildable = (*BUILDABLE, IMAGES)
+    unknown = {c for c in getattr(args, "components", []) if c.replace("-", "_") not in buildable}
     if args.command == "build" and unknown:
-        parser.error(f"unknown component(s) {sorted(unknown)}; choose from {', '.join(BUILDABLE)}")
+        parser.error(f"unknown component(s) {sorted(unknown)}; choose from {', '.join(buildable)}")
     try:
         if args.command == "up":
             state = up(
@@ -109,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     with_cert_manager=args.with_cert_manager,
                     cert_manager_listener_sets=args.cert_manager_listener_sets,
                     with_data_plane=args.with_data_plane,
+                    with_node=args.with_node,
                     data_plane_ports=args.data_plane_ports,
                     extra_crd_dirs=tuple(args.crds),
                     timeout=args.timeout,
@@ -127,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
             timings: dict[str, float] = {}
             t0 = time.monotonic()
             keys = tuple(c.replace("-", "_") for c in args.components) or CONTROL_PLANE
-            for path in ensure_all_binaries(versions, timings, keys, rebuild=args.rebuild).values():
+            go_keys = tuple(k for k in keys if k != IMAGES)
+            paths = ensure_all_binaries(versions, timings, go_keys, rebuild=args.rebuild)
+            if IMAGES in keys:  # cached by content: --rebuild does not apply
+                images = (ensure_pause_image(versions, timings), ensure_controller_image(timings))
+                paths |= {image.reference: image.archive for image in images}
+            for path in paths.values():
                 print(path)
             log(f"timing: build total: {time.monotonic() - t0:.1f}s")
         else:

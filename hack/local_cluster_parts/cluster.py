@@ -14,10 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .build import CONTROL_PLANE, REPO_ROOT, ensure_all_binaries, load_versions
+from .build import CONTROL_PLANE, NODE, REPO_ROOT, ensure_all_binaries, load_versions
 from .cert_manager import cert_manager_crd_dir, cert_manager_listener_sets, start_cert_manager
-from .control_plane import start_apiserver, start_controller_manager, start_etcd
+from .cni import NODE_IP
+from .control_plane import (
+    KUBERNETES_SERVICE_IP,
+    start_apiserver,
+    start_controller_manager,
+    start_etcd,
+)
 from .crds import gateway_api_crd_dir, install_crds
+from .node import NODE_CONTROLLERS
+from .node_lifecycle import clean_host, prepare_node, start_node, stop_node
 from .options import ClusterOptions
 from .pki import kubeconfig_yaml, make_pki
 from .processes import STATE_FILE, State, process_alive, stop_components
@@ -25,7 +33,19 @@ from .reporting import ClusterError, log, timed
 from .traefik import check_data_plane_ports, start_traefik
 
 # Files and directories ``up`` creates inside DIR; ``down`` removes exactly these.
-STATE_ENTRIES = ("state.json", "kubeconfig", "pki", "etcd-data", "logs")
+STATE_ENTRIES = (
+    "state.json",
+    "kubeconfig",
+    "pki",
+    "etcd-data",
+    "logs",
+    # with_node
+    "containerd",
+    "kubelet",
+    "kube-proxy",
+    "cni",
+    "pod-logs",
+)
 
 
 def _gateway_api_release(options: ClusterOptions, versions: dict[str, Any]) -> str:
@@ -68,18 +88,25 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
             *CONTROL_PLANE,
             *(("cert_manager",) if options.with_cert_manager else ()),
             *(("traefik",) if options.with_data_plane else ()),
+            *(NODE if options.with_node else ()),
         )
         bins = ensure_all_binaries(versions, timings, keys)
-        crd_dirs = [gateway_api_crd_dir(gateway_api, versions), REPO_ROOT / "crds"]
-        if options.with_cert_manager:
-            crd_dirs.append(cert_manager_crd_dir(versions))
+        crd_dirs = [
+            gateway_api_crd_dir(gateway_api, versions),
+            REPO_ROOT / "crds",
+            *([cert_manager_crd_dir(versions)] if options.with_cert_manager else []),
+        ]
         pki = directory / "pki"
         with timed("pki (openssl)", timings):
-            make_pki(pki)
+            make_pki(pki, (NODE_IP, KUBERNETES_SERVICE_IP) if options.with_node else ())
+        if options.with_node:
+            prepare_node(state)
         with timed("start etcd", timings):
             start_etcd(state, bins["etcd"], options.timeout)
         with timed("start kube-apiserver (until /readyz ok)", timings):
-            apiserver, api = start_apiserver(state, bins["kube-apiserver"], pki, options.timeout)
+            apiserver, api = start_apiserver(
+                state, bins["kube-apiserver"], pki, options.timeout, node=options.with_node
+            )
         names = install_crds(
             api, apiserver, [*crd_dirs, *options.extra_crd_dirs], timings, options.timeout
         )
@@ -87,7 +114,11 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
         # resources from the start (it rediscovers resources added later only every 30s)
         with timed("start kube-controller-manager", timings):
             start_controller_manager(
-                state, bins["kube-controller-manager"], pki, api, options.timeout
+                state,
+                bins["kube-controller-manager"],
+                api,
+                options.timeout,
+                NODE_CONTROLLERS if options.with_node else (),
             )
         if options.with_cert_manager:
             with timed("start cert-manager (until its caches synced)", timings):
@@ -100,6 +131,8 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
                     ),
                     acme_http01_nameservers=options.acme_http01_nameservers,
                 )
+        if options.with_node:
+            start_node(state, bins, api, versions, options.timeout)
         if options.with_data_plane:
             with timed("start traefik (until it accepted its GatewayClass)", timings):
                 start_traefik(state, bins["traefik"], api, versions, options)
@@ -107,17 +140,30 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
         state.kubeconfig.chmod(0o600)
         timings["up total"] = time.monotonic() - t0
         state.save()
-        log(f"timing: up total: {timings['up total']:.1f}s")
         log(
-            f"ready: {state.server} (kubeconfig: {state.kubeconfig}, "
+            f"timing: up total: {timings['up total']:.1f}s\n[local-cluster] ready: "
+            f"{state.server} (kubeconfig: {state.kubeconfig}, "
             f"{len(names)} CRDs, logs: {directory / 'logs'})"
         )
         return state
     except BaseException:
-        stop_components(state.components)
+        _stop_all(state)
         if state.components:
             log(f"stopped what was started; logs kept in {directory / 'logs'}")
         raise
+
+
+def _stop_all(state: State) -> list[str]:
+    """Stop the recorded processes (the node's Pods first) and clean the node's host state."""
+    if state.node:
+        with timed("down: the node's Pods (drain)"):
+            stop_node(state)
+    with timed("down: stop processes"):
+        stopped = stop_components(state.components)
+    if state.node:
+        with timed("down: clean the host (shims, mounts, cgroups, network)"):
+            clean_host(state)
+    return stopped
 
 
 def remove_state(directory: Path) -> None:
@@ -137,7 +183,7 @@ def down(directory: Path | str) -> list[str]:
         log(f"nothing recorded in {directory / STATE_FILE}; nothing to stop")
         return []
     state = State.load(directory)
-    stopped = stop_components(state.components)
+    stopped = _stop_all(state)
     left = [c for c in state.components if process_alive(c.pid, c.start_time)]
     if left:
         raise ClusterError("could not stop: " + ", ".join(f"{c.name} (pid {c.pid})" for c in left))

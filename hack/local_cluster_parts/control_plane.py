@@ -14,8 +14,13 @@ import json
 from pathlib import Path
 
 from .api import Api
+from .cni import NODE_IP
 from .pki import kubeconfig_yaml
 from .processes import Component, Launch, State, start_process, start_with_retry, wait_for
+
+# The Services' addresses; its first is the `kubernetes` Service's.
+SERVICE_RANGE = "10.0.0.0/24"
+KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
 def _etcd_health(port: int) -> bool:
@@ -54,14 +59,23 @@ def start_etcd(state: State, etcd_bin: Path, timeout: float) -> Component:
 
 
 def start_apiserver(
-    state: State, apiserver_bin: Path, pki: Path, timeout: float
+    state: State, apiserver_bin: Path, pki: Path, timeout: float, *, node: bool = False
 ) -> tuple[Component, Api]:
+    """kube-apiserver on 127.0.0.1, or with ``node`` on the node's address.
+
+    With a node, Pods reach it through the ``kubernetes`` Service, whose endpoint must be an
+    address they can reach (loopback endpoints are refused): it listens on the node IP,
+    advertises it (its endpoint reconciler keeps default/kubernetes pointing there), and
+    reaches the kubelet there with a client certificate of its own.
+    """
+    address = NODE_IP if node else "127.0.0.1"
+
     def argv(port: int) -> list[str]:
         return [
             str(apiserver_bin),
             f"--etcd-servers={state.etcd}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={address}",
+            f"--advertise-address={address}",
             f"--secure-port={port}",
             f"--cert-dir={pki}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -72,14 +86,21 @@ def start_apiserver(
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--authorization-mode=RBAC",
             "--anonymous-auth=false",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--endpoint-reconciler-type=none",
+            f"--service-cluster-ip-range={SERVICE_RANGE}",
             "--allow-privileged=true",
             "--profiling=false",
+            *(node_flags if node else ["--endpoint-reconciler-type=none"]),
         ]
 
+    node_flags = [
+        "--endpoint-reconciler-type=lease",
+        f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+        "--kubelet-preferred-address-types=InternalIP",
+    ]
+
     def server(c: Component) -> str:
-        return f"https://127.0.0.1:{c.ports[0]}"
+        return f"https://{address}:{c.ports[0]}"
 
     comp = start_with_retry(
         state,
@@ -98,8 +119,13 @@ def start_apiserver(
 
 
 def start_controller_manager(
-    state: State, kcm_bin: Path, pki: Path, api: Api, timeout: float
+    state: State,
+    kcm_bin: Path,
+    api: Api,
+    timeout: float,
+    extra_controllers: tuple[str, ...] = (),
 ) -> Component:
+    pki = state.dir / "pki"
     kubeconfig = pki / "controller-manager.kubeconfig"
     kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "controller-manager"))
     comp = start_process(
@@ -111,9 +137,17 @@ def start_controller_manager(
             "--bind-address=127.0.0.1",
             "--secure-port=0",
             "--leader-elect=false",
-            "--controllers=garbage-collector-controller,namespace-controller,"
-            "serviceaccount-controller,clusterrole-aggregation-controller,"
-            "root-ca-certificate-publisher-controller",
+            "--controllers="
+            + ",".join(
+                (
+                    "garbage-collector-controller",
+                    "namespace-controller",
+                    "serviceaccount-controller",
+                    "clusterrole-aggregation-controller",
+                    "root-ca-certificate-publisher-controller",
+                    *extra_controllers,
+                )
+            ),
             f"--root-ca-file={pki / 'ca.crt'}",
             "--use-service-account-credentials=false",
         ],

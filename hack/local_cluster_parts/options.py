@@ -23,5 +23,8 @@ class ClusterOptions:
     acme_http01_nameservers: tuple[str, ...] = ()
     with_data_plane: bool = False
     data_plane_ports: tuple[int, ...] = DATA_PLANE_PORTS
+    # a kubelet node (containerd, runc, CNI bridge, kube-scheduler, kube-proxy) running Pods;
+    # needs root, and only one can run per machine
+    with_node: bool = False
     extra_crd_dirs: tuple[Path, ...] = ()
     timeout: float = 120.0  # seconds to wait for each component

@@ -20,8 +20,14 @@ def _openssl(*args: str, cwd: Path) -> None:
     run_checked(["openssl", *args], cwd=cwd, what=f"openssl {args[0]}")
 
 
-def make_pki(pki: Path) -> None:
-    """CA, API server serving cert, client certs and the ServiceAccount signing key."""
+def make_pki(pki: Path, node_ips: tuple[str, ...] = ()) -> None:
+    """CA, API server serving cert, client certs and the ServiceAccount signing key.
+
+    ``node_ips`` (with a node: its address and the ``kubernetes`` Service's) are added to the
+    API server's certificate, and the node's clients get certificates: the kubelet
+    (``system:nodes``), kube-scheduler, kube-proxy, and the API server's own client of the
+    kubelet (``pods/log``, ``exec``).
+    """
     if shutil.which("openssl") is None:
         raise ClusterError("the 'openssl' command is not on PATH; it is needed for the PKI")
     pki.mkdir(parents=True, exist_ok=True)
@@ -49,7 +55,8 @@ def make_pki(pki: Path) -> None:
             "/CN=kube-apiserver",
             "serverAuth",
             "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
-            "DNS:kubernetes.default,DNS:kubernetes.default.svc",
+            "DNS:kubernetes.default,DNS:kubernetes.default.svc"
+            + "".join(f",IP:{ip}" for ip in node_ips),
         ),
         "admin": ("/O=system:masters/CN=local-cluster-admin", "clientAuth", None),
         "controller-manager": (
@@ -60,6 +67,17 @@ def make_pki(pki: Path) -> None:
         "cert-manager": ("/O=system:masters/CN=cert-manager", "clientAuth", None),
         "traefik": ("/O=system:masters/CN=traefik", "clientAuth", None),
     }
+    if node_ips:
+        certs |= {
+            "node": ("/O=system:nodes/CN=system:node:local-cluster-node", "clientAuth", None),
+            "scheduler": ("/O=system:masters/CN=system:kube-scheduler", "clientAuth", None),
+            "proxy": ("/O=system:masters/CN=system:kube-proxy", "clientAuth", None),
+            "apiserver-kubelet-client": (
+                "/O=system:masters/CN=kube-apiserver-kubelet-client",
+                "clientAuth",
+                None,
+            ),
+        }
     for name, (subj, usage, san) in certs.items():
         _openssl(
             "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subj, cwd=pki

@@ -114,6 +114,8 @@ class State:
     timings: dict[str, float] = field(default_factory=dict)
     # with_data_plane: {"gateway_class", "controller_name", "ports", "experimental_channel"}
     data_plane: dict[str, Any] = field(default_factory=dict)
+    # with_node: {"name", "ip", "bridge"}; ``down`` tears the node's host state down when set
+    node: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -126,6 +128,7 @@ class State:
             "gateway_api": self.gateway_api,
             "timings": self.timings,
             "data_plane": self.data_plane,
+            "node": self.node,
             "components": [vars(c) for c in self.components],
         }
         tmp = self.dir / f".{STATE_FILE}.tmp"
@@ -142,6 +145,7 @@ class State:
             gateway_api=data.get("gateway_api", ""),
             timings=data.get("timings", {}),
             data_plane=data.get("data_plane", {}),
+            node=data.get("node", {}),
             components=[Component(**c) for c in data.get("components", [])],
         )
 
