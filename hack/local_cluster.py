@@ -58,6 +58,7 @@ from local_cluster_parts.image import (
     ensure_controller_image,
     ensure_pause_image,
 )
+from local_cluster_parts.knot import knotd_binary, query_addresses
 from local_cluster_parts.node import NODE_NAME
 from local_cluster_parts.node_lifecycle import node_traces
 from local_cluster_parts.options import DATA_PLANE_PORTS, ClusterOptions
@@ -106,6 +107,7 @@ __all__ = [
     "gateway_api_crd_dir",
     "gateway_class_accepted",
     "go_mod_download",
+    "knotd_binary",
     "kubeconfig_yaml",
     "kubernetes_replaces",
     "load_versions",
@@ -117,6 +119,7 @@ __all__ = [
     "node_traces",
     "port_in_use",
     "process_alive",
+    "query_addresses",
     "start_process",
     "status",
     "stop_components",

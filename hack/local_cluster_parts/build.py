@@ -55,7 +55,7 @@ def binary_path(name: str, version: str) -> Path:
     return cache_dir() / "bin" / f"{name}-{version}" / name
 
 
-def go_mod_download(module: str, version: str) -> dict[str, Any]:
+def go_mod_download(module: str, version: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``go mod download -json module@version`` (the module cache path is in ``Dir``)."""
     if shutil.which("go") is None:
         raise ClusterError(
@@ -69,6 +69,7 @@ def go_mod_download(module: str, version: str) -> dict[str, Any]:
             capture_output=True,
             text=True,
             check=False,
+            env=env,
         )
     try:
         info: dict[str, Any] = json.loads(out.stdout)
@@ -143,6 +144,12 @@ def ensure_binaries(
         return paths
 
     build_root = cache_dir() / "build" / f"{key}-{version}"
+    env = {**os.environ, "GOFLAGS": _strip_mod_flag(os.environ.get("GOFLAGS", ""))}
+    # A module whose go directive is newer than the installed Go names the toolchain to build
+    # it with (fetched from the module proxy like a module); for its build only.
+    toolchain = versions[key].get("go_toolchain")
+    if toolchain:
+        env["GOTOOLCHAIN"] = toolchain
     with _file_lock(cache_dir() / "locks" / f"{key}-{version}.lock"):
         if not rebuild and all(p.exists() for p in paths.values()):  # built meanwhile
             return paths
@@ -150,9 +157,11 @@ def ensure_binaries(
         build_log = build_root / "build.log"
         log(f"building {key} {version} (log: {build_log})")
         with timed(f"go mod download {module}@{version}", timings):
-            info = go_mod_download(module, version)
+            info = go_mod_download(module, version, env)
         gomod_text = Path(info["GoMod"]).read_text()
-        replaces = module_replaces(gomod_text)
+        # our own replace lines (versions.json) point dependencies the module proxy refuses
+        # at served versions
+        replaces = [*module_replaces(gomod_text), *versions[key].get("replace", [])]
         if module == KUBERNETES_MODULE:
             replaces += kubernetes_replaces(gomod_text, version)
         if glue:  # our own main package is the build module itself
@@ -171,7 +180,6 @@ def ensure_binaries(
                 excludes=module_excludes(gomod_text),
             ),
         )
-        env = {**os.environ, "GOFLAGS": _strip_mod_flag(os.environ.get("GOFLAGS", ""))}
         if versions[key].get("cgo") is False:
             env["CGO_ENABLED"] = "0"
         tags = versions[key].get("build_tags") or []
@@ -217,16 +225,21 @@ def _strip_mod_flag(goflags: str) -> str:
     return " ".join(f for f in goflags.split() if not f.startswith("-mod="))
 
 
+# The variable each project's own release build stamps its version into (Kubernetes' below)
+_VERSION_VARIABLES = {
+    "helm": "helm.sh/helm/v3/internal/version.version",
+    "cert_manager": "github.com/cert-manager/cert-manager/pkg/util.AppVersion",
+    "acmesolver": "github.com/cert-manager/cert-manager/pkg/util.AppVersion",
+    "traefik": "github.com/traefik/traefik/v3/pkg/version.Version",
+    "containerd": "github.com/containerd/containerd/v2/version.Version",
+    "external_dns": "sigs.k8s.io/external-dns/pkg/apis/externaldns.Version",
+}
+
+
 def _version_ldflags(key: str, version: str) -> list[str]:
     """Stamp the version the way the projects' own release builds do."""
-    if key == "helm":
-        return [f"-X helm.sh/helm/v3/internal/version.version={version}"]
-    if key in ("cert_manager", "acmesolver"):
-        return [f"-X github.com/cert-manager/cert-manager/pkg/util.AppVersion={version}"]
-    if key == "traefik":
-        return [f"-X github.com/traefik/traefik/v3/pkg/version.Version={version}"]
-    if key == "containerd":
-        return [f"-X github.com/containerd/containerd/v2/version.Version={version}"]
+    if key in _VERSION_VARIABLES:
+        return [f"-X {_VERSION_VARIABLES[key]}={version}"]
     if key not in ("kubernetes", "kubernetes_node"):
         return []
     m = re.fullmatch(r"v(\d+)\.(\d+)\..*", version)
@@ -250,6 +263,7 @@ BUILDABLE = (
     "pebble",
     "helm",
     "traefik",
+    "external_dns",
 )
 
 

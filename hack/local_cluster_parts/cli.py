@@ -8,8 +8,10 @@ from pathlib import Path
 
 from .build import BUILDABLE, CONTROL_PLANE, ensure_all_binaries, load_versions
 from .cluster import down, status, up
+from .external_dns import SOURCES
 from .image import ensure_controller_image, ensure_pause_image
-from .options import DATA_PLANE_PORTS, ClusterOptions
+from .options import DATA_PLANE_PORTS, DNS_ZONE, ClusterOptions
+from .processes import State
 from .reporting import ClusterError, log
 from .traefik import DATA_PLANE_GATEWAY_CLASS
 
@@ -24,6 +26,54 @@ def _port_list(text: str) -> tuple[int, ...]:
     if not ports or any(not 0 < p < 65536 for p in ports) or len(set(ports)) != len(ports):
         raise argparse.ArgumentTypeError(f"want distinct ports 1-65535: {text!r}")
     return ports
+
+
+def _source_list(text: str) -> tuple[str, ...]:
+    sources = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = sorted(set(sources) - set(SOURCES))
+    if not sources or unknown:
+        raise argparse.ArgumentTypeError(f"want some of {', '.join(SOURCES)}: {text!r}")
+    return sources
+
+
+def _add_external_dns_options(p_up: argparse.ArgumentParser) -> None:
+    p_up.add_argument(
+        "--with-external-dns",
+        action="store_true",
+        help="also run Knot (from the Debian packages knot, knot-dnsutils) on 127.0.0.1, "
+        "authoritative for --dns-zone, and external-dns publishing into it (rfc2136); "
+        "external-dns is built from its pinned module on first use",
+    )
+    p_up.add_argument("--dns-zone", default=DNS_ZONE, help=f"the test zone (default: {DNS_ZONE})")
+    p_up.add_argument(
+        "--external-dns-sources",
+        type=_source_list,
+        default=("crd",),
+        metavar="SOURCE,...",
+        help="what external-dns reads: crd (the DNSEndpoints wrapped-gateway publishes; the "
+        "default) and/or its Gateway API route sources "
+        f"({', '.join(s for s in SOURCES if s != 'crd')})",
+    )
+    p_up.add_argument(
+        "--external-dns-listener-sets",
+        action="store_true",
+        help="external-dns's --gateway-listener-sets: its route sources read ListenerSets too",
+    )
+
+
+def _report_started(state: State) -> None:
+    """What ``up`` started besides the control plane, and where."""
+    if state.data_plane:
+        log(
+            f"data plane: Traefik serves Gateways of GatewayClass "
+            f"{state.data_plane['gateway_class']} on "
+            + ", ".join(f"127.0.0.1:{p}" for p in state.data_plane["ports"])
+        )
+    if state.dns:
+        log(
+            f"DNS: Knot on {state.dns['server']} serves zone {state.dns['zone']}, "
+            f"external-dns publishes into it from " + ", ".join(state.external_dns["sources"])
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         help="Traefik's entryPoints, on 127.0.0.1: Gateway listeners on these ports are served "
         f"(default: {','.join(map(str, DATA_PLANE_PORTS))})",
     )
+    _add_external_dns_options(p_up)
     p_up.add_argument(
         "--crds",
         action="append",
@@ -122,16 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                     with_data_plane=args.with_data_plane,
                     with_node=args.with_node,
                     data_plane_ports=args.data_plane_ports,
+                    with_external_dns=args.with_external_dns,
+                    dns_zone=args.dns_zone,
+                    external_dns_sources=args.external_dns_sources,
+                    external_dns_listener_sets=args.external_dns_listener_sets,
                     extra_crd_dirs=tuple(args.crds),
                     timeout=args.timeout,
                 ),
             )
-            if state.data_plane:
-                log(
-                    f"data plane: Traefik serves Gateways of GatewayClass "
-                    f"{state.data_plane['gateway_class']} on "
-                    + ", ".join(f"127.0.0.1:{p}" for p in state.data_plane["ports"])
-                )
+            _report_started(state)
             print(f"export KUBECONFIG={state.kubeconfig}")
         elif args.command == "down":
             down(args.dir)

@@ -1,9 +1,10 @@
 """``up``, ``down`` and ``status`` of a local cluster: the components started in order.
 
 ``up`` builds what it needs (cached), makes the PKI, starts etcd and kube-apiserver, installs
-the CRDs, starts kube-controller-manager and, as ``ClusterOptions`` ask, cert-manager and
-Traefik, and writes ``DIR/kubeconfig``; if anything fails it stops what it started and keeps
-the logs. ``down`` stops exactly the recorded processes and removes what ``up`` created.
+the CRDs, starts kube-controller-manager and, as ``ClusterOptions`` ask, cert-manager, a node,
+Traefik, Knot and external-dns, and writes ``DIR/kubeconfig``; if anything fails it stops what
+it started and keeps the logs. ``down`` stops exactly the recorded processes and removes what
+``up`` created.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .control_plane import (
     start_etcd,
 )
 from .crds import gateway_api_crd_dir, install_crds
+from .external_dns import external_dns_crd_dir, start_external_dns
+from .knot import knotd_binary, start_knot
 from .node import NODE_CONTROLLERS
 from .node_lifecycle import clean_host, prepare_node, start_node, stop_node
 from .options import ClusterOptions
@@ -39,6 +42,7 @@ STATE_ENTRIES = (
     "pki",
     "etcd-data",
     "logs",
+    "knot",  # with_external_dns
     # with_node
     "containerd",
     "kubelet",
@@ -77,8 +81,7 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
                 f"run `hack/local-cluster down --dir {directory}` first"
             )
         remove_state(directory)
-    if options.with_data_plane:
-        check_data_plane_ports(options.data_plane_ports)
+    _check_prerequisites(options)
     directory.mkdir(parents=True, exist_ok=True)
     state = State(dir=directory, gateway_api=gateway_api)
     t0 = time.monotonic()
@@ -89,12 +92,14 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
             *(("cert_manager",) if options.with_cert_manager else ()),
             *(("traefik",) if options.with_data_plane else ()),
             *(NODE if options.with_node else ()),
+            *(("external_dns",) if options.with_external_dns else ()),
         )
         bins = ensure_all_binaries(versions, timings, keys)
         crd_dirs = [
             gateway_api_crd_dir(gateway_api, versions),
             REPO_ROOT / "crds",
             *([cert_manager_crd_dir(versions)] if options.with_cert_manager else []),
+            *([external_dns_crd_dir(versions)] if options.with_external_dns else []),
         ]
         pki = directory / "pki"
         with timed("pki (openssl)", timings):
@@ -136,6 +141,7 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
         if options.with_data_plane:
             with timed("start traefik (until it accepted its GatewayClass)", timings):
                 start_traefik(state, bins["traefik"], api, versions, options)
+        _start_dns(state, bins, options)
         state.kubeconfig.write_text(kubeconfig_yaml(state.server, pki, "admin"))
         state.kubeconfig.chmod(0o600)
         timings["up total"] = time.monotonic() - t0
@@ -151,6 +157,25 @@ def up(directory: Path | str, options: ClusterOptions | None = None) -> State:
         if state.components:
             log(f"stopped what was started; logs kept in {directory / 'logs'}")
         raise
+
+
+def _check_prerequisites(options: ClusterOptions) -> None:
+    """Fail before anything is built or started: the data plane's ports taken, no Knot."""
+    if options.with_data_plane:
+        check_data_plane_ports(options.data_plane_ports)
+    if options.with_external_dns:
+        knotd_binary()
+
+
+def _start_dns(state: State, bins: dict[str, Path], options: ClusterOptions) -> None:
+    """With ``with_external_dns``: Knot, authoritative for the test zone, then external-dns
+    publishing into it."""
+    if not options.with_external_dns:
+        return
+    with timed("start knot (until it serves its zone)", state.timings):
+        start_knot(state, options.dns_zone, options.timeout)
+    with timed("start external-dns (until its first sync)", state.timings):
+        start_external_dns(state, bins["external-dns"], options)
 
 
 def _stop_all(state: State) -> list[str]:
@@ -211,5 +236,10 @@ def status(directory: Path | str) -> int:
         print(
             f"data plane: Traefik, GatewayClass {state.data_plane['gateway_class']}, entryPoints "
             + ", ".join(f"127.0.0.1:{p}" for p in state.data_plane["ports"])
+        )
+    if state.dns:
+        print(
+            f"DNS: Knot on {state.dns['server']}, zone {state.dns['zone']}; external-dns "
+            f"sources {', '.join(state.external_dns.get('sources', []))}"
         )
     return 0 if ok else 1

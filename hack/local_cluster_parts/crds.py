@@ -102,7 +102,7 @@ def gateway_api_crd_dir(release: str, versions: dict[str, Any] | None = None) ->
             f"(known: {', '.join(gw['releases'])})"
         )
     channel: str = gw["releases"][release]["channel"]
-    info = go_mod_download(gw["module"], release)
+    info = go_mod_download(gw["module"], gw["releases"][release].get("version", release))
     crd_dir = Path(info["Dir"]) / "config" / "crd" / channel
     if not crd_dir.is_dir():
         raise ClusterError(f"{crd_dir} does not exist in the Gateway API {release} module")

@@ -1,8 +1,9 @@
 """The throw-away PKI of a local cluster, made with the openssl command, and kubeconfigs.
 
 ``make_pki`` writes a CA, the API server's serving certificate, one client certificate per
-client (admin, kube-controller-manager, cert-manager, Traefik; all in ``system:masters``) and
-the ServiceAccount signing key; ``kubeconfig_yaml`` embeds them for one of those clients.
+client (admin, kube-controller-manager, cert-manager, Traefik, external-dns; all in
+``system:masters``) and the ServiceAccount signing key; ``kubeconfig_yaml`` embeds them for one
+of those clients.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def make_pki(pki: Path, node_ips: tuple[str, ...] = ()) -> None:
         ),
         "cert-manager": ("/O=system:masters/CN=cert-manager", "clientAuth", None),
         "traefik": ("/O=system:masters/CN=traefik", "clientAuth", None),
+        "external-dns": ("/O=system:masters/CN=external-dns", "clientAuth", None),
     }
     if node_ips:
         certs |= {

@@ -116,6 +116,10 @@ class State:
     data_plane: dict[str, Any] = field(default_factory=dict)
     # with_node: {"name", "ip", "bridge"}; ``down`` tears the node's host state down when set
     node: dict[str, Any] = field(default_factory=dict)
+    # with_external_dns: {"server": "127.0.0.1:PORT", "zone"} of the DNS server (Knot)
+    dns: dict[str, Any] = field(default_factory=dict)
+    # with_external_dns: {"sources", "zone", "annotation_prefix"}, how external-dns runs
+    external_dns: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -129,6 +133,8 @@ class State:
             "timings": self.timings,
             "data_plane": self.data_plane,
             "node": self.node,
+            "dns": self.dns,
+            "external_dns": self.external_dns,
             "components": [vars(c) for c in self.components],
         }
         tmp = self.dir / f".{STATE_FILE}.tmp"
@@ -146,6 +152,8 @@ class State:
             timings=data.get("timings", {}),
             data_plane=data.get("data_plane", {}),
             node=data.get("node", {}),
+            dns=data.get("dns", {}),
+            external_dns=data.get("external_dns", {}),
             components=[Component(**c) for c in data.get("components", [])],
         )
 
