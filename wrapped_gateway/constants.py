@@ -9,6 +9,12 @@ GATEWAY_API_VERSION: Final = f"{GATEWAY_GROUP}/v1"
 GATEWAY_KIND: Final = "Gateway"
 LISTENER_SET_KIND: Final = "ListenerSet"
 LISTENER_SET_PLURAL: Final = "listenersets"
+# external-dns's CRD (read with --source=crd): spec.dnsEndpoint publishes the accepted names there
+DNS_ENDPOINT_GROUP: Final = "externaldns.k8s.io"
+DNS_ENDPOINT_VERSION: Final = "v1alpha1"
+DNS_ENDPOINT_API_VERSION: Final = f"{DNS_ENDPOINT_GROUP}/{DNS_ENDPOINT_VERSION}"
+DNS_ENDPOINT_KIND: Final = "DNSEndpoint"
+DNS_ENDPOINT_PLURAL: Final = "dnsendpoints"
 
 WRAPPED_GROUP: Final = "wrapped-gateway.dev"
 # A label of an allowed hostname pattern that stands for the route's namespace.

@@ -82,6 +82,9 @@ class LiveGateway(Namespaced):
     controller_kind: str | None
     metadata: Mapping[str, Any]  # labels and annotations
     spec: Mapping[str, Any]
+    # status.addresses' values, as the Gateway implementation reports them: where the names
+    # of a WrappedGateway with spec.dnsEndpoint point
+    addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> "LiveGateway":
@@ -100,6 +103,11 @@ class LiveGateway(Namespaced):
                 "annotations": dict(metadata.get("annotations") or {}),
             },
             spec=dict(obj.get("spec") or {}),
+            addresses=tuple(
+                str(address["value"])
+                for address in (obj.get("status") or {}).get("addresses") or ()
+                if isinstance(address, Mapping) and address.get("value")
+            ),
         )
 
     def owned_by(self, uid: str) -> bool:

@@ -6,6 +6,9 @@ from typing import Any
 from kubernetes import client
 
 from wrapped_gateway.constants import (
+    DNS_ENDPOINT_GROUP,
+    DNS_ENDPOINT_PLURAL,
+    DNS_ENDPOINT_VERSION,
     FIELD_MANAGER,
     GATEWAY_GROUP,
     GATEWAY_KIND,
@@ -41,6 +44,20 @@ class KubeApi:
         """Server-side apply of a generated Gateway or ListenerSet; the watch brings the
         stored object."""
         self._apply((GATEWAY_GROUP, "v1", GENERATED_PLURALS[generated["kind"]]), generated)
+
+    def apply_dns_endpoint(self, manifest: dict[str, Any]) -> None:
+        """Server-side apply of a WrappedGateway's DNSEndpoint."""
+        self._apply((DNS_ENDPOINT_GROUP, DNS_ENDPOINT_VERSION, DNS_ENDPOINT_PLURAL), manifest)
+
+    def delete_dns_endpoint(self, namespace: str, name: str) -> None:
+        """Delete a WrappedGateway's DNSEndpoint; one already gone is fine."""
+        try:
+            self._custom.delete_namespaced_custom_object(
+                DNS_ENDPOINT_GROUP, DNS_ENDPOINT_VERSION, namespace, DNS_ENDPOINT_PLURAL, name
+            )
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
 
     def delete_listener_set(self, namespace: str, name: str) -> None:
         """Delete a ListenerSet; one already gone is fine."""

@@ -24,6 +24,7 @@ from wrapped_gateway.controller.kube import KubeApi
 from wrapped_gateway.controller.refusal_events import RefusalEvents
 from wrapped_gateway.controller.status import Verdict, status_for
 from wrapped_gateway.listeners import DesiredGateway, ResumableSynthesis
+from wrapped_gateway.listeners.dns_endpoint import dns_endpoint_manifest
 from wrapped_gateway.wrapped import Output
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class Reconciler:
         self._applied: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._written_statuses: dict[ObjectKey, dict[str, Any]] = {}
         self._syntheses: dict[ObjectKey, ResumableSynthesis] = {}  # one worker per key uses each
+        # WrappedGateway -> the DNSEndpoint last applied for it (not watched: it lives in the
+        # platform's namespace and only this controller writes it)
+        self._dns_endpoints: dict[ObjectKey, dict[str, Any]] = {}
 
     def observed(
         self, kind: str, key: ObjectKey, live: LiveGateway | LiveListenerSet | None
@@ -117,8 +121,34 @@ class Reconciler:
         verdict, result = await self._converge(entry, desired)
         if listener_sets and verdict.ready:
             verdict = await self._converge_listener_sets(desired) or verdict
+        if verdict.ready:
+            await self._publish_dns_endpoint(entry, desired)
         await self._write_status(entry, verdict, desired)
         return result
+
+    async def _publish_dns_endpoint(self, entry: WrappedEntry, desired: DesiredGateway) -> None:
+        """Apply the DNSEndpoint of exactly the accepted names (spec.dnsEndpoint), pointing at
+        the Gateway's addresses; delete the one applied before if it is no longer asked for."""
+        assert entry.model is not None
+        live = self._index.gateway(entry.key)
+        addresses = live.addresses if live is not None else ()
+        manifest = dns_endpoint_manifest(entry.model, desired.listeners, addresses)
+        previous = self._dns_endpoints.get(entry.key)
+        if manifest is None:
+            if previous is not None:
+                await asyncio.to_thread(self._api.delete_dns_endpoint, *entry.key)
+                del self._dns_endpoints[entry.key]
+                log.info(
+                    "deleted DNSEndpoint %s, which spec.dnsEndpoint no longer asks for", entry.key
+                )
+            return
+        if manifest == previous:
+            return
+        await asyncio.to_thread(self._api.apply_dns_endpoint, manifest)
+        self._dns_endpoints[entry.key] = manifest
+        log.info(
+            "applied DNSEndpoint %s (%d endpoints)", entry.key, len(manifest["spec"]["endpoints"])
+        )
 
     async def _listener_sets_served(self) -> bool:
         """Asked until the answer is yes: the CRD may be installed while the controller runs."""
@@ -228,6 +258,7 @@ class Reconciler:
         self._applied.pop((GATEWAY_KIND, *key), None)
         self._written_statuses.pop(key, None)
         self._syntheses.pop(key, None)
+        self._dns_endpoints.pop(key, None)  # garbage collection removes it with its owner
 
     def refusals_by_reason(self) -> dict[str, int]:
         """Current refusals over every WrappedGateway, by reason."""

@@ -2,6 +2,7 @@
 and route policy."""
 
 from wrapped_gateway.wrapped.model import (
+    DnsEndpointPolicy,
     NamespacesFrom,
     Output,
     PortRange,
@@ -11,6 +12,7 @@ from wrapped_gateway.wrapped.parse import InvalidWrappedGateway, parse_wrapped_g
 from wrapped_gateway.wrapped.static import StaticListener
 
 __all__ = [
+    "DnsEndpointPolicy",
     "InvalidWrappedGateway",
     "NamespacesFrom",
     "Output",

@@ -40,6 +40,17 @@ class NamespacesFrom(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DnsEndpointPolicy:
+    """spec.dnsEndpoint: publish the names the controller accepted as a DNSEndpoint, which
+    external-dns reads with --source=crd."""
+
+    # None: external-dns's default (the provider's)
+    record_ttl: int | None = None
+    # Labels of the DNSEndpoint, for an external-dns --label-filter
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class WrappedGateway(Namespaced):
     namespace: str
     name: str
@@ -62,6 +73,8 @@ class WrappedGateway(Namespaced):
     # The port of the plain-HTTP listeners generated per hostname (ACME HTTP-01, redirects):
     # an HTTPRoute or GRPCRoute asking for it gets an HTTP listener there, not an HTTPS one.
     http_port: int = DEFAULT_HTTP_PORT
+    # None: no DNSEndpoint is written
+    dns_endpoint: DnsEndpointPolicy | None = None
 
     @property
     def gateway_annotations(self) -> dict[str, str]:

@@ -15,6 +15,7 @@ from wrapped_gateway.hostnames import ALLOWED_HOSTNAME_PATTERN, hostname_problem
 from wrapped_gateway.routes import Protocol
 from wrapped_gateway.wrapped.model import (
     DEFAULT_HTTP_PORT,
+    DnsEndpointPolicy,
     NamespacesFrom,
     Output,
     PortRange,
@@ -37,7 +38,7 @@ class InvalidWrappedGateway(ValueError):
 
 
 # WrappedGateway fields that are the controller's policy, not the Gateway's.
-_NOT_GATEWAY_FIELDS = frozenset({"routes", "listeners", "output"})
+_NOT_GATEWAY_FIELDS = frozenset({"routes", "listeners", "output", "dnsEndpoint"})
 
 
 def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
@@ -74,6 +75,7 @@ def parse_wrapped_gateway(obj: Mapping[str, Any]) -> WrappedGateway:
         listeners_per_namespace=_listeners_per_namespace(routes.get("listenersPerNamespace")),
         allowed_ports=_allowed_ports(routes.get("ports")),
         http_port=_http_port(routes.get("httpPort")),
+        dns_endpoint=_dns_endpoint(spec.get("dnsEndpoint")),
     )
 
 
@@ -197,6 +199,20 @@ def _http_port(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
         raise InvalidWrappedGateway(f"spec.routes.httpPort must be a port (1-65535), not {value!r}")
     return value
+
+
+def _dns_endpoint(value: Any) -> DnsEndpointPolicy | None:
+    if value is None:
+        return None
+    fields = _mapping(value, "spec.dnsEndpoint")
+    ttl = fields.get("recordTTL")
+    if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0):
+        raise InvalidWrappedGateway(
+            f"spec.dnsEndpoint.recordTTL must be a number of seconds, not {ttl!r}"
+        )
+    return DnsEndpointPolicy(
+        record_ttl=ttl, labels=_string_map(fields.get("labels"), "spec.dnsEndpoint.labels")
+    )
 
 
 def _listeners_per_namespace(value: Any) -> int | None:

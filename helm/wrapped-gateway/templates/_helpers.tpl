@@ -115,6 +115,11 @@ Each verb is proven needed by tests/e2e/test_rbac.py.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- if .Values.rbac.dnsEndpoints }}
+- apiGroups: ["externaldns.k8s.io"]
+  resources: ["dnsendpoints"]
+  verbs: ["create", "patch", "delete"]
+{{- end }}
 {{- end }}
 
 {{/*
