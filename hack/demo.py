@@ -82,13 +82,23 @@ def main(argv: list[str] | None = None) -> int:
         "through a generated listener to a backend (needs root: the backend runs in a network "
         "namespace; Traefik listens on 127.0.0.1:8443 and :9443)",
     )
+    parser.add_argument(
+        "--with-external-dns",
+        action="store_true",
+        help="with --with-data-plane: also run Knot (a DNS server for example.com on 127.0.0.1) "
+        "and external-dns publishing the DNSEndpoint the controller writes; shows the name "
+        "resolving and curl at the address DNS gave",
+    )
     args = parser.parse_args(argv)
+    if args.with_external_dns and not args.with_data_plane:
+        parser.error("--with-external-dns needs --with-data-plane")
     try:
         return demo(
             args.dir,
             args.exit_after,
             with_cert_manager=not args.without_cert_manager,
             with_data_plane=args.with_data_plane,
+            with_external_dns=args.with_external_dns,
         )
     except DemoError as error:
         print(f"demo: error: {error}", file=sys.stderr)
@@ -100,13 +110,16 @@ def demo(
     exit_after: float | None,
     with_cert_manager: bool,
     with_data_plane: bool = False,
+    with_external_dns: bool = False,
 ) -> int:
     if with_data_plane:
         _check_data_plane_prerequisites(with_cert_manager)
+    if with_external_dns:
+        local_cluster.knotd_binary()  # says what to install before anything is started
     state_dir = directory or Path(tempfile.mkdtemp(prefix="wrapped-gateway-demo-"))
     _say(f"state, logs and kubeconfig: {state_dir}")
     try:
-        state = _start_cluster(state_dir, with_cert_manager, with_data_plane)
+        state = _start_cluster(state_dir, with_cert_manager, with_data_plane, with_external_dns)
         _say(f"control plane ready; try: export KUBECONFIG={state.kubeconfig}")
         with ExitStack() as stack:
             stack.enter_context(_controller(state.kubeconfig))
@@ -125,9 +138,12 @@ def demo(
     return 0
 
 
-def _start_cluster(state_dir: Path, with_cert_manager: bool, with_data_plane: bool) -> Any:
+def _start_cluster(
+    state_dir: Path, with_cert_manager: bool, with_data_plane: bool, with_external_dns: bool
+) -> Any:
     parts = ["etcd", "kube-apiserver", "kube-controller-manager"]
     parts += ["cert-manager"] * with_cert_manager + ["Traefik"] * with_data_plane
+    parts += ["Knot", "external-dns"] * with_external_dns
     message = (
         f"starting {', '.join(parts[:-1])} and {parts[-1]} (the first run builds them from Go "
         "modules: several minutes" + (", Traefik alone 12 to 25" if with_data_plane else "") + ")"
@@ -143,6 +159,7 @@ def _start_cluster(state_dir: Path, with_cert_manager: bool, with_data_plane: bo
                     gateway_api=local_cluster.load_versions()["gateway_api"]["default"],
                     with_cert_manager=with_cert_manager,
                     with_data_plane=with_data_plane,
+                    with_external_dns=with_external_dns,
                 ),
             ),
         )
@@ -216,7 +233,7 @@ def _real_traffic(api: client.ApiClient, state: Any) -> Iterator[None]:
         _say(f"backend {backend.name} on the test host {backend.address}:{backend.port}")
         netns_backend.apply_service(api, LIVE_ROUTE_NAMESPACE, "hello", 80, backend)
         ca = _demo_ca(api, work / "ca.pem")
-        for obj in _live_objects(state.data_plane["gateway_class"], port):
+        for obj in _live_objects(state.data_plane["gateway_class"], port, bool(state.dns)):
             _apply(api, obj)
             metadata = obj["metadata"]
             namespace = f"{metadata['namespace']}/" if "namespace" in metadata else ""
@@ -225,7 +242,8 @@ def _real_traffic(api: client.ApiClient, state: Any) -> Iterator[None]:
             f"waiting for Traefik to program the listener for {LIVE_HOSTNAME}:{port}",
             lambda: _until(lambda: _programmed(api, LIVE_HOSTNAME), 120),
         )
-        _show_curl(LIVE_HOSTNAME, port, ca)
+        address = _show_resolving(state, LIVE_HOSTNAME) if state.dns else "127.0.0.1"
+        _show_curl(LIVE_HOSTNAME, port, ca, address)
         yield
     finally:
         host.close()
@@ -261,7 +279,9 @@ def _demo_ca(api: client.ApiClient, pem: Path) -> Path:
     return pem
 
 
-def _live_objects(gateway_class: str, port: int) -> list[dict[str, Any]]:
+def _live_objects(gateway_class: str, port: int, publish_dns: bool) -> list[dict[str, Any]]:
+    # spec.dnsEndpoint: the controller publishes the names it accepted for external-dns
+    dns_endpoint: dict[str, Any] = {"dnsEndpoint": {}} if publish_dns else {}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LIVE_NAMESPACE}},
         {
@@ -280,6 +300,7 @@ def _live_objects(gateway_class: str, port: int) -> list[dict[str, Any]]:
                         "selector": {"matchLabels": {"gateway-access": "shared"}},
                     }
                 },
+                **dns_endpoint,
             },
         },
         {
@@ -346,9 +367,28 @@ def _until(check: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.5)
 
 
-def _show_curl(hostname: str, port: int, ca: Path) -> None:
+def _show_resolving(state: Any, hostname: str) -> str:
+    """Wait until Knot answers ``hostname`` (external-dns published the DNSEndpoint); show the
+    query as kdig would make it and return the address."""
+    host, port = state.dns["server"].rsplit(":", 1)
+
+    def resolves() -> bool:
+        return bool(local_cluster.query_addresses(int(port), hostname, host=host))
+
+    _with_spinner(
+        f"waiting for external-dns to publish {hostname} into Knot ({state.dns['server']})",
+        lambda: _until(resolves, 60),
+    )
+    addresses: list[str] = local_cluster.query_addresses(int(port), hostname, host=host)
+    print("\nThe name resolves (external-dns published the controller's DNSEndpoint):")
+    print(f"$ kdig @{host} -p {port} +short {hostname} A", flush=True)
+    print("\n".join(addresses), flush=True)
+    return addresses[0]
+
+
+def _show_curl(hostname: str, port: int, ca: Path, address: str = "127.0.0.1") -> None:
     command = [
-        "curl", "--silent", "--show-error", "--resolve", f"{hostname}:{port}:127.0.0.1",
+        "curl", "--silent", "--show-error", "--resolve", f"{hostname}:{port}:{address}",
         "--cacert", str(ca), f"https://{hostname}:{port}/",
     ]  # fmt: skip
     marker = "\n--certificate--\n"

@@ -132,8 +132,10 @@ class Answer:
 CERTS_MARK = "\n--certificates--\n"
 
 
-def curl(hostname: str, port: int, ca: Path | None, path: str = "/") -> Answer:
-    """``curl --resolve hostname:port:127.0.0.1 --cacert ca https://hostname:port/path``.
+def curl(
+    hostname: str, port: int, ca: Path | None, path: str = "/", address: str = "127.0.0.1"
+) -> Answer:
+    """``curl --resolve hostname:port:address --cacert ca https://hostname:port/path``.
 
     Without ``ca``, ``--insecure``. The server certificate is read from curl's ``%{certs}``.
     """
@@ -141,7 +143,7 @@ def curl(hostname: str, port: int, ca: Path | None, path: str = "/") -> Answer:
     proc = subprocess.run(
         [
             "curl", "--silent", "--show-error", "--max-time", "5",
-            "--resolve", f"{hostname}:{port}:127.0.0.1", *trust,
+            "--resolve", f"{hostname}:{port}:{address}", *trust,
             "--write-out", CERTS_MARK + "%{certs}", f"https://{hostname}:{port}{path}",
         ],
         capture_output=True,

@@ -50,3 +50,32 @@ def test_demo_with_data_plane_shows_curl_getting_the_backends_answer(tmp_path: P
         ["ip", "netns", "list"], capture_output=True, text=True, check=True
     ).stdout
     assert netns_backend.NETNS_PREFIX not in namespaces, namespaces
+
+
+def test_demo_with_external_dns_shows_the_name_resolving_and_curl_at_that_address(
+    tmp_path: Path,
+) -> None:
+    cannot_run(netns_backend.available())
+    try:
+        local_cluster.knotd_binary()
+    except local_cluster.ClusterError as error:
+        cannot_run(str(error))
+    busy = [p for p in local_cluster.DATA_PLANE_PORTS if local_cluster.port_in_use(p)]
+    if busy:
+        pytest.skip(f"the demo's Traefik listens on 127.0.0.1:{busy}, which is in use")
+    state = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, str(DEMO), "--dir", str(state), "--with-data-plane",
+         "--with-external-dns", "--exit-after", "5"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    port = local_cluster.DATA_PLANE_PORTS[0]
+    resolved = out.split("+short hello.example.com A\n", 1)
+    assert len(resolved) == 2, out
+    address = resolved[1].splitlines()[0]
+    assert address == "127.0.0.1", out  # the address Traefik reports for the Gateway
+    assert f"--resolve hello.example.com:{port}:{address} --cacert " in out, out
+    assert f"backend team-a/hello answered hello.example.com:{port} /" in out, out
+    assert "subjectAltName DNS:hello.example.com" in out, out

@@ -317,3 +317,19 @@ def test_the_pod_passes_the_restricted_pod_security_standard(
     with pytest.raises(client.ApiException) as refused:
         server_side_apply(cluster.api_client, loose, dry_run=True)
     assert "PodSecurity" in str(refused.value.body)
+
+
+def test_dns_endpoints_are_written_only_when_the_chart_allows_it() -> None:
+    def dns_endpoint_verbs(docs: list[dict[str, Any]]) -> set[str]:
+        return {
+            verb
+            for doc in docs
+            if doc["kind"] == "ClusterRole"
+            for rule in doc["rules"]
+            if "dnsendpoints" in rule["resources"]
+            for verb in rule["verbs"]
+        }
+
+    assert dns_endpoint_verbs(render()) == set()
+    enabled = render(values={"rbac": {"dnsEndpoints": True}})
+    assert dns_endpoint_verbs(enabled) == {"create", "patch", "delete"}
