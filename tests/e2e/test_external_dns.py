@@ -347,6 +347,7 @@ def test_no_refused_name_is_ever_published(edge: Edge) -> None:
     external-dns's route sources would publish it (the control), the DNSEndpoints do not."""
     a, b = edge.team_a, edge.team_b
     victim, outside = edge.name("victim", a), f"www.{ZONE}"
+    annotated = edge.name("annotated", a)
     # team-a claims its name on "other" (no allow-list) first; team-b owns TCP listeners on
     # "other" and "edge"
     apply(
@@ -389,10 +390,10 @@ def test_no_refused_name_is_ever_published(edge: Edge) -> None:
         "static-outside": edge.route(
             "HTTPRoute", b, "static-outside", [outside], gateway="open", section="catch-all",
         ),
-        # another tenant's name there, by the hostname annotation of an HTTPRoute
+        # a name in another tenant's subdomain there, by the hostname annotation of an HTTPRoute
         "static-annotated": edge.route(
             "HTTPRoute", b, "static-annotated", [edge.name("mine", b)], gateway="open",
-            section="catch-all", annotations={"external-dns.kubernetes.io/hostname": victim},
+            section="catch-all", annotations={"external-dns.kubernetes.io/hostname": annotated},
         ),
     }  # fmt: skip
     for obj in attacks.values():
@@ -416,8 +417,9 @@ def test_no_refused_name_is_ever_published(edge: Edge) -> None:
     control = route_sources_would_publish(edge, "e2e-attack=true")
     print(f"route sources would publish from the attacks: {sorted(control)}")
     # one target per name survives external-dns's plan; the attacker's routes alone give these
-    assert {name for name, _ in control} == {victim, outside, edge.name("mine", b)}
-    assert (victim, EDGE_ADDRESS) not in control  # so a name points where the attacker chose
+    assert {name for name, _ in control} == {victim, outside, annotated, edge.name("mine", b)}
+    assert (victim, OTHER_ADDRESS) in control  # the Gateway of the attacker's TCP listener
+    assert (annotated, "127.0.0.3") in control  # the annotation, through the catch-all listener
 
     # names published after the attacks: external-dns has synced them all by then
     canary = edge.name("canary", b)
@@ -433,6 +435,7 @@ def test_no_refused_name_is_ever_published(edge: Edge) -> None:
     resolves_to(edge.state, canary, {OTHER_ADDRESS})
     assert resolve(edge.state, victim) == {OTHER_ADDRESS}  # its owner's route only
     assert resolve(edge.state, outside) == set()
+    assert resolve(edge.state, annotated) == set()
     # a name served on a static listener is the platform's to publish, not the controller's
     assert resolve(edge.state, edge.name("mine", b)) == set()
 
