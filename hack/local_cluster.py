@@ -25,7 +25,10 @@ What ``up`` does:
    the API server then listens on the node's address (see ``node_lifecycle.py``);
 7. with ``with_data_plane``: creates GatewayClass ``traefik`` and starts Traefik (its
    kubernetesGateway provider, one entryPoint per data-plane port on 127.0.0.1) and waits until
-   it accepted the class; then writes ``DIR/kubeconfig``.
+   it accepted the class;
+7. with ``with_external_dns``: starts Knot, authoritative for a test zone on 127.0.0.1, and
+   external-dns publishing into it over RFC 2136 (built from its module, cached); then writes
+   ``DIR/kubeconfig``.
 
 ``down`` stops exactly the processes recorded in ``DIR/state.json`` and removes the state.
 """
