@@ -1,6 +1,7 @@
 """The DNSEndpoint of spec.dnsEndpoint: exactly the names the controller accepted, nothing a
 refused route carries, pointing where external-dns's Gateway sources would."""
 
+import json
 from typing import Any
 
 import pytest
@@ -105,3 +106,29 @@ def test_spec_dns_endpoint_is_checked() -> None:
     with pytest.raises(InvalidWrappedGateway, match="recordTTL"):
         wrapped(routes=ALL, dnsEndpoint={"recordTTL": "a minute"})
     assert "dnsEndpoint" not in wrapped(routes=ALL, dnsEndpoint={}).gateway_spec
+
+
+def test_tcp_names_past_the_listener_hostnames_annotation_are_not_published() -> None:
+    """TooManyHostnames: the route still attaches (the Gateway implementation serves it), but
+    the names the Gateway cannot show are reported, and the DNSEndpoint leaves them out too."""
+    gw = wrapped(routes=ALL, dnsEndpoint={})
+    label = "x" * 60
+    routes = [
+        tcp(
+            "team-a",
+            f"db{i}",
+            ",".join(f"{label}.{label}.{label}.n{i}-{j}.example.com" for j in range(16)),
+            created=OLD,
+        )
+        for i in range(12)
+    ]
+    result = desired_gateway(gw, routes, {})
+    hidden = {r.hostname for r in result.refusals if r.reason == "TooManyHostnames"}
+    assert hidden, "the annotation must overflow for this test"
+    assert result.gateway is not None
+    shown = json.loads(
+        result.gateway["metadata"]["annotations"]["wrapped-gateway.dev/listener-hostnames"]
+    )
+    names = set(published(dns_endpoint_manifest(gw, result.listeners, ["10.0.0.1"])))
+    assert names == {name for listener_names in shown.values() for name in listener_names}
+    assert not names & hidden
