@@ -144,7 +144,15 @@ class Reconciler:
             return
         if manifest == previous:
             return
-        await asyncio.to_thread(self._api.apply_dns_endpoint, manifest)
+        try:
+            await asyncio.to_thread(self._api.apply_dns_endpoint, manifest)
+        except ApiException as error:
+            if error.status not in (403, 404, 422):
+                raise
+            # No DNSEndpoint CRD, no permission, or refused: DNS must not hold back the
+            # Gateway and the status every tenant relies on; tried again on the next reconcile.
+            log.error("could not apply DNSEndpoint %s: %s", entry.key, _api_message(error))
+            return
         self._dns_endpoints[entry.key] = manifest
         log.info(
             "applied DNSEndpoint %s (%d endpoints)", entry.key, len(manifest["spec"]["endpoints"])

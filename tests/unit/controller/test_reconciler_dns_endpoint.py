@@ -5,6 +5,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client import ApiException
+
 from tests.unit.builders import route, wrapped_obj
 from wrapped_gateway.constants import ObjectKey
 from wrapped_gateway.controller.existing import LiveGateway, WrappedEntry
@@ -84,3 +86,26 @@ def test_the_dns_endpoint_follows_names_and_addresses_and_goes_when_not_asked_fo
     assert api.deleted == [("infra", "gw")]
     reconcile()
     assert api.deleted == [("infra", "gw")]  # once
+
+
+class RefusingApi(RecordingApi):
+    """An API server without external-dns's CRD."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[dict[str, Any]] = []
+
+    def apply_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses.append(status)
+
+    def apply_dns_endpoint(self, manifest: dict[str, Any]) -> None:
+        raise ApiException(status=404, reason="Not Found")
+
+
+def test_a_dns_endpoint_that_cannot_be_written_holds_back_neither_gateway_nor_status() -> None:
+    index, api = ClusterIndex(), RefusingApi()
+    reconciler = Reconciler(index, api, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    index.upsert_wrapped(entry({"dnsEndpoint": {}}))
+    index.upsert_route(route(namespace="team-a"))
+    assert asyncio.run(reconciler.reconcile(KEY)) == "applied"
+    assert len(api.statuses) == 1
