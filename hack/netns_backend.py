@@ -12,7 +12,7 @@ is no endpoint controller, so the EndpointSlice that points the Service at the t
 by hand (``service_manifests``).
 
 Needs root (``ip netns``). Used by tests/e2e/test_data_plane.py and
-``wrapped-gateway demo --with-data-plane``. Run as a script, this file is the backend server:
+``hack/demo.py --with-data-plane``. Run as a script, this file is the backend server:
 ``python3 netns_backend.py serve --name NAME --address ADDR --port PORT [--cert F --key F]``.
 """
 
