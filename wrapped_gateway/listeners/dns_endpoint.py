@@ -10,17 +10,16 @@ It lives in the WrappedGateway's namespace, where tenants write nothing.
 """
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from wrapped_gateway.constants import (
     DNS_ENDPOINT_API_VERSION,
     DNS_ENDPOINT_KIND,
     OWNER_ANNOTATION,
-    WRAPPED_API_VERSION,
-    WRAPPED_KIND,
 )
 from wrapped_gateway.listeners.model import GeneratedListener
+from wrapped_gateway.listeners.output import owner_reference
 from wrapped_gateway.wrapped import WrappedGateway
 
 # The Gateway annotation external-dns's route sources take the targets from; read here, on the
@@ -95,21 +94,10 @@ def dns_endpoint_manifest(
     if policy.labels:
         metadata["labels"] = dict(policy.labels)
     if wrapped.uid:
-        metadata["ownerReferences"] = [_owner_reference(wrapped)]
+        metadata["ownerReferences"] = [owner_reference(wrapped)]
     return {
         "apiVersion": DNS_ENDPOINT_API_VERSION,
         "kind": DNS_ENDPOINT_KIND,
         "metadata": metadata,
         "spec": {"endpoints": endpoints},
-    }
-
-
-def _owner_reference(wrapped: WrappedGateway) -> Mapping[str, Any]:
-    return {
-        "apiVersion": WRAPPED_API_VERSION,
-        "kind": WRAPPED_KIND,
-        "name": wrapped.name,
-        "uid": wrapped.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
     }

@@ -38,7 +38,7 @@ def gateway_manifest(
     if annotations:
         metadata["annotations"] = annotations
     if wrapped.uid:
-        metadata["ownerReferences"] = [_owner_reference(wrapped)]
+        metadata["ownerReferences"] = [owner_reference(wrapped)]
     spec = {**wrapped.gateway_spec, "listeners": listeners}
     if wrapped.output is Output.LISTENER_SETS:
         spec["allowedListeners"] = _allowed_listeners({g.owner_namespace for g in generated})
@@ -80,7 +80,7 @@ def _listener_set_manifest(
     # An owner reference may only name an object of the same namespace; elsewhere the
     # controller deletes what it no longer wants (found by the owner-uid label).
     if wrapped.uid and namespace == wrapped.namespace:
-        metadata["ownerReferences"] = [_owner_reference(wrapped)]
+        metadata["ownerReferences"] = [owner_reference(wrapped)]
     return {
         "apiVersion": GATEWAY_API_VERSION,
         "kind": LISTENER_SET_KIND,
@@ -121,7 +121,8 @@ def _hostnames_annotation(listeners: Iterable[GeneratedListener]) -> dict[str, s
     return {LISTENER_HOSTNAMES_ANNOTATION: shown}
 
 
-def _owner_reference(wrapped: WrappedGateway) -> dict[str, Any]:
+def owner_reference(wrapped: WrappedGateway) -> dict[str, Any]:
+    """The controller reference to `wrapped` on an object it generates in its namespace."""
     return {
         "apiVersion": WRAPPED_API_VERSION,
         "kind": WRAPPED_KIND,
